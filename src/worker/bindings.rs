@@ -1,0 +1,141 @@
+//! The three native functions a script sees: `$send`, `$recv` and `$print`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::inspect;
+use super::state;
+
+/// Installs `$send`, `$recv` and `$print` on the context's global object.
+pub(crate) fn install(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
+    let global = context.global(scope);
+    let fns: [(&str, v8::Local<v8::Function>); 3] = [
+        ("$send", v8::Function::new(scope, send).unwrap()),
+        ("$recv", v8::Function::new(scope, recv).unwrap()),
+        ("$print", v8::Function::new(scope, print).unwrap()),
+    ];
+    for (name, f) in fns {
+        let key = v8::String::new(scope, name).unwrap();
+        f.set_name(key);
+        global.set(scope, key.into(), f.into());
+    }
+}
+
+pub(crate) fn throw_type_error(scope: &mut v8::HandleScope, message: &str) {
+    let msg = v8::String::new(scope, message).unwrap();
+    let exc = v8::Exception::type_error(scope, msg);
+    scope.throw_exception(exc);
+}
+
+fn throw_error(scope: &mut v8::HandleScope, message: &str) {
+    let msg = v8::String::new(scope, message).unwrap();
+    let exc = v8::Exception::error(scope, msg);
+    scope.throw_exception(exc);
+}
+
+/// "a string", "an object (Array)", "undefined", ... for error messages.
+pub(crate) fn describe(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>) -> String {
+    if value.is_null() {
+        return "null".into();
+    }
+    if value.is_undefined() {
+        return "undefined".into();
+    }
+    let type_of = value.type_of(scope).to_rust_string_lossy(scope);
+    if let Ok(obj) = v8::Local::<v8::Object>::try_from(value) {
+        if !value.is_function() {
+            let ctor = obj.get_constructor_name().to_rust_string_lossy(scope);
+            return format!("an object ({ctor})");
+        }
+    }
+    let article = if type_of.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_of}")
+}
+
+/// The bytes of an ArrayBuffer or of any view on one, without copying them.
+fn bytes_of(
+    scope: &mut v8::HandleScope,
+    value: v8::Local<v8::Value>,
+) -> Option<(v8::SharedRef<v8::BackingStore>, usize, usize)> {
+    if let Ok(ab) = v8::Local::<v8::ArrayBuffer>::try_from(value) {
+        return Some((ab.get_backing_store(), 0, ab.byte_length()));
+    }
+    if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(value) {
+        let buffer = view.buffer(scope)?;
+        return Some((
+            buffer.get_backing_store(),
+            view.byte_offset(),
+            view.byte_length(),
+        ));
+    }
+    None
+}
+
+fn send(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+    let arg = args.get(0);
+    let Some((store, offset, len)) = bytes_of(scope, arg) else {
+        let what = describe(scope, arg);
+        throw_type_error(
+            scope,
+            &format!("$send expects an ArrayBuffer, a TypedArray or a DataView, got {what}"),
+        );
+        return;
+    };
+    let on_send = state::get(scope).borrow().on_send.clone();
+    let Ok(mut on_send) = on_send.try_borrow_mut() else {
+        throw_error(
+            scope,
+            "$send called while the host is still handling a $send",
+        );
+        return;
+    };
+    let bytes: &[u8] = match store.data() {
+        // SAFETY: `store` keeps the backing store alive for this call; `offset + len` lies
+        // within it (V8 guarantees a view's range is inside its buffer), and no JavaScript
+        // runs (so nothing can detach or resize it) until `on_send` returns.
+        Some(ptr) if len > 0 && offset + len <= store.byte_length() => unsafe {
+            std::slice::from_raw_parts((ptr.as_ptr() as *const u8).add(offset), len)
+        },
+        _ => &[],
+    };
+    let reply = catch_unwind(AssertUnwindSafe(|| on_send(bytes)));
+    drop(on_send);
+    match reply {
+        Ok(Some(reply)) => {
+            let store = v8::ArrayBuffer::new_backing_store_from_vec(reply).make_shared();
+            let ab = v8::ArrayBuffer::with_backing_store(scope, &store);
+            rv.set(ab.into());
+        }
+        Ok(None) => rv.set_null(),
+        Err(_) => throw_error(scope, "the host's $send handler failed (panicked)"),
+    }
+}
+
+fn recv(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let arg = args.get(0);
+    let Ok(f) = v8::Local::<v8::Function>::try_from(arg) else {
+        let what = describe(scope, arg);
+        throw_type_error(scope, &format!("$recv expects a function, got {what}"));
+        return;
+    };
+    let global = v8::Global::new(scope, f);
+    state::get(scope).borrow_mut().recv = Some(global);
+}
+
+fn print(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let mut line = String::new();
+    for i in 0..args.length() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(&inspect::format(scope, args.get(i)));
+    }
+    let on_print = state::get(scope).borrow().on_print.clone();
+    let Ok(mut on_print) = on_print.try_borrow_mut() else {
+        return;
+    };
+    on_print(&line);
+}

@@ -1,0 +1,310 @@
+//! The Worker: one V8 isolate with one context whose global object holds the ECMAScript
+//! builtins plus exactly three native functions, `$send`, `$recv` and `$print`.
+//!
+//! Every call into the `v8` crate lives in this module (and its files), so that a V8 upgrade
+//! touches one place.
+
+mod bindings;
+mod error;
+mod exception;
+mod inspect;
+mod modules;
+mod platform;
+mod state;
+mod terminate;
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+pub use error::{JsError, TerminationReason};
+pub use modules::Evaluation;
+pub use platform::{bare_context_globals, set_flags, version};
+pub use terminate::TerminateHandle;
+
+use state::{ModuleMap, State};
+use terminate::HeapGuard;
+
+/// Settings fixed when a worker is created.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOptions {
+    /// Upper bound of the JavaScript heap in bytes. Near it the script is stopped with
+    /// `TerminationReason::HeapLimit` instead of V8 aborting the process.
+    pub max_heap_bytes: Option<usize>,
+    /// Forbid code generation from strings (`eval`, `new Function`) and WebAssembly compilation.
+    pub deny_code_generation: bool,
+}
+
+/// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
+/// many workers may live on one thread or on many.
+pub struct Worker {
+    // Field order matters for clarity only; `Drop` disposes of them in the required order.
+    context: Option<v8::Global<v8::Context>>,
+    isolate: Option<v8::OwnedIsolate>,
+    terminate: TerminateHandle,
+    heap_guard: Option<Box<HeapGuard>>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+fn print_to_stdout(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.write_all(b"\n");
+}
+
+impl Worker {
+    /// A worker whose `$send(bytes)` calls `on_send(bytes)`; its return value becomes `$send`'s
+    /// result (an ArrayBuffer, or `null` for `None`).
+    pub fn new(on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static) -> Worker {
+        Worker::with_options(WorkerOptions::default(), on_send)
+    }
+
+    /// Like `new`, with limits and switches.
+    pub fn with_options(
+        options: WorkerOptions,
+        on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static,
+    ) -> Worker {
+        platform::init();
+        let mut params = v8::Isolate::create_params();
+        if let Some(max) = options.max_heap_bytes {
+            params = params.heap_limits(0, max);
+        }
+        let mut isolate = v8::Isolate::new(params);
+        // Promises settle only at our explicit checkpoints, after each entry into JavaScript.
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        isolate.set_capture_stack_trace_for_uncaught_exceptions(true, 16);
+        isolate.set_promise_reject_callback(on_promise_reject);
+        if options.deny_code_generation {
+            isolate.set_allow_wasm_code_generation_callback(deny_wasm);
+        }
+        let terminate = TerminateHandle::new(isolate.thread_safe_handle());
+        let heap_guard = Box::new(HeapGuard {
+            terminate: terminate.clone(),
+        });
+        let guard_ptr = &*heap_guard as *const HeapGuard as *mut std::ffi::c_void;
+        isolate.add_near_heap_limit_callback(terminate::near_heap_limit, guard_ptr);
+
+        let state: state::SharedState = Rc::new(RefCell::new(State {
+            on_send: Rc::new(RefCell::new(Box::new(on_send))),
+            on_print: Rc::new(RefCell::new(Box::new(print_to_stdout))),
+            recv: None,
+            rejections: Vec::new(),
+            modules: ModuleMap::default(),
+        }));
+        isolate.set_slot(state);
+
+        let context = {
+            let scope = &mut v8::HandleScope::new(&mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            if options.deny_code_generation {
+                context.set_allow_generation_from_strings(false);
+            }
+            let scope = &mut v8::ContextScope::new(scope, context);
+            bindings::install(scope, context);
+            v8::Global::new(scope, context)
+        };
+        // The isolate is entered only while we run it, so that many workers can share a thread.
+        // SAFETY: `Isolate::new` entered this isolate; we leave it here and re-enter it around
+        // every use (`with_scope`) and before it is dropped (`Drop`).
+        unsafe { isolate.exit() };
+        Worker {
+            context: Some(context),
+            isolate: Some(isolate),
+            terminate,
+            heap_guard: Some(heap_guard),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Routes `$print` output to `f` (one call per line, without the newline) instead of stdout.
+    pub fn set_print_handler(&mut self, f: impl FnMut(&str) + 'static) {
+        let state = state::get(self.isolate.as_ref().unwrap());
+        state.borrow_mut().on_print = Rc::new(RefCell::new(Box::new(f)));
+    }
+
+    /// Runs `source` as a classic script named `name`.
+    pub fn load(&mut self, name: &str, source: &str) -> Result<(), JsError> {
+        self.enter_js(|tc| {
+            let Some(code) = v8::String::new(tc, source) else {
+                return Err(JsError::plain(format!(
+                    "{name}: source is too large for V8"
+                )));
+            };
+            let origin = modules::origin(tc, name, false);
+            let script = match v8::Script::compile(tc, code, Some(&origin)) {
+                Some(s) => s,
+                None => return Err(exception::caught(tc)),
+            };
+            match script.run(tc) {
+                Some(_) => Ok(()),
+                None => Err(exception::caught(tc)),
+            }
+        })
+    }
+
+    /// Runs `source` as an ES module named `name`. Each import is resolved by
+    /// `resolve(specifier, referrer_name)`, which returns the imported module's name and source
+    /// (or `None`: the load fails with an error naming the specifier). With top-level await the
+    /// module may still be waiting when this returns: see [`Worker::poll_modules`].
+    pub fn load_module(
+        &mut self,
+        name: &str,
+        source: &str,
+        mut resolve: impl FnMut(&str, &str) -> Option<(String, String)>,
+    ) -> Result<(), JsError> {
+        self.enter_js(|tc| modules::load(tc, name, source, &mut resolve).map(|_| ()))
+    }
+
+    /// Checks main modules that were still in top-level await: `Ok(true)` while any is
+    /// pending, `Ok(false)` when all have finished, `Err` when one was rejected.
+    pub fn poll_modules(&mut self) -> Result<bool, JsError> {
+        self.enter_js(|tc| modules::poll_pending(tc))
+    }
+
+    /// Delivers `msg` to the callback registered with `$recv`, as a fresh ArrayBuffer.
+    pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), JsError> {
+        self.send_vec(msg.to_vec())
+    }
+
+    /// Like `send_bytes`, handing the vector's memory to V8 without copying it.
+    pub fn send_vec(&mut self, msg: Vec<u8>) -> Result<(), JsError> {
+        self.enter_js(|tc| {
+            let callback = state::get(tc).borrow().recv.clone();
+            let Some(callback) = callback else {
+                return Err(JsError::plain(
+                    "send_bytes: the script has not registered a $recv callback",
+                ));
+            };
+            let callback = v8::Local::new(tc, callback);
+            let store = v8::ArrayBuffer::new_backing_store_from_vec(msg).make_shared();
+            let buffer = v8::ArrayBuffer::with_backing_store(tc, &store);
+            let this = v8::undefined(tc).into();
+            match callback.call(tc, this, &[buffer.into()]) {
+                Some(_) => Ok(()),
+                None => Err(exception::caught(tc)),
+            }
+        })
+    }
+
+    /// The oldest promise rejection that no handler has claimed, as a `JsError`.
+    pub fn take_unhandled_rejection(&mut self) -> Option<JsError> {
+        self.with_scope(|scope| {
+            let shared = state::get(scope);
+            let first = {
+                let mut st = shared.borrow_mut();
+                if st.rejections.is_empty() {
+                    return None;
+                }
+                st.rejections.remove(0)
+            };
+            let value = v8::Local::new(scope, first.1);
+            let mut err = exception::from_value(scope, value);
+            err.message = format!("Uncaught (in promise) {}", err.message);
+            Some(err)
+        })
+    }
+
+    /// A handle that stops this worker's JavaScript from any thread.
+    pub fn terminate_handle(&self) -> TerminateHandle {
+        self.terminate.clone()
+    }
+
+    /// Current size of the JavaScript heap in bytes.
+    pub fn heap_used(&mut self) -> usize {
+        let isolate = self.isolate.as_mut().unwrap();
+        let mut stats = v8::HeapStatistics::default();
+        isolate.get_heap_statistics(&mut stats);
+        stats.used_heap_size() + stats.external_memory()
+    }
+
+    fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::HandleScope) -> R) -> R {
+        let isolate = self
+            .isolate
+            .as_mut()
+            .expect("isolate lives as long as the worker");
+        // SAFETY: entering makes this isolate current on this thread for the duration of `f`;
+        // the matching `exit` below restores the previous one (V8 keeps a stack of entries).
+        unsafe { isolate.enter() };
+        let result = {
+            let scope = &mut v8::HandleScope::new(&mut **isolate);
+            let context = v8::Local::new(scope, self.context.as_ref().unwrap());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            f(scope)
+        };
+        // SAFETY: pairs with the `enter` above.
+        unsafe { isolate.exit() };
+        result
+    }
+
+    /// Runs `f` with a `TryCatch`, then the microtask checkpoint; a termination (from any
+    /// source) becomes a `JsError` and the isolate is made usable again.
+    fn enter_js<R>(
+        &mut self,
+        f: impl FnOnce(&mut v8::TryCatch<v8::HandleScope>) -> Result<R, JsError>,
+    ) -> Result<R, JsError> {
+        let terminate = self.terminate.clone();
+        let (result, terminated) = self.with_scope(|scope| {
+            let tc = &mut v8::TryCatch::new(scope);
+            let result = f(tc);
+            if !tc.has_terminated() && !tc.is_execution_terminating() {
+                tc.perform_microtask_checkpoint();
+            }
+            (result, tc.has_terminated() || tc.is_execution_terminating())
+        });
+        if terminated || terminate.reason().is_some() {
+            let reason = terminate.reason().unwrap_or(TerminationReason::Terminated);
+            terminate.reset();
+            return Err(JsError::terminated(reason));
+        }
+        result
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Globals must go before their isolate; the isolate must be entered to be disposed.
+        self.context.take();
+        if let Some(mut isolate) = self.isolate.take() {
+            if let Some(state) = isolate.remove_slot::<state::SharedState>() {
+                drop(state);
+            }
+            // SAFETY: `OwnedIsolate::drop` expects the isolate to be the current one and exits it.
+            unsafe { isolate.enter() };
+            drop(isolate);
+        }
+        // Only now, with the isolate gone, may the near-heap-limit data go.
+        self.heap_guard.take();
+    }
+}
+
+extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
+    // SAFETY: V8 calls this synchronously from inside the isolate, with a live context.
+    let scope = &mut unsafe { v8::CallbackScope::new(&msg) };
+    let promise = msg.get_promise();
+    let shared = state::get(scope);
+    match msg.get_event() {
+        v8::PromiseRejectEvent::PromiseRejectWithNoHandler => {
+            let value = msg
+                .get_value()
+                .unwrap_or_else(|| v8::undefined(scope).into());
+            let entry = (
+                v8::Global::new(scope, promise),
+                v8::Global::new(scope, value),
+            );
+            shared.borrow_mut().rejections.push(entry);
+        }
+        v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
+            let scope = &mut v8::HandleScope::new(scope);
+            shared
+                .borrow_mut()
+                .rejections
+                .retain(|(p, _)| v8::Local::new(scope, p) != promise);
+        }
+        _ => {}
+    }
+}
+
+extern "C" fn deny_wasm(_context: v8::Local<v8::Context>, _source: v8::Local<v8::String>) -> bool {
+    false
+}

@@ -1,0 +1,59 @@
+//! Process-wide V8 set-up: ICU data, the platform, and V8 flags.
+//!
+//! V8 may be initialized only once per process, yet tests and host applications create workers
+//! from many threads; a `Once` makes the first worker do it for everyone.
+
+use std::sync::Once;
+
+static INIT: Once = Once::new();
+
+/// Initializes V8 for this process (idempotent, thread-safe).
+pub(crate) fn init() {
+    INIT.call_once(|| {
+        // The prebuilt library carries no ICU data; without it `Intl` is broken.
+        v8::icu::set_common_data_73(deno_core_icudata::ICU_DATA)
+            .expect("ICU data from deno_core_icudata matches V8's ICU 73");
+        // Embedders may set flags at any time (v8worker2 parity), so keep them unfrozen.
+        v8::V8::set_flags_from_string("--no-freeze-flags-after-init");
+        // Unprotected: memory-protection keys (PKU) guard code pages per thread, inherited only
+        // by threads spawned after initialization; workers are made on any thread, so the
+        // protected platform crashes (seen: SIGSEGV tearing down the code space).
+        let platform = v8::new_unprotected_default_platform(0, false).make_shared();
+        v8::V8::initialize_platform(platform);
+        v8::V8::initialize();
+    });
+}
+
+/// The version of the V8 engine inside v8box, e.g. `"12.9.202.13"`.
+pub fn version() -> &'static str {
+    v8::V8::get_version()
+}
+
+/// Passes command-line style flags to V8 (e.g. `--stack-size=500`) and returns the
+/// arguments V8 did not recognise, in their original order.
+///
+/// ```
+/// let rest = v8box::set_flags(vec!["hello".into(), "--lazy".into(), "foobar".into()]);
+/// assert_eq!(rest, vec!["hello".to_string(), "foobar".to_string()]);
+/// ```
+pub fn set_flags(args: Vec<String>) -> Vec<String> {
+    v8::V8::set_flags_from_command_line(args)
+}
+
+/// The own property names of a bare V8 context's global object — what V8 itself installs,
+/// before v8box adds anything. Tests compare a worker's globals with this.
+pub fn bare_context_globals() -> Vec<String> {
+    init();
+    let mut isolate = v8::Isolate::new(Default::default());
+    let names = {
+        let scope = &mut v8::HandleScope::new(&mut isolate);
+        let context = v8::Context::new(scope, Default::default());
+        let scope = &mut v8::ContextScope::new(scope, context);
+        let code =
+            v8::String::new(scope, "Object.getOwnPropertyNames(globalThis).join('\\n')").unwrap();
+        let script = v8::Script::compile(scope, code, None).unwrap();
+        let result = script.run(scope).unwrap();
+        result.to_rust_string_lossy(scope)
+    };
+    names.lines().map(str::to_string).collect()
+}

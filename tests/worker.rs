@@ -1,0 +1,483 @@
+//! The Worker's Rust API: v8worker2's behaviours, plus the three-function surface.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc;
+
+use v8box::{TerminationReason, Worker};
+
+/// A worker whose `$print` lines are collected.
+fn printing_worker() -> (Worker, Rc<RefCell<Vec<String>>>) {
+    let lines = Rc::new(RefCell::new(Vec::new()));
+    let mut w = Worker::new(|_| None);
+    let sink = lines.clone();
+    w.set_print_handler(move |l| sink.borrow_mut().push(l.to_string()));
+    (w, lines)
+}
+
+fn eval_print(src: &str) -> Vec<String> {
+    let (mut w, lines) = printing_worker();
+    w.load("eval.js", src).unwrap();
+    let out = lines.borrow().clone();
+    out
+}
+
+#[test]
+fn version_is_v8_12_9() {
+    assert!(
+        v8box::version().starts_with("12.9."),
+        "{}",
+        v8box::version()
+    );
+}
+
+#[test]
+fn set_flags_returns_what_v8_did_not_take() {
+    let rest = v8box::set_flags(vec!["hello".into(), "--lazy".into(), "foobar".into()]);
+    assert_eq!(rest, vec!["hello".to_string(), "foobar".to_string()]);
+}
+
+#[test]
+fn print_joins_arguments_with_spaces() {
+    assert_eq!(
+        eval_print("$print('hello', 'world', 42, true, null)"),
+        ["hello world 42 true null"]
+    );
+}
+
+#[test]
+fn print_shows_typed_arrays_readably() {
+    let out = eval_print(
+        "$print(new Uint8Array([1, 2, 3])); $print(new Float64Array([1.5])); $print([1, 'a', [2]]);\
+         $print(new ArrayBuffer(4))",
+    );
+    assert_eq!(
+        out,
+        [
+            "Uint8Array(3) [1, 2, 3]",
+            "Float64Array(1) [1.5]",
+            "[1, 'a', [2]]",
+            "ArrayBuffer { byteLength: 4 }"
+        ]
+    );
+}
+
+#[test]
+fn syntax_error_names_the_file_and_the_bad_token() {
+    let mut w = Worker::new(|_| None);
+    let err = w.load("broken.js", "let x = 1;\nlet y = );\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("broken.js:2"), "{text}");
+    assert!(err.message.contains("SyntaxError"), "{text}");
+    assert!(err.message.contains("Unexpected token ')'"), "{text}");
+    assert_eq!(err.script.as_deref(), Some("broken.js"));
+    assert_eq!(err.line, Some(2));
+}
+
+#[test]
+fn throw_during_load_is_an_error_with_location_and_stack() {
+    let mut w = Worker::new(|_| None);
+    let err = w
+        .load(
+            "thrower.js",
+            "function f() {\n  throw new Error('boom');\n}\nf();",
+        )
+        .unwrap_err();
+    assert_eq!(err.message, "Error: boom");
+    assert_eq!(err.location().as_deref(), Some("thrower.js:2:3"));
+    let text = err.to_string();
+    assert!(text.contains("at f (thrower.js:2:9)"), "{text}");
+    // The worker is still usable.
+    w.load("after.js", "1 + 1").unwrap();
+}
+
+#[test]
+fn send_and_recv_count_both_ways() {
+    let received = Rc::new(RefCell::new(Vec::<Vec<u8>>::new()));
+    let sink = received.clone();
+    let (mut w, lines) = {
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let mut w = Worker::new(move |b| {
+            sink.borrow_mut().push(b.to_vec());
+            None
+        });
+        let l = lines.clone();
+        w.set_print_handler(move |s| l.borrow_mut().push(s.to_string()));
+        (w, lines)
+    };
+    w.load(
+        "count.js",
+        "let n = 0;\n$recv(msg => { n++; $print('got', new Uint8Array(msg)); });\n\
+         for (let i = 0; i < 3; i++) { const r = $send(new Uint8Array([i])); if (r !== null) throw 1; }",
+    )
+    .unwrap();
+    assert_eq!(*received.borrow(), vec![vec![0u8], vec![1], vec![2]]);
+    w.send_bytes(&[7, 8]).unwrap();
+    w.send_bytes(&[9]).unwrap();
+    w.load("n.js", "$print(n)").unwrap();
+    assert_eq!(
+        *lines.borrow(),
+        ["got Uint8Array(2) [7, 8]", "got Uint8Array(1) [9]", "2"]
+    );
+}
+
+#[test]
+fn send_returns_the_hosts_synchronous_reply() {
+    let (mut w, lines) = {
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let mut w = Worker::new(|b| Some(b.iter().rev().copied().collect()));
+        let l = lines.clone();
+        w.set_print_handler(move |s| l.borrow_mut().push(s.to_string()));
+        (w, lines)
+    };
+    w.load(
+        "reply.js",
+        "const r = $send(new Uint8Array([1, 2, 3]));\n\
+         $print(r instanceof ArrayBuffer, new Uint8Array(r));",
+    )
+    .unwrap();
+    assert_eq!(*lines.borrow(), ["true Uint8Array(3) [3, 2, 1]"]);
+}
+
+#[test]
+fn send_honours_view_offset_and_length() {
+    let received = Rc::new(RefCell::new(Vec::<Vec<u8>>::new()));
+    let sink = received.clone();
+    let mut w = Worker::new(move |b| {
+        sink.borrow_mut().push(b.to_vec());
+        None
+    });
+    w.load(
+        "views.js",
+        "const buf = new Uint8Array([0, 1, 2, 3, 4, 5, 6, 7]).buffer;\n\
+         $send(buf);\n\
+         $send(new Uint8Array(buf, 2, 3));\n\
+         $send(new DataView(buf, 5, 2));\n\
+         $send(new Uint16Array(buf, 2, 1));\n\
+         $send(new Uint8Array(0));",
+    )
+    .unwrap();
+    assert_eq!(
+        *received.borrow(),
+        vec![
+            vec![0, 1, 2, 3, 4, 5, 6, 7],
+            vec![2, 3, 4],
+            vec![5, 6],
+            vec![2, 3],
+            vec![]
+        ]
+    );
+}
+
+#[test]
+fn send_rejects_what_is_not_bytes_with_a_type_error() {
+    let out = eval_print(
+        "for (const v of ['text', 42, {}, [1], null, undefined]) {\n\
+           try { $send(v); $print('no error'); } catch (e) { $print(e.constructor.name, e.message); }\n\
+         }",
+    );
+    assert_eq!(out.len(), 6);
+    for line in &out {
+        assert!(
+            line.starts_with("TypeError $send expects an ArrayBuffer"),
+            "{line}"
+        );
+    }
+    assert!(out[0].ends_with("got a string"), "{}", out[0]);
+    assert!(out[1].ends_with("got a number"), "{}", out[1]);
+    assert!(out[3].ends_with("got an object (Array)"), "{}", out[3]);
+    assert!(out[4].ends_with("got null"), "{}", out[4]);
+}
+
+#[test]
+fn recv_rejects_a_non_function() {
+    let out = eval_print("try { $recv(42) } catch (e) { $print(e.constructor.name, e.message) }");
+    assert_eq!(out, ["TypeError $recv expects a function, got a number"]);
+}
+
+#[test]
+fn send_bytes_without_a_recv_callback_is_an_error() {
+    let mut w = Worker::new(|_| None);
+    let err = w.send_bytes(b"x").unwrap_err();
+    assert!(err.message.contains("$recv"), "{err}");
+}
+
+#[test]
+fn throw_in_recv_callback_names_the_script_and_the_message() {
+    let (mut w, lines) = printing_worker();
+    w.load(
+        "recv_throws.js",
+        "$recv(m => {\n  throw new Error('bad message ' + m.byteLength);\n});",
+    )
+    .unwrap();
+    let err = w.send_bytes(&[1, 2]).unwrap_err();
+    assert_eq!(err.message, "Error: bad message 2");
+    assert_eq!(err.script.as_deref(), Some("recv_throws.js"));
+    assert!(err.to_string().contains("recv_throws.js:2"), "{err}");
+    // Still usable.
+    w.load("ok.js", "$print('alive')").unwrap();
+    assert_eq!(*lines.borrow(), ["alive"]);
+}
+
+#[test]
+fn send_inside_recv_is_reentrant() {
+    let (mut w, lines) = {
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let mut w = Worker::new(|b| Some(vec![b[0] * 2]));
+        let l = lines.clone();
+        w.set_print_handler(move |s| l.borrow_mut().push(s.to_string()));
+        (w, lines)
+    };
+    w.load(
+        "reenter.js",
+        "$recv(m => { const r = $send(m); $print(new Uint8Array(r)[0]); });",
+    )
+    .unwrap();
+    w.send_bytes(&[21]).unwrap();
+    assert_eq!(*lines.borrow(), ["42"]);
+}
+
+#[test]
+fn two_workers_keep_separate_callbacks() {
+    let a_got = Rc::new(RefCell::new(Vec::new()));
+    let b_got = Rc::new(RefCell::new(Vec::new()));
+    let (a_sink, b_sink) = (a_got.clone(), b_got.clone());
+    let mut a = Worker::new(move |m| {
+        a_sink.borrow_mut().push(m.to_vec());
+        None
+    });
+    let mut b = Worker::new(move |m| {
+        b_sink.borrow_mut().push(m.to_vec());
+        None
+    });
+    a.load(
+        "a.js",
+        "$send(new Uint8Array([1])); $recv(m => $send(new Uint8Array([10])))",
+    )
+    .unwrap();
+    b.load(
+        "b.js",
+        "$send(new Uint8Array([2])); $recv(m => $send(new Uint8Array([20])))",
+    )
+    .unwrap();
+    b.send_bytes(b"x").unwrap();
+    a.send_bytes(b"x").unwrap();
+    drop(a); // workers may be dropped in any order
+    b.send_bytes(b"y").unwrap();
+    assert_eq!(*a_got.borrow(), vec![vec![1], vec![10]]);
+    assert_eq!(*b_got.borrow(), vec![vec![2], vec![20], vec![20]]);
+}
+
+#[test]
+fn a_request_from_js_is_answered_through_recv() {
+    // The script asks; the host answers later with send_bytes (v8worker2's "request" pattern).
+    let requests = Rc::new(RefCell::new(Vec::new()));
+    let sink = requests.clone();
+    let (mut w, lines) = {
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let mut w = Worker::new(move |m| {
+            sink.borrow_mut()
+                .push(String::from_utf8(m.to_vec()).unwrap());
+            None
+        });
+        let l = lines.clone();
+        w.set_print_handler(move |s| l.borrow_mut().push(s.to_string()));
+        (w, lines)
+    };
+    w.load(
+        "req.js",
+        "$recv(m => $print('answer', String.fromCharCode(...new Uint8Array(m))));\n\
+         $send(new Uint8Array([112, 105, 110, 103]));",
+    )
+    .unwrap();
+    assert_eq!(*requests.borrow(), ["ping"]);
+    w.send_bytes(b"pong").unwrap();
+    assert_eq!(*lines.borrow(), ["answer pong"]);
+}
+
+#[test]
+fn modules_resolve_through_the_hosts_resolver() {
+    let (mut w, lines) = printing_worker();
+    let mut asked = Vec::new();
+    w.load_module(
+        "main.js",
+        "import { add } from './math.js';\nimport { twice } from './twice.js';\n$print(add(1, 2), twice(4));",
+        |spec, referrer| {
+            asked.push(format!("{spec} from {referrer}"));
+            match spec {
+                "./math.js" => Some(("math.js".into(), "export const add = (a, b) => a + b;".into())),
+                "./twice.js" => Some((
+                    "twice.js".into(),
+                    "import { add } from './math.js';\nexport const twice = x => add(x, x);".into(),
+                )),
+                _ => None,
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(*lines.borrow(), ["3 8"]);
+    assert!(
+        asked.contains(&"./math.js from main.js".to_string()),
+        "{asked:?}"
+    );
+    assert!(
+        asked.contains(&"./math.js from twice.js".to_string()),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn a_missing_module_dependency_names_the_specifier() {
+    let mut w = Worker::new(|_| None);
+    let err = w
+        .load_module(
+            "main.js",
+            "import './present.js';\nimport { x } from './missing.js';",
+            |spec, _| (spec == "./present.js").then(|| ("present.js".to_string(), String::new())),
+        )
+        .unwrap_err();
+    assert!(err.message.contains("./missing.js"), "{err}");
+    assert_eq!(err.location().as_deref(), Some("main.js:2:19"));
+}
+
+#[test]
+fn module_top_level_await_and_errors() {
+    let (mut w, lines) = printing_worker();
+    w.load_module(
+        "tla.js",
+        "const v = await Promise.resolve(5);\n$print('v', v);",
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(w.poll_modules(), Ok(false));
+    assert_eq!(*lines.borrow(), ["v 5"]);
+
+    let err = w
+        .load_module(
+            "bad.js",
+            "await null;\nthrow new TypeError('late');",
+            |_, _| None,
+        )
+        .unwrap_err();
+    assert_eq!(err.message, "TypeError: late");
+    assert_eq!(err.location().as_deref(), Some("bad.js:2:7"));
+    assert!(
+        w.take_unhandled_rejection().is_none(),
+        "reported once, as the module's error"
+    );
+
+    // A module waiting on the host stays pending until the host answers.
+    w.load_module(
+        "wait.js",
+        "await new Promise(r => $recv(r));\n$print('woke');",
+        |_, _| None,
+    )
+    .unwrap();
+    assert_eq!(w.poll_modules(), Ok(true));
+    w.send_bytes(b"go").unwrap();
+    assert_eq!(w.poll_modules(), Ok(false));
+    assert_eq!(lines.borrow().last().map(String::as_str), Some("woke"));
+}
+
+#[test]
+fn unhandled_rejections_are_reported() {
+    let mut w = Worker::new(|_| None);
+    w.load(
+        "rej.js",
+        "Promise.reject(new RangeError('nobody caught me')); Promise.reject(1).catch(() => {});",
+    )
+    .unwrap();
+    let err = w
+        .take_unhandled_rejection()
+        .expect("one unhandled rejection");
+    assert_eq!(
+        err.message,
+        "Uncaught (in promise) RangeError: nobody caught me"
+    );
+    assert!(w.take_unhandled_rejection().is_none());
+}
+
+#[test]
+fn terminate_from_another_thread_stops_an_endless_loop_and_the_worker_lives_on() {
+    // The script tells the host (through $send) that it is about to loop; only then does the
+    // other thread terminate it, so the termination really interrupts running code.
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let mut w = Worker::new(move |_| {
+        let _ = ready_tx.send(());
+        None
+    });
+    let handle = w.terminate_handle();
+    let killer = std::thread::spawn(move || {
+        ready_rx.recv().unwrap();
+        handle.terminate();
+    });
+    let err = w
+        .load("loop.js", "$send(new Uint8Array(1)); while (true) {}")
+        .unwrap_err();
+    killer.join().unwrap();
+    assert_eq!(err.termination, Some(TerminationReason::Terminated));
+    assert!(err.to_string().contains("terminated"), "{err}");
+    // Reusable afterwards.
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let sink = out.clone();
+    w.set_print_handler(move |s| sink.borrow_mut().push(s.to_string()));
+    w.load("after.js", "$print('still here')").unwrap();
+    assert_eq!(*out.borrow(), ["still here"]);
+}
+
+#[test]
+fn the_global_object_is_the_builtins_plus_three_functions() {
+    let (mut w, lines) = printing_worker();
+    w.load(
+        "globals.js",
+        "$print(Object.getOwnPropertyNames(globalThis).join(','))",
+    )
+    .unwrap();
+    let mut ours: Vec<String> = lines.borrow()[0].split(',').map(str::to_string).collect();
+    let mut bare = v8box::worker::bare_context_globals();
+    bare.extend(["$send", "$recv", "$print"].map(String::from));
+    ours.sort();
+    bare.sort();
+    assert_eq!(ours, bare);
+}
+
+#[test]
+fn intl_has_icu_data() {
+    assert_eq!(
+        eval_print("$print(new Intl.NumberFormat('de-DE').format(1234.5))"),
+        ["1.234,5"]
+    );
+}
+
+#[test]
+fn many_workers_on_many_threads() {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut workers: Vec<Worker> =
+                    (0..3).map(|_| Worker::new(|m| Some(m.to_vec()))).collect();
+                let mut sums = Vec::new();
+                for (i, w) in workers.iter_mut().enumerate() {
+                    let got = Rc::new(RefCell::new(String::new()));
+                    let g = got.clone();
+                    w.set_print_handler(move |s| *g.borrow_mut() = s.to_string());
+                    w.load(
+                        "t.js",
+                        &format!(
+                            "$print(new Uint8Array($send(new Uint8Array([{t}, {i}]))).join('+'))"
+                        ),
+                    )
+                    .unwrap();
+                    sums.push(got.borrow().clone());
+                }
+                sums
+            })
+        })
+        .collect();
+    for (t, th) in threads.into_iter().enumerate() {
+        assert_eq!(
+            th.join().unwrap(),
+            (0..3).map(|i| format!("{t}+{i}")).collect::<Vec<_>>()
+        );
+    }
+}
