@@ -1,11 +1,21 @@
 //! v8box: an auditable, message-passing JavaScript sandbox on V8.
 //!
 //! A script sees exactly three native functions — `$send`, `$recv` and `$print` — and reaches
-//! the outside world only through messages the host decides about.
+//! the outside world only through protobuf messages that the host decodes, checks against a
+//! default-deny policy, executes and records in an audit log.
 
+pub mod audit;
+pub mod dispatch;
+pub mod loader;
+pub mod ops;
+pub mod policy;
+mod pool;
+pub mod proto;
+pub mod runtime;
 pub mod worker;
 
+pub use policy::Policy;
+pub use runtime::{run, Exit, Main, RunOptions};
 pub use worker::{
     set_flags, version, JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions,
 };
-pub mod loader;

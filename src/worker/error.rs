@@ -80,6 +80,12 @@ impl JsError {
         }
     }
 
+    /// The same error, marked as a termination for `reason`.
+    pub fn with_termination(mut self, reason: TerminationReason) -> JsError {
+        self.termination = Some(reason);
+        self
+    }
+
     /// `file:line:column` of the error, as far as it is known.
     pub fn location(&self) -> Option<String> {
         let script = self.script.as_deref()?;

@@ -1,0 +1,109 @@
+// Builtins captured before any user code runs, so that a script which replaces
+// `Array.prototype.push`, `Promise.prototype.then`, `Uint8Array`, `JSON`, `$send` or `$recv`
+// breaks only itself, never the library (the idea of Node's "primordials").
+// Methods are "uncurried": `ArrayPrototypeJoin(arr, ",")` instead of `arr.join(",")`.
+
+const FunctionPrototypeCall = Function.prototype.call;
+const uncurryThis = (fn) => FunctionPrototypeCall.bind(fn);
+const getter = (proto, name) => uncurryThis(Object.getOwnPropertyDescriptor(proto, name).get);
+
+const $Array = Array;
+const $ArrayBuffer = ArrayBuffer;
+const $DataView = DataView;
+const $Date = Date;
+const $Error = Error;
+const $Map = Map;
+const $Number = Number;
+const $Object = Object;
+const $Promise = Promise;
+const $RangeError = RangeError;
+const $Reflect = Reflect;
+const $Set = Set;
+const $String = String;
+const $Symbol = Symbol;
+const $TypeError = TypeError;
+const $Uint8Array = Uint8Array;
+const $Uint16Array = Uint16Array;
+const $WeakSet = WeakSet;
+
+const NativeSend = globalThis.$send;
+const NativeRecv = globalThis.$recv;
+const NativePrint = globalThis.$print;
+
+const ReflectApply = Reflect.apply;
+const ReflectDefineProperty = Reflect.defineProperty;
+const ReflectOwnKeys = Reflect.ownKeys;
+const ReflectGetPrototypeOf = Reflect.getPrototypeOf;
+const ObjectFreeze = Object.freeze;
+const ObjectCreate = Object.create;
+const ObjectKeys = Object.keys;
+const ObjectPrototypeToString = uncurryThis(Object.prototype.toString);
+const ObjectPrototypeHasOwnProperty = uncurryThis(Object.prototype.hasOwnProperty);
+const ArrayIsArray = Array.isArray;
+const ArrayPrototypeJoin = uncurryThis(Array.prototype.join);
+const ArrayPrototypeSlice = uncurryThis(Array.prototype.slice);
+const ArrayBufferIsView = ArrayBuffer.isView;
+const ArrayBufferPrototypeGetByteLength = getter(ArrayBuffer.prototype, 'byteLength');
+const TypedArrayPrototype = Reflect.getPrototypeOf(Uint8Array.prototype);
+const TypedArrayPrototypeGetLength = getter(TypedArrayPrototype, 'length');
+const TypedArrayPrototypeGetBuffer = getter(TypedArrayPrototype, 'buffer');
+const TypedArrayPrototypeGetByteOffset = getter(TypedArrayPrototype, 'byteOffset');
+const TypedArrayPrototypeGetByteLength = getter(TypedArrayPrototype, 'byteLength');
+const TypedArrayPrototypeGetSymbolToStringTag = getter(TypedArrayPrototype, Symbol.toStringTag);
+const TypedArrayPrototypeSet = uncurryThis(TypedArrayPrototype.set);
+const TypedArrayPrototypeSubarray = uncurryThis(TypedArrayPrototype.subarray);
+const DataViewPrototypeGetByteOffset = getter(DataView.prototype, 'byteOffset');
+const DataViewPrototypeGetByteLength = getter(DataView.prototype, 'byteLength');
+const DataViewPrototypeGetBuffer = getter(DataView.prototype, 'buffer');
+const DataViewPrototypeGetFloat64 = uncurryThis(DataView.prototype.getFloat64);
+const DataViewPrototypeSetFloat64 = uncurryThis(DataView.prototype.setFloat64);
+const DataViewPrototypeGetFloat32 = uncurryThis(DataView.prototype.getFloat32);
+const DataViewPrototypeSetFloat32 = uncurryThis(DataView.prototype.setFloat32);
+const MapPrototypeGet = uncurryThis(Map.prototype.get);
+const MapPrototypeSet = uncurryThis(Map.prototype.set);
+const MapPrototypeHas = uncurryThis(Map.prototype.has);
+const MapPrototypeDelete = uncurryThis(Map.prototype.delete);
+const MapPrototypeGetSize = getter(Map.prototype, 'size');
+const WeakSetPrototypeHas = uncurryThis(WeakSet.prototype.has);
+const WeakSetPrototypeAdd = uncurryThis(WeakSet.prototype.add);
+const SetPrototypeHas = uncurryThis(Set.prototype.has);
+const SetPrototypeAdd = uncurryThis(Set.prototype.add);
+const SetPrototypeDelete = uncurryThis(Set.prototype.delete);
+const StringFromCharCode = String.fromCharCode;
+const StringPrototypeCharCodeAt = uncurryThis(String.prototype.charCodeAt);
+const StringPrototypeSlice = uncurryThis(String.prototype.slice);
+const StringPrototypeToLowerCase = uncurryThis(String.prototype.toLowerCase);
+const StringPrototypeIncludes = uncurryThis(String.prototype.includes);
+const NumberIsFinite = Number.isFinite;
+const NumberIsSafeInteger = Number.isSafeInteger;
+const MathFloor = Math.floor;
+const MathMax = Math.max;
+const MathMin = Math.min;
+const JSONStringify = JSON.stringify;
+const JSONParse = JSON.parse;
+const FunctionPrototypeToString = uncurryThis(Function.prototype.toString);
+const ErrorCaptureStackTrace = Error.captureStackTrace;
+
+// Appends without `push` (which an Array.prototype setter could intercept).
+function arrayAppend(arr, value) {
+  ReflectDefineProperty(arr, arr.length, {
+    __proto__: null, value, writable: true, enumerable: true, configurable: true,
+  });
+}
+
+// Defines an own data property without touching setters up the prototype chain.
+function defineValue(obj, key, value, enumerable = true) {
+  ReflectDefineProperty(obj, key, {
+    __proto__: null, value, writable: true, enumerable, configurable: true,
+  });
+}
+
+const MapPrototypeEntries = uncurryThis(Map.prototype.entries);
+const MapIteratorPrototypeNext = uncurryThis(Reflect.getPrototypeOf(new Map().entries()).next);
+const SetPrototypeValues = uncurryThis(Set.prototype.values);
+const SetIteratorPrototypeNext = uncurryThis(Reflect.getPrototypeOf(new Set().values()).next);
+const SymbolPrototypeToString = uncurryThis(Symbol.prototype.toString);
+const DatePrototypeGetTime = uncurryThis(Date.prototype.getTime);
+const DatePrototypeToISOString = uncurryThis(Date.prototype.toISOString);
+const ErrorPrototypeToString = uncurryThis(Error.prototype.toString);
+const BigIntPrototypeToString = uncurryThis(BigInt.prototype.toString);

@@ -1,0 +1,452 @@
+// The `sys` library: the friendly API over the three native functions. Every system call is a
+// `Call` message passed to `$send`; answers arrive as `Reply` messages, either as `$send`'s
+// return value (quick calls, and every refusal) or later through the `$recv` callback.
+
+const CALL = 'v8box.v1.Call';
+const REPLY = 'v8box.v1.Reply';
+
+let nextCallId = 1;
+// call id → { resolve, reject, map } for calls in flight, or { timer } for armed timers.
+const pending = new $Map();
+
+// ---- errors
+
+class SysError extends $Error {}
+defineValue(SysError.prototype, 'name', 'SysError', false);
+
+const ERROR_CLASSES = { __proto__: null };
+const errors = { SysError };
+function defineError(name, code) {
+  const C = class extends SysError {};
+  ReflectDefineProperty(C, 'name', { __proto__: null, value: name, configurable: true });
+  defineValue(C.prototype, 'name', name, false);
+  defineValue(C.prototype, 'code', code, false);
+  ERROR_CLASSES[code] = C;
+  errors[name] = C;
+}
+defineError('PermissionDenied', 'PERMISSION_DENIED');
+defineError('NotFound', 'NOT_FOUND');
+defineError('AlreadyExists', 'ALREADY_EXISTS');
+defineError('InvalidArgument', 'INVALID_ARGUMENT');
+defineError('QuotaExceeded', 'QUOTA_EXCEEDED');
+defineError('TooLarge', 'TOO_LARGE');
+defineError('Io', 'IO');
+defineError('Network', 'NETWORK');
+defineError('Internal', 'INTERNAL');
+defineError('Unsupported', 'UNSUPPORTED');
+
+function errorFrom(error) {
+  const C = ERROR_CLASSES[error.code] || ERROR_CLASSES.INTERNAL;
+  const e = new C(error.message);
+  // Keep the caller's frames, not the library's.
+  if (ErrorCaptureStackTrace) ErrorCaptureStackTrace(e, errorFrom);
+  return e;
+}
+
+// ---- calls
+
+function send(op, payload, id) {
+  return NativeSend(encode(CALL, { id, [op]: payload }));
+}
+
+function unwrap(reply) {
+  if (reply.result === 'error') throw errorFrom(reply.error);
+  return reply[reply.result];
+}
+
+// A call the host answers at once (through `$send`'s return value).
+function callSync(op, payload) {
+  const answer = send(op, payload, nextCallId++);
+  if (answer === null) throw new errors.Internal(`${op}: the host gave no answer`);
+  return unwrap(decode(REPLY, new $Uint8Array(answer)));
+}
+
+function settle(entry, reply) {
+  if (reply.result === 'error') {
+    entry.reject(errorFrom(reply.error));
+    return;
+  }
+  let value = reply[reply.result];
+  if (entry.map !== undefined) {
+    try {
+      value = entry.map(value);
+    } catch (e) {
+      entry.reject(e);
+      return;
+    }
+  }
+  entry.resolve(value);
+}
+
+// A call that may take time: a Promise, settled when the reply arrives through `$recv`
+// (or at once when the host refuses it). `map` turns the reply's result into the value.
+function callAsync(op, payload, map) {
+  return new $Promise((resolve, reject) => {
+    const id = nextCallId++;
+    const entry = { __proto__: null, resolve, reject, map };
+    const answer = send(op, payload, id);
+    if (answer !== null) settle(entry, decode(REPLY, new $Uint8Array(answer)));
+    else MapPrototypeSet(pending, id, entry);
+  });
+}
+
+const hostListeners = new $Map();
+
+function onRecv(buffer) {
+  const reply = decode(REPLY, new $Uint8Array(buffer));
+  if (reply.id === 0) {
+    if (reply.result === 'hostMessage') {
+      const message = reply.hostMessage;
+      const listener = MapPrototypeGet(hostListeners, message.channel);
+      if (listener !== undefined) ReflectApply(listener, undefined, [message.data, message.channel]);
+    }
+    return;
+  }
+  const entry = MapPrototypeGet(pending, reply.id);
+  if (entry === undefined) return; // cancelled meanwhile
+  MapPrototypeDelete(pending, reply.id);
+  if (entry.timer !== undefined) fireTimer(entry.timer);
+  else settle(entry, reply);
+}
+NativeRecv(onRecv);
+
+// ---- arguments
+
+function checkString(value, what) {
+  if (typeof value !== 'string') {
+    throw new $TypeError(`${what} must be a string, got ${value === null ? 'null' : typeof value}`);
+  }
+  return value;
+}
+
+function toBytes(data, what) {
+  if (typeof data === 'string') return utf8Encode(data);
+  if (data instanceof $ArrayBuffer || ArrayBufferIsView(data)) return asBytes(data, [0, what]);
+  throw new $TypeError(`${what} must be a string, a Uint8Array or an ArrayBuffer`);
+}
+
+function option(options, name) {
+  return options !== undefined && options !== null ? options[name] : undefined;
+}
+
+// ---- file system
+
+function readFile(path) {
+  return callAsync('readFile', { path: checkString(path, 'path') }, (r) => r.data);
+}
+
+function readTextFile(path) {
+  return callAsync('readFile', { path: checkString(path, 'path') }, (r) => utf8Decode(r.data));
+}
+
+function writeFile(path, data, options) {
+  return callAsync('writeFile', {
+    path: checkString(path, 'path'),
+    data: toBytes(data, 'data'),
+    append: !!option(options, 'append'),
+  }, () => undefined);
+}
+
+function readDir(path) {
+  return callAsync('readDir', { path: checkString(path, 'path') }, (r) => {
+    const out = [];
+    for (let i = 0; i < r.entries.length; i++) {
+      const e = r.entries[i];
+      arrayAppend(out, { name: e.name, isFile: e.isFile, isDirectory: e.isDir, isSymlink: e.isSymlink });
+    }
+    return out;
+  });
+}
+
+function stat(path) {
+  return callAsync('stat', { path: checkString(path, 'path') }, (r) => ({
+    isFile: r.isFile,
+    isDirectory: r.isDir,
+    isSymlink: r.isSymlink,
+    size: r.size,
+    mtime: new $Date(r.mtimeMs),
+    mode: r.mode,
+  }));
+}
+
+function remove(path, options) {
+  return callAsync('remove', {
+    path: checkString(path, 'path'), recursive: !!option(options, 'recursive'),
+  }, () => undefined);
+}
+
+function mkdir(path, options) {
+  return callAsync('mkdir', {
+    path: checkString(path, 'path'), recursive: !!option(options, 'recursive'),
+  }, () => undefined);
+}
+
+function rename(from, to) {
+  return callAsync('rename', {
+    from: checkString(from, 'from'), to: checkString(to, 'to'),
+  }, () => undefined);
+}
+
+// ---- environment, clock, randomness
+
+function envGet(name) {
+  const r = callSync('envGet', { name: checkString(name, 'name') });
+  return r.present ? r.value : undefined;
+}
+
+function now() {
+  return callSync('now', {}).unixMs;
+}
+
+function randomBytes(length) {
+  const n = $Number(length);
+  if (!NumberIsSafeInteger(n) || n < 0) throw new $RangeError('randomBytes: length must be a non-negative integer');
+  return callSync('randomBytes', { length: n }).data;
+}
+
+function clampMs(ms) {
+  const n = $Number(ms);
+  return NumberIsFinite(n) && n > 0 ? n : 0;
+}
+
+function sleep(ms) {
+  return callAsync('sleep', { ms: clampMs(ms) }, () => undefined);
+}
+
+// ---- timers (each armed timer is one pending Sleep call)
+
+let nextTimerId = 1;
+const timers = new $Map();
+
+function armTimer(timer) {
+  const id = nextCallId++;
+  timer.callId = id;
+  const answer = send('sleep', { ms: timer.ms }, id);
+  if (answer !== null) unwrap(decode(REPLY, new $Uint8Array(answer)));
+  MapPrototypeSet(pending, id, { __proto__: null, timer });
+}
+
+function fireTimer(timer) {
+  if (!MapPrototypeHas(timers, timer.id)) return;
+  if (timer.repeat) armTimer(timer);
+  else MapPrototypeDelete(timers, timer.id);
+  ReflectApply(timer.fn, globalThis, timer.args);
+}
+
+function startTimer(fn, ms, args, repeat) {
+  if (typeof fn !== 'function') {
+    throw new $TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the callback must be a function`);
+  }
+  const timer = { __proto__: null, id: nextTimerId++, fn, args, repeat, ms: clampMs(ms), callId: 0 };
+  MapPrototypeSet(timers, timer.id, timer);
+  armTimer(timer);
+  return timer.id;
+}
+
+function setTimeout(fn, ms, ...args) { return startTimer(fn, ms, args, false); }
+function setInterval(fn, ms, ...args) { return startTimer(fn, ms, args, true); }
+
+function clearTimer(id) {
+  const timer = MapPrototypeGet(timers, id);
+  if (timer === undefined) return;
+  MapPrototypeDelete(timers, id);
+  MapPrototypeDelete(pending, timer.callId);
+  callSync('cancel', { callId: timer.callId });
+}
+
+// ---- network
+
+function headerList(headers) {
+  const list = [];
+  if (headers === undefined || headers === null) return list;
+  if (ArrayIsArray(headers)) {
+    for (let i = 0; i < headers.length; i++) {
+      arrayAppend(list, { name: $String(headers[i][0]), value: $String(headers[i][1]) });
+    }
+    return list;
+  }
+  const keys = ObjectKeys(headers);
+  for (let i = 0; i < keys.length; i++) {
+    arrayAppend(list, { name: keys[i], value: $String(headers[keys[i]]) });
+  }
+  return list;
+}
+
+function fetch(url, options) {
+  const body = option(options, 'body');
+  return callAsync('fetch', {
+    url: checkString(url, 'url'),
+    method: option(options, 'method') === undefined ? 'GET' : $String(option(options, 'method')),
+    headers: headerList(option(options, 'headers')),
+    body: body === undefined || body === null ? new $Uint8Array(0) : toBytes(body, 'body'),
+  }, (r) => {
+    const headers = {};
+    for (let i = 0; i < r.headers.length; i++) {
+      defineValue(headers, StringPrototypeToLowerCase(r.headers[i].name), r.headers[i].value);
+    }
+    const responseBody = r.body;
+    return {
+      status: r.status,
+      ok: r.status >= 200 && r.status < 300,
+      url: r.url,
+      headers,
+      body: responseBody,
+      text() { return $Promise.resolve(utf8Decode(responseBody)); },
+      json() { return $Promise.resolve(JSONParse(utf8Decode(responseBody))); },
+    };
+  });
+}
+
+// ---- host channels
+
+function hostSend(channel, data) {
+  return callAsync('hostSend', {
+    channel: checkString(channel, 'channel'), data: toBytes(data, 'data'),
+  }, () => undefined);
+}
+
+function hostOnMessage(channel, fn) {
+  checkString(channel, 'channel');
+  if (typeof fn !== 'function') throw new $TypeError('host.onMessage: the handler must be a function');
+  callSync('hostListen', { channel });
+  MapPrototypeSet(hostListeners, channel, fn);
+}
+
+// ---- process
+
+let cachedArgs;
+function args() {
+  if (cachedArgs === undefined) cachedArgs = ObjectFreeze(ArrayPrototypeSlice(callSync('args', {}).values));
+  return cachedArgs;
+}
+
+function exit(code = 0) {
+  const n = $Number(code);
+  callSync('exit', { code: NumberIsSafeInteger(n) ? n : 1 });
+  // The host stops the script while handling `exit`; nothing below should run.
+  throw new errors.Internal('exit: the host did not stop the script');
+}
+
+// ---- console
+
+function quote(s) {
+  return `'${s}'`;
+}
+
+function inspect(value, depth, seen, top) {
+  switch (typeof value) {
+    case 'string': return top ? value : quote(value);
+    case 'number': return value === 0 && 1 / value < 0 ? '-0' : $String(value);
+    case 'boolean': case 'undefined': return $String(value);
+    case 'bigint': return `${BigIntPrototypeToString(value)}n`;
+    case 'symbol': return SymbolPrototypeToString(value);
+    case 'function': {
+      const name = value.name;
+      return `[Function: ${typeof name === 'string' && name !== '' ? name : '(anonymous)'}]`;
+    }
+  }
+  if (value === null) return 'null';
+  if (WeakSetPrototypeHas(seen, value)) return '[Circular]';
+  if (value instanceof $Error) {
+    const stack = value.stack;
+    return typeof stack === 'string' ? stack : ErrorPrototypeToString(value);
+  }
+  if (value instanceof $Date) {
+    return NumberIsFinite(DatePrototypeGetTime(value)) ? DatePrototypeToISOString(value) : 'Invalid Date';
+  }
+  if (value instanceof $ArrayBuffer) return `ArrayBuffer { byteLength: ${ArrayBufferPrototypeGetByteLength(value)} }`;
+  if (depth > 2) return ArrayIsArray(value) ? '[Array]' : '[Object]';
+  WeakSetPrototypeAdd(seen, value);
+  const parts = [];
+  let open = '{', close = '}', prefix = '';
+  if (ArrayBufferIsView(value) && !(value instanceof $DataView)) {
+    const n = TypedArrayPrototypeGetLength(value);
+    for (let i = 0; i < n && i < 100; i++) arrayAppend(parts, inspect(value[i], depth + 1, seen, false));
+    if (n > 100) arrayAppend(parts, `... ${n - 100} more items`);
+    return `${TypedArrayPrototypeGetSymbolToStringTag(value)}(${n}) [${ArrayPrototypeJoin(parts, ', ')}]`;
+  }
+  if (ArrayIsArray(value)) {
+    const n = value.length;
+    for (let i = 0; i < n && i < 100; i++) arrayAppend(parts, inspect(value[i], depth + 1, seen, false));
+    if (n > 100) arrayAppend(parts, `... ${n - 100} more items`);
+    return `[${ArrayPrototypeJoin(parts, ', ')}]`;
+  }
+  if (value instanceof $Map) {
+    const it = MapPrototypeEntries(value);
+    for (let step = MapIteratorPrototypeNext(it); !step.done; step = MapIteratorPrototypeNext(it)) {
+      arrayAppend(parts, `${inspect(step.value[0], depth + 1, seen, false)} => ${inspect(step.value[1], depth + 1, seen, false)}`);
+    }
+    prefix = `Map(${parts.length}) `;
+  } else if (value instanceof $Set) {
+    const it = SetPrototypeValues(value);
+    for (let step = SetIteratorPrototypeNext(it); !step.done; step = SetIteratorPrototypeNext(it)) {
+      arrayAppend(parts, inspect(step.value, depth + 1, seen, false));
+    }
+    prefix = `Set(${parts.length}) `;
+  } else {
+    const keys = ObjectKeys(value);
+    for (let i = 0; i < keys.length; i++) {
+      arrayAppend(parts, `${keys[i]}: ${inspect(value[keys[i]], depth + 1, seen, false)}`);
+    }
+    const proto = ReflectGetPrototypeOf(value);
+    const ctor = proto !== null && ObjectPrototypeHasOwnProperty(proto, 'constructor') ? proto.constructor : undefined;
+    if (proto === null) prefix = '[Object: null prototype] ';
+    else if (typeof ctor === 'function' && ctor !== $Object && typeof ctor.name === 'string' && ctor.name !== '') prefix = `${ctor.name} `;
+  }
+  if (parts.length === 0) return `${prefix}${open}${close}`;
+  return `${prefix}${open} ${ArrayPrototypeJoin(parts, ', ')} ${close}`;
+}
+
+function format(args) {
+  const parts = [];
+  const seen = new $WeakSet();
+  for (let i = 0; i < args.length; i++) arrayAppend(parts, inspect(args[i], 0, seen, true));
+  return ArrayPrototypeJoin(parts, ' ');
+}
+
+function logger(level) {
+  return function (...args) {
+    send('log', { level, message: format(args) }, nextCallId++);
+  };
+}
+
+const console = {
+  log: logger('LEVEL_LOG'),
+  info: logger('LEVEL_INFO'),
+  debug: logger('LEVEL_DEBUG'),
+  warn: logger('LEVEL_WARN'),
+  error: logger('LEVEL_ERROR'),
+};
+
+// ---- the globals
+
+const sys = ObjectFreeze({
+  readFile,
+  readTextFile,
+  writeFile,
+  readDir,
+  stat,
+  remove,
+  mkdir,
+  rename,
+  env: ObjectFreeze({ get: envGet }),
+  now,
+  randomBytes,
+  sleep,
+  fetch,
+  host: ObjectFreeze({ send: hostSend, onMessage: hostOnMessage }),
+  get args() { return args(); },
+  exit,
+  errors: ObjectFreeze(errors),
+});
+ObjectFreeze(SysError);
+ObjectFreeze(SysError.prototype);
+
+ReflectDefineProperty(globalThis, 'sys', {
+  __proto__: null, value: sys, writable: false, enumerable: false, configurable: false,
+});
+defineValue(globalThis, 'console', console, false);
+defineValue(globalThis, 'setTimeout', setTimeout, false);
+defineValue(globalThis, 'clearTimeout', clearTimer, false);
+defineValue(globalThis, 'setInterval', setInterval, false);
+defineValue(globalThis, 'clearInterval', clearTimer, false);

@@ -1,0 +1,212 @@
+//! The audit log: one JSON object per line for every decision, chained by SHA-256 so that an
+//! edited, deleted, inserted or reordered line is detected (see docs/AUDIT.md).
+//!
+//! Each line is written with a single `write(2)` on an unbuffered file opened for appending, so
+//! a record is in the kernel before the operation it announces executes: a process killed at
+//! any moment leaves every executed side effect in the log (only the last line may be cut).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// SHA-256 of a line (without its newline), hex.
+pub fn line_hash(line: &[u8]) -> String {
+    hex::encode(Sha256::digest(line))
+}
+
+struct Writer {
+    out: Box<dyn Write + Send>,
+    seq: u64,
+    prev: String,
+}
+
+/// Where audit records go; `AuditLog::disabled()` writes nothing and costs nothing.
+pub struct AuditLog {
+    writer: Option<Mutex<Writer>>,
+    worker: String,
+}
+
+/// What is known about a call when it is decided.
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub op: &'static str,
+    pub resource: String,
+    pub allowed: bool,
+    pub rule: String,
+    pub bytes_in: u64,
+    /// For writes: SHA-256 of the bytes written.
+    pub sha256: Option<String>,
+}
+
+impl AuditLog {
+    pub fn disabled() -> AuditLog {
+        AuditLog {
+            writer: None,
+            worker: String::new(),
+        }
+    }
+
+    /// Appends to `path`, continuing the hash chain of the records already there.
+    pub fn open(path: &Path, worker: &str) -> io::Result<AuditLog> {
+        let (seq, prev) = match File::open(path) {
+            Ok(f) => chain_end(f).map_err(|m| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {m}", path.display()),
+                )
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, GENESIS.to_string()),
+            Err(e) => return Err(e),
+        };
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(AuditLog {
+            writer: Some(Mutex::new(Writer {
+                out: Box::new(file),
+                seq,
+                prev,
+            })),
+            worker: worker.to_string(),
+        })
+    }
+
+    /// Records into any writer (a new chain). Each record is one `write_all` call.
+    pub fn to_writer(out: impl Write + Send + 'static, worker: &str) -> AuditLog {
+        AuditLog {
+            writer: Some(Mutex::new(Writer {
+                out: Box::new(out),
+                seq: 0,
+                prev: GENESIS.to_string(),
+            })),
+            worker: worker.to_string(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Writes one record (adding `seq`, `ts`, `worker`, `prev`); returns its `seq` (0 when
+    /// disabled). A failing audit write is reported on stderr: it must not pass silently.
+    pub fn record(&self, kind: &str, fields: Map<String, Value>) -> u64 {
+        let Some(writer) = &self.writer else { return 0 };
+        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = w.seq + 1;
+        let mut obj = Map::new();
+        obj.insert("seq".into(), json!(seq));
+        obj.insert(
+            "ts".into(),
+            json!(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()),
+        );
+        obj.insert("worker".into(), json!(self.worker));
+        obj.insert("kind".into(), json!(kind));
+        obj.extend(fields);
+        obj.insert("prev".into(), json!(w.prev));
+        let mut line = serde_json::to_vec(&Value::Object(obj)).expect("JSON");
+        let hash = line_hash(&line);
+        line.push(b'\n');
+        if let Err(e) = w.out.write_all(&line).and_then(|()| w.out.flush()) {
+            eprintln!("v8box: audit log write failed: {e}");
+        }
+        w.seq = seq;
+        w.prev = hash;
+        seq
+    }
+
+    fn call_fields(info: &CallInfo) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("op".into(), json!(info.op));
+        m.insert("resource".into(), json!(info.resource));
+        m.insert(
+            "decision".into(),
+            json!(if info.allowed { "allow" } else { "deny" }),
+        );
+        m.insert("rule".into(), json!(info.rule));
+        m.insert("bytes_in".into(), json!(info.bytes_in));
+        if let Some(h) = &info.sha256 {
+            m.insert("sha256".into(), json!(h));
+        }
+        m
+    }
+
+    /// A call decided and finished in one record.
+    pub fn call(&self, info: &CallInfo, outcome: &str, bytes_out: u64, dur_us: u64) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let mut m = Self::call_fields(info);
+        m.insert("outcome".into(), json!(outcome));
+        m.insert("bytes_out".into(), json!(bytes_out));
+        m.insert("dur_us".into(), json!(dur_us));
+        self.record("call", m)
+    }
+
+    /// The write-ahead record of a side effect, before it executes (`outcome: pending`).
+    pub fn intent(&self, info: &CallInfo) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let mut m = Self::call_fields(info);
+        m.insert("outcome".into(), json!("pending"));
+        m.insert("bytes_out".into(), json!(0));
+        m.insert("dur_us".into(), json!(0));
+        self.record("intent", m)
+    }
+
+    /// The outcome of a side effect announced by the intent record `intent_seq`.
+    pub fn outcome(
+        &self,
+        intent_seq: u64,
+        info: &CallInfo,
+        outcome: &str,
+        bytes_out: u64,
+        dur_us: u64,
+    ) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let mut m = Self::call_fields(info);
+        m.insert("ref".into(), json!(intent_seq));
+        m.insert("outcome".into(), json!(outcome));
+        m.insert("bytes_out".into(), json!(bytes_out));
+        m.insert("dur_us".into(), json!(dur_us));
+        self.record("outcome", m)
+    }
+}
+
+/// The `seq` and hash of the last record in an existing log, to continue its chain.
+fn chain_end(file: File) -> Result<(u64, String), String> {
+    let mut reader = io::BufReader::new(file);
+    let mut last: Option<Vec<u8>> = None;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        if buf.last() != Some(&b'\n') {
+            return Err(
+                "the last record is cut short; run `v8box audit verify` and move the log away"
+                    .into(),
+            );
+        }
+        buf.pop();
+        last = Some(buf.clone());
+    }
+    let Some(line) = last else {
+        return Ok((0, GENESIS.to_string()));
+    };
+    let v: Value =
+        serde_json::from_slice(&line).map_err(|e| format!("the last record is not JSON: {e}"))?;
+    let seq = v["seq"].as_u64().ok_or("the last record has no seq")?;
+    Ok((seq, line_hash(&line)))
+}

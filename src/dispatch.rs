@@ -1,0 +1,729 @@
+//! The dispatcher: decode → validate → policy check → execute → encode → answer.
+//!
+//! It runs inside `$send` on the isolate's thread. Quick operations (clock, randomness, env,
+//! host channels, refusals of every kind) are answered at once through `$send`'s return value;
+//! file and network operations go to the I/O pool and are answered later through `$recv` (the
+//! runtime's event loop delivers them); sleeps become timers owned by the event loop.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use prost::Message;
+
+use crate::audit::{AuditLog, CallInfo};
+use crate::loader::normalize;
+use crate::ops::{self, fs::FsRoots, Done, OpError};
+use crate::policy::{Decision, NetTarget, Permission, Policy};
+use crate::proto::{self, call::Op, reply, Empty, ErrorCode, Reply};
+use crate::worker::{TerminateHandle, TerminationReason};
+
+/// Which stream a line of script output belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where script output goes (`$print`, `console.*`).
+pub type OutputFn = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
+/// Messages for the event loop.
+pub enum Event {
+    /// An operation finished on the I/O pool: deliver this reply through `$recv`.
+    Reply { id: u64, bytes: Vec<u8> },
+    /// A host application sent a message on a channel.
+    HostMessage { channel: String, data: bytes::Bytes },
+    /// Something outside (the watchdog) wants the loop to look at the worker's state.
+    Wake,
+}
+
+/// What the dispatcher shares with I/O threads.
+pub struct Shared {
+    pub policy: Policy,
+    pub fs: FsRoots,
+    pub audit: AuditLog,
+    quotas: Mutex<HashMap<&'static str, (u64, u64)>>,
+    max_message_bytes: usize,
+}
+
+impl Shared {
+    pub fn new(policy: Policy, audit: AuditLog) -> Shared {
+        Shared {
+            fs: FsRoots::new(&policy),
+            max_message_bytes: policy.limits.max_message_bytes(),
+            policy,
+            audit,
+            quotas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one call against the op's quota.
+    fn charge_call(&self, op: &'static str) -> Result<(), OpError> {
+        let Some(q) = self.policy.quotas.get(op) else {
+            return Ok(());
+        };
+        let mut used = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = used.entry(op).or_default();
+        if let Some(limit) = q.calls {
+            if entry.0 >= limit {
+                return Err(OpError::new(
+                    ErrorCode::QuotaExceeded,
+                    format!("{op}: quota of {limit} calls used up ([quotas.\"{op}\"] calls)"),
+                ));
+            }
+        }
+        entry.0 += 1;
+        Ok(())
+    }
+
+    /// Counts bytes moved against the op's quota.
+    fn charge_bytes(&self, op: &'static str, n: u64) -> Result<(), OpError> {
+        let Some(q) = self.policy.quotas.get(op) else {
+            return Ok(());
+        };
+        let Some(limit) = q.bytes else { return Ok(()) };
+        let mut used = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = used.entry(op).or_default();
+        if entry.1 + n > limit {
+            return Err(OpError::new(
+                ErrorCode::QuotaExceeded,
+                format!("{op}: quota of {limit} bytes exceeded ([quotas.\"{op}\"] bytes)"),
+            ));
+        }
+        entry.1 += n;
+        Ok(())
+    }
+}
+
+/// Event-loop state that only the isolate's thread touches.
+#[derive(Default)]
+struct LoopState {
+    in_flight: usize,
+    /// (deadline, call id) of armed sleeps, earliest first.
+    timers: BTreeMap<(Instant, u64), ()>,
+    timer_deadline: HashMap<u64, Instant>,
+    exit_code: Option<i32>,
+    listening: HashSet<String>,
+}
+
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    events: Sender<Event>,
+    state: RefCell<LoopState>,
+    terminate: RefCell<Option<TerminateHandle>>,
+    output: OutputFn,
+    args: Vec<String>,
+    cwd: PathBuf,
+    host_out: HashMap<String, Sender<bytes::Bytes>>,
+}
+
+fn encode(reply: &Reply) -> Vec<u8> {
+    reply.encode_to_vec()
+}
+
+fn outcome_name(result: &Result<reply::Result, OpError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.code.name(),
+    }
+}
+
+fn to_reply(id: u64, result: Result<reply::Result, OpError>) -> Reply {
+    match result {
+        Ok(r) => proto::reply(id, r),
+        Err(e) => proto::error_reply(id, e.code, e.message),
+    }
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
+
+/// What a denial says: `read "/etc/passwd" (allow with --allow-read=/etc/passwd or [fs] read)`.
+fn denied(permission: Permission, resource: &str) -> OpError {
+    let verb = match permission {
+        Permission::Read => "read",
+        Permission::Write => "write",
+        Permission::Net => "net",
+        Permission::Env => "env",
+        Permission::Host => "host",
+    };
+    OpError::new(
+        ErrorCode::PermissionDenied,
+        format!(
+            "{verb} \"{resource}\" ({})",
+            Policy::hint(permission, resource)
+        ),
+    )
+}
+
+impl Dispatcher {
+    pub fn new(
+        shared: Arc<Shared>,
+        events: Sender<Event>,
+        output: OutputFn,
+        args: Vec<String>,
+        host_out: HashMap<String, Sender<bytes::Bytes>>,
+    ) -> Dispatcher {
+        Dispatcher {
+            shared,
+            events,
+            state: RefCell::new(LoopState::default()),
+            terminate: RefCell::new(None),
+            output,
+            args,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            host_out,
+        }
+    }
+
+    pub fn set_terminate_handle(&self, handle: TerminateHandle) {
+        *self.terminate.borrow_mut() = Some(handle);
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Calls on the pool plus armed timers.
+    pub fn busy(&self) -> bool {
+        let st = self.state.borrow();
+        st.in_flight > 0 || !st.timers.is_empty()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.state.borrow().in_flight
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        self.state.borrow().exit_code
+    }
+
+    pub fn is_listening(&self, channel: &str) -> bool {
+        self.state.borrow().listening.contains(channel)
+    }
+
+    pub fn any_listener(&self) -> bool {
+        !self.state.borrow().listening.is_empty()
+    }
+
+    /// The earliest timer deadline.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.state.borrow().timers.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Removes and returns the call ids of timers due at `now`, in deadline order.
+    pub fn due_timers(&self, now: Instant) -> Vec<u64> {
+        let mut st = self.state.borrow_mut();
+        let mut due = Vec::new();
+        while let Some((&(t, id), _)) = st.timers.iter().next() {
+            if t > now {
+                break;
+            }
+            st.timers.remove(&(t, id));
+            st.timer_deadline.remove(&id);
+            due.push(id);
+        }
+        due
+    }
+
+    /// An operation's reply arrived from the pool.
+    pub fn completed(&self) {
+        let mut st = self.state.borrow_mut();
+        st.in_flight = st.in_flight.saturating_sub(1);
+    }
+
+    /// The encoded `ok` reply that fires the timer `id`.
+    pub fn timer_reply(id: u64) -> Vec<u8> {
+        encode(&proto::reply(id, reply::Result::Ok(Empty {})))
+    }
+
+    /// Handles one `$send`.
+    pub fn on_send(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let limit = self.shared.max_message_bytes;
+        if bytes.len() > limit {
+            let id = proto::peek_call_id(bytes);
+            return Some(encode(&proto::error_reply(
+                id,
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes exceeds the limit of {limit} bytes ([limits] max_message_bytes)",
+                    bytes.len()
+                ),
+            )));
+        }
+        let call = match proto::Call::decode(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                return Some(encode(&proto::error_reply(
+                    proto::peek_call_id(bytes),
+                    ErrorCode::InvalidArgument,
+                    format!("malformed message: not a v8box.v1.Call ({e})"),
+                )))
+            }
+        };
+        let id = call.id;
+        let Some(op) = call.op else {
+            return Some(encode(&proto::error_reply(
+                id,
+                ErrorCode::Unsupported,
+                "unknown operation: this host does not know the operation the Call carries",
+            )));
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op))) {
+            Ok(answer) => answer,
+            Err(_) => Some(encode(&proto::error_reply(
+                id,
+                ErrorCode::Internal,
+                "internal error: the host failed while handling this call",
+            ))),
+        }
+    }
+
+    fn absolute(&self, path: &str) -> Result<PathBuf, OpError> {
+        if path.is_empty() {
+            return Err(OpError::new(
+                ErrorCode::InvalidArgument,
+                "path must not be empty",
+            ));
+        }
+        if path.contains('\0') {
+            return Err(OpError::new(
+                ErrorCode::InvalidArgument,
+                format!("path {path:?} contains a NUL byte"),
+            ));
+        }
+        Ok(normalize(&self.cwd.join(path)))
+    }
+
+    /// Answers at once, auditing the call in one record.
+    fn quick(
+        &self,
+        id: u64,
+        info: Option<&CallInfo>,
+        start: Instant,
+        done: Done,
+    ) -> Option<Vec<u8>> {
+        if let Some(info) = info {
+            self.shared.audit.call(
+                info,
+                outcome_name(&done.result),
+                done.bytes_out,
+                micros(start),
+            );
+        }
+        Some(encode(&to_reply(id, done.result)))
+    }
+
+    /// A refusal before execution (bad argument, denied, quota): audited, answered at once.
+    fn refuse(&self, id: u64, info: &CallInfo, start: Instant, e: OpError) -> Option<Vec<u8>> {
+        self.quick(id, Some(info), start, Done::err(e))
+    }
+
+    fn info(
+        op: &'static str,
+        resource: impl Into<String>,
+        d: &Decision,
+        bytes_in: u64,
+    ) -> CallInfo {
+        CallInfo {
+            op,
+            resource: resource.into(),
+            allowed: d.allowed,
+            rule: d.rule.clone(),
+            bytes_in,
+            sha256: None,
+        }
+    }
+
+    /// Checks a file path; on success the path as located under its grant.
+    fn check_path(
+        &self,
+        op: &'static str,
+        permission: Permission,
+        path: &str,
+        bytes_in: u64,
+    ) -> Result<(ops::fs::Located, CallInfo), (CallInfo, OpError)> {
+        let abs = match self.absolute(path) {
+            Ok(p) => p,
+            Err(e) => return Err((Self::info(op, path, &Decision::deny(), bytes_in), e)),
+        };
+        let shown = abs.display().to_string();
+        let d = self.shared.policy.check_path(permission, &abs);
+        let info = Self::info(op, shown.clone(), &d, bytes_in);
+        match d.grant {
+            Some(g) if d.allowed => Ok((self.shared.fs.locate(g, &abs), info)),
+            _ => Err((info, denied(permission, &shown))),
+        }
+    }
+
+    /// Sends a job to the I/O pool; its reply comes back as an `Event::Reply`.
+    fn spawn(
+        &self,
+        id: u64,
+        info: CallInfo,
+        side_effect: bool,
+        start: Instant,
+        job: impl FnOnce(&Shared) -> Done + Send + 'static,
+    ) -> Option<Vec<u8>> {
+        if let Err(e) = self.shared.charge_call(info.op) {
+            return self.refuse(id, &info, start, e);
+        }
+        if let Err(e) = self.reserve_slot() {
+            return self.refuse(id, &info, start, e);
+        }
+        let intent = if side_effect {
+            self.shared.audit.intent(&info)
+        } else {
+            0
+        };
+        let shared = self.shared.clone();
+        let events = self.events.clone();
+        crate::pool::submit(move || {
+            let started = Instant::now();
+            let mut done = catch_unwind(AssertUnwindSafe(|| job(&shared))).unwrap_or_else(|_| {
+                Done::err(OpError::new(
+                    ErrorCode::Internal,
+                    format!("{}: internal error (the operation panicked)", info.op),
+                ))
+            });
+            if done.result.is_ok() && done.bytes_out > 0 && info.op != "fs.writeFile" {
+                if let Err(e) = shared.charge_bytes(info.op, done.bytes_out) {
+                    done = Done::err(e);
+                }
+            }
+            let outcome = outcome_name(&done.result);
+            let dur = micros(started);
+            if side_effect {
+                shared
+                    .audit
+                    .outcome(intent, &info, outcome, done.bytes_out, dur);
+            } else {
+                shared.audit.call(&info, outcome, done.bytes_out, dur);
+            }
+            let bytes = encode(&to_reply(id, done.result));
+            let _ = events.send(Event::Reply { id, bytes });
+        });
+        None
+    }
+
+    fn reserve_slot(&self) -> Result<(), OpError> {
+        let limit = self.shared.policy.limits.max_calls_in_flight();
+        let mut st = self.state.borrow_mut();
+        let used = st.in_flight + st.timers.len();
+        if used >= limit {
+            return Err(OpError::new(
+                ErrorCode::QuotaExceeded,
+                format!("too many calls in flight: {used} already wait for an answer ([limits] max_calls_in_flight = {limit})"),
+            ));
+        }
+        st.in_flight += 1;
+        Ok(())
+    }
+
+    fn dispatch(&self, id: u64, op: Op) -> Option<Vec<u8>> {
+        let start = Instant::now();
+        match op {
+            Op::Log(log) => {
+                let stream = match proto::log::Level::try_from(log.level) {
+                    Ok(proto::log::Level::Warn | proto::log::Level::Error) => Stream::Stderr,
+                    _ => Stream::Stdout,
+                };
+                (self.output)(stream, &log.message);
+                None
+            }
+            Op::Args(_) => Some(encode(&proto::reply(
+                id,
+                reply::Result::Strings(proto::Strings {
+                    values: self.args.clone(),
+                }),
+            ))),
+            Op::Now(_) => {
+                let info = Self::info("now", "", &Decision::always(), 0);
+                self.quick(id, Some(&info), start, ops::clock::now())
+            }
+            Op::RandomBytes(r) => {
+                let info = Self::info("randomBytes", r.length.to_string(), &Decision::always(), 0);
+                if let Err(e) = self.shared.charge_call("randomBytes") {
+                    return self.refuse(id, &info, start, e);
+                }
+                self.quick(id, Some(&info), start, ops::clock::random_bytes(r.length))
+            }
+            Op::Sleep(s) => {
+                let info = Self::info("sleep", format!("{}ms", s.ms), &Decision::always(), 0);
+                if let Err(e) = self
+                    .shared
+                    .charge_call("sleep")
+                    .and_then(|()| self.reserve_timer())
+                {
+                    return self.refuse(id, &info, start, e);
+                }
+                let ms = if s.ms.is_finite() && s.ms > 0.0 {
+                    s.ms.min(1e12)
+                } else {
+                    0.0
+                };
+                let deadline = Instant::now() + Duration::from_secs_f64(ms / 1000.0);
+                let mut st = self.state.borrow_mut();
+                st.timers.insert((deadline, id), ());
+                st.timer_deadline.insert(id, deadline);
+                drop(st);
+                self.shared.audit.call(&info, "ok", 0, 0);
+                None
+            }
+            Op::Cancel(c) => {
+                let mut st = self.state.borrow_mut();
+                if let Some(t) = st.timer_deadline.remove(&c.call_id) {
+                    st.timers.remove(&(t, c.call_id));
+                }
+                Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
+            }
+            Op::EnvGet(e) => {
+                let d = self.shared.policy.check_name(Permission::Env, &e.name);
+                let info = Self::info("env.get", e.name.clone(), &d, 0);
+                if let Err(err) = ops::env::validate_name(&e.name) {
+                    return self.refuse(id, &info, start, err);
+                }
+                if !d.allowed {
+                    return self.refuse(id, &info, start, denied(Permission::Env, &e.name));
+                }
+                if let Err(err) = self.shared.charge_call("env.get") {
+                    return self.refuse(id, &info, start, err);
+                }
+                self.quick(id, Some(&info), start, ops::env::get(&e.name))
+            }
+            Op::Exit(x) => {
+                let info = Self::info("exit", x.code.to_string(), &Decision::always(), 0);
+                let seq = self.shared.audit.intent(&info);
+                self.state.borrow_mut().exit_code = Some(x.code);
+                if let Some(t) = self.terminate.borrow().as_ref() {
+                    t.terminate_for(TerminationReason::Exit);
+                }
+                self.shared
+                    .audit
+                    .outcome(seq, &info, "ok", 0, micros(start));
+                Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
+            }
+            Op::HostSend(h) => {
+                let d = self.shared.policy.check_name(Permission::Host, &h.channel);
+                let mut info = Self::info("host.send", h.channel.clone(), &d, h.data.len() as u64);
+                if !d.allowed {
+                    return self.refuse(id, &info, start, denied(Permission::Host, &h.channel));
+                }
+                if let Err(e) = self
+                    .shared
+                    .charge_call("host.send")
+                    .and_then(|()| self.shared.charge_bytes("host.send", h.data.len() as u64))
+                {
+                    return self.refuse(id, &info, start, e);
+                }
+                info.sha256 = None;
+                let seq = self.shared.audit.intent(&info);
+                let result = match self.host_out.get(&h.channel) {
+                    Some(tx) => tx
+                        .send(bytes::Bytes::from(h.data))
+                        .map(|_| reply::Result::Ok(Empty {}))
+                        .map_err(|_| {
+                            OpError::new(
+                                ErrorCode::Unsupported,
+                                format!(
+                                    "host.send: the host stopped listening on channel \"{}\"",
+                                    h.channel
+                                ),
+                            )
+                        }),
+                    None => Err(OpError::new(
+                        ErrorCode::Unsupported,
+                        format!(
+                            "host.send: no host application receives channel \"{}\"",
+                            h.channel
+                        ),
+                    )),
+                };
+                self.shared
+                    .audit
+                    .outcome(seq, &info, outcome_name(&result), 0, micros(start));
+                Some(encode(&to_reply(id, result)))
+            }
+            Op::HostListen(h) => {
+                let d = self.shared.policy.check_name(Permission::Host, &h.channel);
+                let info = Self::info("host.listen", h.channel.clone(), &d, 0);
+                if !d.allowed {
+                    return self.refuse(id, &info, start, denied(Permission::Host, &h.channel));
+                }
+                self.state.borrow_mut().listening.insert(h.channel);
+                self.quick(
+                    id,
+                    Some(&info),
+                    start,
+                    Done::ok(reply::Result::Ok(Empty {}), 0),
+                )
+            }
+            Op::ReadFile(r) => match self.check_path("fs.readFile", Permission::Read, &r.path, 0) {
+                Err((info, e)) => self.refuse(id, &info, start, e),
+                Ok((loc, info)) => {
+                    let max = self.shared.max_message_bytes as u64 - 64;
+                    self.spawn(id, info, false, start, move |s| {
+                        ops::fs::read_file(&s.fs, &loc, max)
+                    })
+                }
+            },
+            Op::ReadDir(r) => match self.check_path("fs.readDir", Permission::Read, &r.path, 0) {
+                Err((info, e)) => self.refuse(id, &info, start, e),
+                Ok((loc, info)) => self.spawn(id, info, false, start, move |s| {
+                    ops::fs::read_dir(&s.fs, &loc)
+                }),
+            },
+            Op::Stat(r) => match self.check_path("fs.stat", Permission::Read, &r.path, 0) {
+                Err((info, e)) => self.refuse(id, &info, start, e),
+                Ok((loc, info)) => {
+                    self.spawn(id, info, false, start, move |s| ops::fs::stat(&s.fs, &loc))
+                }
+            },
+            Op::WriteFile(w) => {
+                let n = w.data.len() as u64;
+                match self.check_path("fs.writeFile", Permission::Write, &w.path, n) {
+                    Err((info, e)) => self.refuse(id, &info, start, e),
+                    Ok((loc, mut info)) => {
+                        if self.shared.audit.enabled() {
+                            info.sha256 = Some(crate::audit::line_hash(&w.data));
+                        }
+                        if let Err(e) = self.shared.charge_bytes("fs.writeFile", n) {
+                            return self.refuse(id, &info, start, e);
+                        }
+                        let append = w.append;
+                        let data = w.data;
+                        self.spawn(id, info, true, start, move |s| {
+                            ops::fs::write_file(&s.fs, &loc, &data, append)
+                        })
+                    }
+                }
+            }
+            Op::Remove(r) => match self.check_path("fs.remove", Permission::Write, &r.path, 0) {
+                Err((info, e)) => self.refuse(id, &info, start, e),
+                Ok((loc, info)) => {
+                    let recursive = r.recursive;
+                    self.spawn(id, info, true, start, move |s| {
+                        ops::fs::remove(&s.fs, &loc, recursive)
+                    })
+                }
+            },
+            Op::Mkdir(r) => match self.check_path("fs.mkdir", Permission::Write, &r.path, 0) {
+                Err((info, e)) => self.refuse(id, &info, start, e),
+                Ok((loc, info)) => {
+                    let recursive = r.recursive;
+                    self.spawn(id, info, true, start, move |s| {
+                        ops::fs::mkdir(&s.fs, &loc, recursive)
+                    })
+                }
+            },
+            Op::Rename(r) => {
+                let from = self.check_path("fs.rename", Permission::Write, &r.from, 0);
+                let to = self.check_path("fs.rename", Permission::Write, &r.to, 0);
+                match (from, to) {
+                    (Err((info, e)), _) | (Ok(_), Err((info, e))) => {
+                        self.refuse(id, &info, start, e)
+                    }
+                    (Ok((from, fi)), Ok((to, ti))) => {
+                        let info = CallInfo {
+                            resource: format!("{} -> {}", fi.resource, ti.resource),
+                            rule: if fi.rule == ti.rule {
+                                fi.rule
+                            } else {
+                                format!("{}; {}", fi.rule, ti.rule)
+                            },
+                            ..fi
+                        };
+                        self.spawn(id, info, true, start, move |s| {
+                            ops::fs::rename(&s.fs, &from, &to)
+                        })
+                    }
+                }
+            }
+            Op::Fetch(f) => self.fetch(id, f, start),
+        }
+    }
+
+    fn reserve_timer(&self) -> Result<(), OpError> {
+        self.reserve_slot()?;
+        // Timers are counted by `timers.len()`, not `in_flight`.
+        self.state.borrow_mut().in_flight -= 1;
+        Ok(())
+    }
+
+    fn fetch(&self, id: u64, f: proto::Fetch, start: Instant) -> Option<Vec<u8>> {
+        let n = f.body.len() as u64;
+        let parsed = ops::net::parse(&f.url, &f.method);
+        let (url, method) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
+                return self.refuse(id, &info, start, e);
+            }
+        };
+        let target = match NetTarget::from_url(&url) {
+            Ok(t) => t,
+            Err(m) => {
+                let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
+                return self.refuse(
+                    id,
+                    &info,
+                    start,
+                    OpError::new(ErrorCode::InvalidArgument, m),
+                );
+            }
+        };
+        let d = self.shared.policy.check_net(&target);
+        let info = Self::info("net.fetch", url.to_string(), &d, n);
+        if !d.allowed {
+            return self.refuse(
+                id,
+                &info,
+                start,
+                denied(Permission::Net, &target.to_string()),
+            );
+        }
+        if let Err(e) = self.shared.charge_bytes("net.fetch", n) {
+            return self.refuse(id, &info, start, e);
+        }
+        let request = ops::net::Request {
+            url,
+            method,
+            headers: f.headers,
+            body: f.body,
+        };
+        let max = self.shared.max_message_bytes as u64 - 4096;
+        self.spawn(id, info, true, start, move |s| {
+            // Each redirect hop is decided and audited like a call of its own.
+            let allow_hop = |next: &url::Url| -> Result<(), OpError> {
+                let hop_start = Instant::now();
+                let target =
+                    NetTarget::from_url(next).map_err(|m| OpError::new(ErrorCode::Network, m))?;
+                let d = s.policy.check_net(&target);
+                let info = CallInfo {
+                    op: "net.fetch",
+                    resource: next.to_string(),
+                    allowed: d.allowed,
+                    rule: d.rule.clone(),
+                    bytes_in: 0,
+                    sha256: None,
+                };
+                if d.allowed {
+                    s.audit.call(&info, "redirect", 0, micros(hop_start));
+                    Ok(())
+                } else {
+                    let e = denied(Permission::Net, &target.to_string());
+                    let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
+                    s.audit.call(&info, e.code.name(), 0, micros(hop_start));
+                    Err(e)
+                }
+            };
+            ops::net::fetch(request, max, &allow_hop)
+        })
+    }
+}

@@ -1,0 +1,30 @@
+//! Environment variables: names are checked (no `=`, no NUL, not empty) before the policy is
+//! asked; values never reach the audit log.
+
+use crate::proto::{reply, EnvValue, ErrorCode};
+
+use super::{Done, OpError};
+
+pub fn validate_name(name: &str) -> Result<(), OpError> {
+    if name.is_empty() || name.contains('=') || name.contains('\0') {
+        return Err(OpError::new(
+            ErrorCode::InvalidArgument,
+            format!("env.get: invalid variable name {name:?}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn get(name: &str) -> Done {
+    let value = std::env::var_os(name);
+    let bytes = value.as_ref().map_or(0, |v| v.len() as u64);
+    Done::ok(
+        reply::Result::EnvValue(EnvValue {
+            present: value.is_some(),
+            value: value
+                .map(|v| v.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }),
+        bytes,
+    )
+}

@@ -1,0 +1,316 @@
+//! The policy: what a script may do. Default deny — a policy with no grants allows nothing but
+//! the always-allowed operations (clock, randomness, timers, console, exit).
+//!
+//! A policy comes from a TOML file (`file.rs`, documented in docs/POLICY.md) and from
+//! Deno-style command-line flags (`flags.rs`) that add grants to it. Every grant remembers
+//! where it came from, so that a decision can name the rule that made it.
+
+mod file;
+mod flags;
+mod net;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use file::PolicyError;
+pub use flags::Flags;
+pub use net::NetTarget;
+
+/// The kinds of access a grant gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Read,
+    Write,
+    Net,
+    Env,
+    Host,
+}
+
+impl Permission {
+    /// The command-line flag that grants it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Permission::Read => "--allow-read",
+            Permission::Write => "--allow-write",
+            Permission::Net => "--allow-net",
+            Permission::Env => "--allow-env",
+            Permission::Host => "--allow-host",
+        }
+    }
+
+    /// The policy-file key that grants it.
+    pub fn policy_key(self) -> &'static str {
+        match self {
+            Permission::Read => "[fs] read",
+            Permission::Write => "[fs] write",
+            Permission::Net => "[net] allow",
+            Permission::Env => "[env] allow",
+            Permission::Host => "[host] channels",
+        }
+    }
+
+    pub const ALL: [Permission; 5] = [
+        Permission::Read,
+        Permission::Write,
+        Permission::Net,
+        Permission::Env,
+        Permission::Host,
+    ];
+}
+
+/// Where a grant came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag, as written (`--allow-read=./data`).
+    Flag(String),
+    /// A line of a policy file.
+    File {
+        path: String,
+        line: usize,
+        key: &'static str,
+    },
+    /// Built in code by a host application.
+    Api(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(text) => f.write_str(text),
+            Source::File { path, line, key } => write!(f, "{path}:{line} {key}"),
+            Source::Api(text) => write!(f, "api: {text}"),
+        }
+    }
+}
+
+/// What a grant covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Everything of its kind (`--allow-read` with no value, or `read = true`).
+    All,
+    /// A file or folder (absolute, normalized); a folder covers everything below it.
+    Path(PathBuf),
+    /// A host, optionally with a port.
+    Net(NetTarget),
+    /// An environment variable or channel name.
+    Name(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::All => f.write_str("*"),
+            Target::Path(p) => write!(f, "{}", p.display()),
+            Target::Net(n) => write!(f, "{n}"),
+            Target::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub permission: Permission,
+    pub target: Target,
+    pub source: Source,
+}
+
+/// Limits on a run. `None` means the built-in default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub timeout_ms: Option<u64>,
+    pub max_heap_mb: Option<u64>,
+    pub max_message_bytes: Option<usize>,
+    pub max_calls_in_flight: Option<usize>,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+    pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 4096;
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
+            .unwrap_or(Self::DEFAULT_MAX_MESSAGE_BYTES)
+    }
+
+    pub fn max_calls_in_flight(&self) -> usize {
+        self.max_calls_in_flight
+            .unwrap_or(Self::DEFAULT_MAX_CALLS_IN_FLIGHT)
+    }
+}
+
+/// A per-operation quota: at most `calls` calls and `bytes` bytes moved, per run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    pub calls: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// The whole policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub grants: Vec<Grant>,
+    pub limits: Limits,
+    /// Keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::OP_NAMES`).
+    pub quotas: BTreeMap<String, Quota>,
+    /// Whether code generation from strings (`eval`, `new Function`) and WebAssembly work.
+    pub allow_eval: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::deny_all()
+    }
+}
+
+/// The verdict on one request, with the rule that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The grant's source for an allow; `default deny` for a deny.
+    pub rule: String,
+    /// Index of the deciding grant in `Policy::grants`.
+    pub grant: Option<usize>,
+}
+
+impl Decision {
+    pub fn deny() -> Decision {
+        Decision {
+            allowed: false,
+            rule: "default deny".into(),
+            grant: None,
+        }
+    }
+
+    /// For operations every script may use.
+    pub fn always() -> Decision {
+        Decision {
+            allowed: true,
+            rule: "always allowed".into(),
+            grant: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Nothing granted.
+    pub fn deny_all() -> Policy {
+        Policy {
+            grants: Vec::new(),
+            limits: Limits::default(),
+            quotas: BTreeMap::new(),
+            allow_eval: true,
+        }
+    }
+
+    /// Reads a TOML policy file; relative paths in it resolve against its folder.
+    pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
+        file::from_file(path)
+    }
+
+    /// Parses TOML policy text; relative paths resolve against `base`. `name` labels rules.
+    pub fn from_toml(text: &str, name: &str, base: &Path) -> Result<Policy, PolicyError> {
+        file::parse(text, name, base)
+    }
+
+    /// Adds the grants of command-line flags (relative paths against `cwd`).
+    pub fn add_flags(&mut self, flags: &Flags, cwd: &Path) -> Result<(), PolicyError> {
+        flags::apply(self, flags, cwd)
+    }
+
+    /// Adds a grant made in code by a host application.
+    pub fn grant(
+        &mut self,
+        permission: Permission,
+        target: &str,
+        cwd: &Path,
+    ) -> Result<(), PolicyError> {
+        let target = flags::parse_target(permission, target, cwd)
+            .map_err(|m| PolicyError::new(format!("{}: {m}", permission.flag())))?;
+        self.grants.push(Grant {
+            permission,
+            source: Source::Api(format!("{} {}", permission.flag(), target)),
+            target,
+        });
+        Ok(())
+    }
+
+    /// Decides a file access; `path` must be absolute and normalized. The most specific
+    /// matching grant decides (so the rule named is the narrowest that applies).
+    pub fn check_path(&self, permission: Permission, path: &Path) -> Decision {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, g) in self.grants.iter().enumerate() {
+            if g.permission != permission {
+                continue;
+            }
+            let depth = match &g.target {
+                Target::All => 0,
+                Target::Path(p) if path.starts_with(p) => p.components().count(),
+                _ => continue,
+            };
+            if best.map_or(true, |(_, d)| depth > d) {
+                best = Some((i, depth));
+            }
+        }
+        self.decided(best.map(|(i, _)| i))
+    }
+
+    pub fn check_net(&self, target: &NetTarget) -> Decision {
+        let found = self.grants.iter().position(|g| {
+            g.permission == Permission::Net
+                && match &g.target {
+                    Target::All => true,
+                    Target::Net(allowed) => allowed.covers(target),
+                    _ => false,
+                }
+        });
+        self.decided(found)
+    }
+
+    /// Env variable names and host channel names match exactly (no patterns).
+    pub fn check_name(&self, permission: Permission, name: &str) -> Decision {
+        let found = self.grants.iter().position(|g| {
+            g.permission == permission
+                && match &g.target {
+                    Target::All => true,
+                    Target::Name(n) => n == name,
+                    _ => false,
+                }
+        });
+        self.decided(found)
+    }
+
+    fn decided(&self, grant: Option<usize>) -> Decision {
+        match grant {
+            Some(i) => Decision {
+                allowed: true,
+                rule: self.grants[i].source.to_string(),
+                grant: Some(i),
+            },
+            None => Decision::deny(),
+        }
+    }
+
+    /// How to allow `resource`: `allow with --allow-read=/etc/passwd or [fs] read`.
+    pub fn hint(permission: Permission, resource: &str) -> String {
+        format!(
+            "allow with {}={resource} or {}",
+            permission.flag(),
+            permission.policy_key()
+        )
+    }
+
+    /// The policy in canonical TOML (what `v8box policy check` prints); its SHA-256 is the
+    /// policy digest recorded in the audit log.
+    pub fn normalized(&self) -> String {
+        file::normalized(self)
+    }
+
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.normalized().as_bytes()))
+    }
+}

@@ -1,0 +1,354 @@
+//! Running a script to its end: a worker with the `sys` prelude, the dispatcher behind its
+//! `$send`, and the event loop that delivers replies, fires timers and decides when the run is
+//! over (nothing in flight, no timer armed, the main module settled) — or stops it (timeout,
+//! heap limit, `sys.exit`).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use serde_json::json;
+
+use crate::audit::AuditLog;
+use crate::dispatch::{Dispatcher, Event, OutputFn, Shared, Stream};
+use crate::policy::Policy;
+use crate::proto;
+use crate::worker::{JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions};
+
+/// The `sys` library and its codec, assembled by build.rs from `js/` and the schema.
+pub const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+/// The name errors inside the prelude are reported under.
+pub const PRELUDE_NAME: &str = "v8box:sys.js";
+
+/// The script to run.
+pub enum Main {
+    /// An ES module; imports are resolved by `resolve(specifier, referrer)`.
+    Module {
+        name: String,
+        source: String,
+        resolve: Box<dyn FnMut(&str, &str) -> Option<(String, String)>>,
+    },
+    /// A classic script.
+    Script { name: String, source: String },
+}
+
+impl Main {
+    fn name(&self) -> &str {
+        match self {
+            Main::Module { name, .. } | Main::Script { name, .. } => name,
+        }
+    }
+    fn source(&self) -> &str {
+        match self {
+            Main::Module { source, .. } | Main::Script { source, .. } => source,
+        }
+    }
+}
+
+/// Everything a run needs besides the script.
+pub struct RunOptions {
+    pub policy: Policy,
+    pub args: Vec<String>,
+    pub audit: AuditLog,
+    /// Where `$print` and `console.*` output goes; `None`: this process's stdout and stderr.
+    pub output: Option<OutputFn>,
+    /// Script → host channels: messages from `sys.host.send(channel, ...)`.
+    pub host_out: HashMap<String, Sender<bytes::Bytes>>,
+    /// Host → script messages, if a host application talks to the script.
+    pub host_in: Option<Receiver<(String, bytes::Bytes)>>,
+    /// Gets the terminate handle once the worker exists (to stop the run from outside).
+    pub on_start: Option<Box<dyn FnOnce(TerminateHandle)>>,
+}
+
+impl RunOptions {
+    pub fn new(policy: Policy) -> RunOptions {
+        RunOptions {
+            policy,
+            args: Vec::new(),
+            audit: AuditLog::disabled(),
+            output: None,
+            host_out: HashMap::new(),
+            host_in: None,
+            on_start: None,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exit {
+    /// The script finished.
+    Ok,
+    /// An uncaught exception or unhandled rejection.
+    Error(JsError),
+    /// The wall-clock limit ran out.
+    Timeout,
+    /// The heap limit was reached.
+    HeapLimit,
+    /// The script called `sys.exit(code)`.
+    Code(i32),
+    /// The host terminated the script.
+    Terminated,
+}
+
+impl Exit {
+    /// The process exit code the CLI uses: 0 ok, 1 error, 3 timeout, 4 heap limit, n from exit.
+    pub fn code(&self) -> i32 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Error(_) => 1,
+            Exit::Timeout => 3,
+            Exit::HeapLimit => 4,
+            Exit::Code(n) => *n,
+            Exit::Terminated => 1,
+        }
+    }
+
+    /// The word the audit log's run-end record uses.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Exit::Ok => "ok",
+            Exit::Error(_) => "error",
+            Exit::Timeout => "timeout",
+            Exit::HeapLimit => "heap limit",
+            Exit::Code(_) => "exit()",
+            Exit::Terminated => "terminated",
+        }
+    }
+}
+
+fn default_output() -> OutputFn {
+    Arc::new(|stream, line| {
+        use std::io::Write;
+        let _ = match stream {
+            Stream::Stdout => writeln!(std::io::stdout().lock(), "{line}"),
+            Stream::Stderr => writeln!(std::io::stderr().lock(), "{line}"),
+        };
+    })
+}
+
+/// Stops the worker when the wall-clock limit runs out, and wakes the event loop.
+struct Watchdog {
+    cancel: Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(limit: Duration, handle: TerminateHandle, events: Sender<Event>) -> Watchdog {
+        let (cancel, cancelled) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::spawn(move || {
+            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                handle.terminate_for(TerminationReason::Timeout);
+                let _ = events.send(Event::Wake);
+            }
+        });
+        Watchdog {
+            cancel,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.cancel.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    crate::audit::line_hash(text.as_bytes())
+}
+
+/// Runs `main` under `options` until it ends.
+pub fn run(main: Main, mut options: RunOptions) -> Exit {
+    let policy = options.policy.clone();
+    let timeout = policy.limits.timeout_ms.map(Duration::from_millis);
+    let worker_options = WorkerOptions {
+        max_heap_bytes: policy.limits.max_heap_mb.map(|mb| (mb as usize) << 20),
+        deny_code_generation: !policy.allow_eval,
+    };
+    let shared = Arc::new(Shared::new(options.policy, options.audit));
+    shared.audit.record(
+        "run_start",
+        json!({
+            "script": main.name(),
+            "script_sha256": sha256_hex(main.source()),
+            "policy_sha256": policy.digest(),
+            "args": options.args,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    );
+
+    let (events_tx, events) = unbounded::<Event>();
+    let output = options.output.clone().unwrap_or_else(default_output);
+    let dispatcher = Rc::new(Dispatcher::new(
+        shared.clone(),
+        events_tx.clone(),
+        output.clone(),
+        std::mem::take(&mut options.args),
+        std::mem::take(&mut options.host_out),
+    ));
+    let d = dispatcher.clone();
+    let mut worker = Worker::with_options(worker_options, move |bytes| d.on_send(bytes));
+    let print = output.clone();
+    worker.set_print_handler(move |line| print(Stream::Stdout, line));
+    let handle = worker.terminate_handle();
+    dispatcher.set_terminate_handle(handle.clone());
+    if let Some(on_start) = options.on_start.take() {
+        on_start(handle.clone());
+    }
+    if let Some(host_in) = options.host_in.take() {
+        let tx = events_tx.clone();
+        std::thread::spawn(move || {
+            for (channel, data) in host_in {
+                if tx.send(Event::HostMessage { channel, data }).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let _watchdog = timeout.map(|t| Watchdog::start(t, handle.clone(), events_tx.clone()));
+    let deadline = timeout.map(|t| Instant::now() + t);
+    drop(events_tx);
+
+    let exit = event_loop(&mut worker, &dispatcher, &events, main, deadline);
+    // Let operations already running finish, so that their outcomes reach the audit log.
+    let drain_until = Instant::now() + Duration::from_secs(5);
+    while dispatcher.in_flight() > 0 {
+        match events.recv_deadline(drain_until) {
+            Ok(Event::Reply { .. }) => dispatcher.completed(),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    shared.audit.record(
+        "run_end",
+        json!({ "exit_code": exit.code(), "reason": exit.reason() })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    drop(worker);
+    exit
+}
+
+fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
+    match e.termination {
+        None => Exit::Error(e),
+        Some(TerminationReason::Timeout) => Exit::Timeout,
+        Some(TerminationReason::HeapLimit) => Exit::HeapLimit,
+        Some(TerminationReason::Exit) => Exit::Code(dispatcher.exit_code().unwrap_or(0)),
+        Some(TerminationReason::Terminated) => Exit::Terminated,
+    }
+}
+
+fn event_loop(
+    worker: &mut Worker,
+    dispatcher: &Dispatcher,
+    events: &Receiver<Event>,
+    main: Main,
+    deadline: Option<Instant>,
+) -> Exit {
+    let fail = |e: JsError| classify(e, dispatcher);
+    if let Err(e) = worker.load(PRELUDE_NAME, PRELUDE) {
+        return fail(e);
+    }
+    let is_module = matches!(main, Main::Module { .. });
+    let loaded = match main {
+        Main::Module {
+            name,
+            source,
+            resolve,
+        } => worker.load_module(&name, &source, resolve),
+        Main::Script { name, source } => worker.load(&name, &source),
+    };
+    if let Err(e) = loaded {
+        return fail(e);
+    }
+    loop {
+        if let Some(e) = worker.take_unhandled_rejection() {
+            return Exit::Error(e);
+        }
+        let main_pending = if is_module {
+            match worker.poll_modules() {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            }
+        } else {
+            false
+        };
+        if !dispatcher.busy() && !dispatcher.any_listener() {
+            if main_pending {
+                return Exit::Error(JsError::plain_message(
+                    "top-level await never settled: the module waits for a promise that nothing can resolve",
+                ));
+            }
+            return Exit::Ok;
+        }
+        // Wait for a reply, a host message, the next timer or the run's deadline.
+        let wake_at = match (dispatcher.next_timer(), deadline) {
+            (Some(t), Some(d)) => Some(t.min(d)),
+            (t, d) => t.or(d),
+        };
+        let event = match wake_at {
+            Some(at) => match events.recv_deadline(at) {
+                Ok(ev) => Some(ev),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+            None => match events.recv() {
+                Ok(ev) => Some(ev),
+                // Nothing can ever arrive (only listeners keep the loop alive): done.
+                Err(_) => return Exit::Ok,
+            },
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Exit::Timeout;
+        }
+        let mut batch: Vec<Event> = event.into_iter().collect();
+        batch.extend(events.try_iter());
+        for ev in batch {
+            let delivered = match ev {
+                Event::Reply { bytes, .. } => {
+                    dispatcher.completed();
+                    worker.send_vec(bytes)
+                }
+                Event::HostMessage { channel, data } => {
+                    if !dispatcher.is_listening(&channel) {
+                        continue;
+                    }
+                    let msg = proto::reply(
+                        0,
+                        proto::reply::Result::HostMessage(proto::HostMessage {
+                            channel,
+                            data: data.to_vec(),
+                        }),
+                    );
+                    worker.send_vec(prost::Message::encode_to_vec(&msg))
+                }
+                Event::Wake => Ok(()),
+            };
+            if let Err(e) = delivered {
+                return fail(e);
+            }
+        }
+        for id in dispatcher.due_timers(Instant::now()) {
+            if let Err(e) = worker.send_vec(Dispatcher::timer_reply(id)) {
+                return fail(e);
+            }
+        }
+        if let Some(reason) = worker.terminate_handle().reason() {
+            return classify(
+                JsError::plain_message(reason.to_string()).with_termination(reason),
+                dispatcher,
+            );
+        }
+    }
+}
