@@ -32,6 +32,15 @@ fn main() {
     }
     prelude.push_str("\n})();\n");
     fs::write(out.join("prelude.js"), prelude).unwrap();
+
+    // The codec alone, exposed as `globalThis.codec`, for round-trip tests and tools.
+    let mut codec = String::from("(function () {\n'use strict';\n");
+    codec.push_str(&fs::read_to_string(out.join("schema.js")).unwrap());
+    for part in &PRELUDE_PARTS[..2] {
+        codec.push_str(&fs::read_to_string(part).unwrap());
+    }
+    codec.push_str("\nglobalThis.codec = { encode, decode, utf8Encode, utf8Decode };\n})();\n");
+    fs::write(out.join("codec.js"), codec).unwrap();
 }
 
 /// `const SCHEMA = {messages: {...}, enums: {...}};` — for each message its fields as

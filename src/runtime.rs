@@ -19,6 +19,9 @@ use crate::worker::{JsError, TerminateHandle, TerminationReason, Worker, WorkerO
 
 /// The `sys` library and its codec, assembled by build.rs from `js/` and the schema.
 pub const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
+/// The protobuf codec alone, installing `globalThis.codec = {encode, decode, ...}`: for
+/// round-trip tests and tools, never loaded into a script's isolate.
+pub const CODEC_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/codec.js"));
 /// The name errors inside the prelude are reported under.
 pub const PRELUDE_NAME: &str = "v8box:sys.js";
 

@@ -1,25 +1,6 @@
-//! The `v8box` binary as a user runs it: `v8box run`, exit codes, messages.
+//! `v8box run` basics: modules, classic scripts, errors, usage.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn v8box(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_v8box"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("v8box runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn write(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
-}
+use crate::*;
 
 #[test]
 fn run_executes_a_module_with_relative_imports_and_top_level_await() {

@@ -1,4 +1,4 @@
-//! The Worker's Rust API: v8worker2's behaviours, plus the three-function surface.
+//! The Worker: v8worker2's behaviours, plus the three-function surface.
 
 use std::cell::RefCell;
 use std::rc::Rc;

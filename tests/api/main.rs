@@ -1,0 +1,4 @@
+//! The Rust API: the Worker, the protocol codec, the runtime.
+
+mod protocol;
+mod worker;

@@ -1,0 +1,291 @@
+//! The protocol: every Call and Reply message encoded on one side decodes on the other.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use prost::Message;
+use v8box::proto::{self, call::Op, reply::Result as R, *};
+use v8box::Worker;
+
+fn calls() -> Vec<Call> {
+    let ops = vec![
+        Op::ReadFile(ReadFile {
+            path: "/data/ü.txt".into(),
+        }),
+        Op::WriteFile(WriteFile {
+            path: "out.bin".into(),
+            data: vec![0, 1, 255],
+            append: true,
+        }),
+        Op::ReadDir(ReadDir { path: ".".into() }),
+        Op::Stat(Stat { path: "a".into() }),
+        Op::Remove(Remove {
+            path: "b".into(),
+            recursive: true,
+        }),
+        Op::Mkdir(Mkdir {
+            path: "c/d".into(),
+            recursive: true,
+        }),
+        Op::Rename(Rename {
+            from: "e".into(),
+            to: "f".into(),
+        }),
+        Op::EnvGet(EnvGet {
+            name: "HOME".into(),
+        }),
+        Op::Now(Now {}),
+        Op::RandomBytes(RandomBytes {
+            length: 4_000_000_000,
+        }),
+        Op::Sleep(Sleep { ms: 12.5 }),
+        Op::Cancel(Cancel {
+            call_id: (1 << 53) - 1,
+        }),
+        Op::Args(Args {}),
+        Op::Fetch(Fetch {
+            url: "https://example.com/x?y=1".into(),
+            method: "POST".into(),
+            headers: vec![
+                Header {
+                    name: "a".into(),
+                    value: "1".into(),
+                },
+                Header {
+                    name: "b".into(),
+                    value: "😀".into(),
+                },
+            ],
+            body: b"body".to_vec(),
+        }),
+        Op::HostSend(HostSend {
+            channel: "events".into(),
+            data: vec![9; 300],
+        }),
+        Op::HostListen(HostListen {
+            channel: "events".into(),
+        }),
+        Op::Log(Log {
+            level: log::Level::Warn as i32,
+            message: "careful".into(),
+        }),
+        Op::Exit(Exit { code: -7 }),
+    ];
+    ops.into_iter()
+        .enumerate()
+        .map(|(i, op)| Call {
+            id: i as u64 + 1,
+            op: Some(op),
+        })
+        .collect()
+}
+
+fn replies() -> Vec<Reply> {
+    let results = vec![
+        R::Error(proto::Error {
+            code: ErrorCode::PermissionDenied as i32,
+            message: "no".into(),
+        }),
+        R::Ok(Empty {}),
+        R::Bytes(Bytes {
+            data: (0..=255).collect(),
+        }),
+        R::DirEntries(DirEntries {
+            entries: vec![
+                DirEntry {
+                    name: "x".into(),
+                    is_file: true,
+                    is_dir: false,
+                    is_symlink: false,
+                },
+                DirEntry {
+                    name: "y".into(),
+                    is_file: false,
+                    is_dir: true,
+                    is_symlink: true,
+                },
+            ],
+        }),
+        R::FileInfo(FileInfo {
+            is_file: true,
+            is_dir: false,
+            is_symlink: true,
+            size: 1 << 40,
+            mtime_ms: 1.7e12,
+            mode: 0o100644,
+        }),
+        R::EnvValue(EnvValue {
+            present: true,
+            value: "v".into(),
+        }),
+        R::Time(Time {
+            unix_ms: 1_763_700_000_123.456,
+        }),
+        R::FetchResponse(FetchResponse {
+            status: 404,
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: "text/plain".into(),
+            }],
+            body: b"missing".to_vec(),
+            url: "http://h/".into(),
+        }),
+        R::HostMessage(HostMessage {
+            channel: "c".into(),
+            data: vec![1, 2],
+        }),
+        R::Strings(Strings {
+            values: vec!["a".into(), "".into(), "ß".into()],
+        }),
+    ];
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Reply {
+            id: i as u64,
+            result: Some(r),
+        })
+        .collect()
+}
+
+/// A worker with only the codec; `$recv` gets "type\0bytes", `$send` returns the re-encoding.
+fn codec_worker() -> (Worker, Rc<RefCell<Vec<Vec<u8>>>>) {
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let sink = out.clone();
+    let mut w = Worker::new(move |b| {
+        sink.borrow_mut().push(b.to_vec());
+        None
+    });
+    w.load("codec.js", v8box::runtime::CODEC_JS).unwrap();
+    w.load(
+        "roundtrip.js",
+        "$recv(buf => {\n\
+           const all = new Uint8Array(buf);\n\
+           const cut = all.indexOf(0);\n\
+           const type = codec.utf8Decode(all, 0, cut);\n\
+           const msg = codec.decode(type, all.subarray(cut + 1));\n\
+           $send(codec.encode(type, msg));\n\
+         });",
+    )
+    .unwrap();
+    (w, out)
+}
+
+fn through_js(
+    w: &mut Worker,
+    out: &Rc<RefCell<Vec<Vec<u8>>>>,
+    type_name: &str,
+    bytes: Vec<u8>,
+) -> Vec<u8> {
+    let mut msg = type_name.as_bytes().to_vec();
+    msg.push(0);
+    msg.extend(bytes);
+    w.send_bytes(&msg).unwrap();
+    out.borrow_mut().pop().expect("the script answered")
+}
+
+#[test]
+fn every_message_encoded_in_rust_decodes_in_js_and_back() {
+    let (mut w, out) = codec_worker();
+    for call in calls() {
+        let back = through_js(&mut w, &out, "v8box.v1.Call", call.encode_to_vec());
+        assert_eq!(Call::decode(&back[..]).unwrap(), call);
+        // Canonical encodings agree byte for byte.
+        assert_eq!(back, call.encode_to_vec());
+    }
+    for reply in replies() {
+        let back = through_js(&mut w, &out, "v8box.v1.Reply", reply.encode_to_vec());
+        assert_eq!(Reply::decode(&back[..]).unwrap(), reply);
+    }
+}
+
+#[test]
+fn messages_built_in_js_decode_in_rust() {
+    let out = Rc::new(RefCell::new(Vec::new()));
+    let sink = out.clone();
+    let mut w = Worker::new(move |b| {
+        sink.borrow_mut().push(b.to_vec());
+        None
+    });
+    w.load("codec.js", v8box::runtime::CODEC_JS).unwrap();
+    w.load(
+        "build.js",
+        "const C = 'v8box.v1.Call';\n\
+         $send(codec.encode(C, { id: 1, readFile: { path: '/data/ü.txt' } }));\n\
+         $send(codec.encode(C, { id: 2, writeFile: { path: 'o', data: new Uint8Array([0, 1, 255]), append: true } }));\n\
+         $send(codec.encode(C, { id: 3, fetch: { url: 'http://h/', method: 'PUT', headers: [{ name: 'k', value: 'v' }], body: 'hi' } }));\n\
+         $send(codec.encode(C, { id: 4, log: { level: 'LEVEL_ERROR', message: 'x' } }));\n\
+         $send(codec.encode(C, { id: 5, exit: { code: -7 } }));\n\
+         $send(codec.encode(C, { id: 2 ** 53 - 1, sleep: { ms: 0.25 } }));\n\
+         $send(codec.encode('v8box.v1.Reply', { id: 9, error: { code: 'QUOTA_EXCEEDED', message: 'm' } }));",
+    )
+    .unwrap();
+    let got = out.borrow();
+    let call = |i: usize| Call::decode(&got[i][..]).unwrap();
+    assert_eq!(
+        call(0),
+        Call {
+            id: 1,
+            op: Some(Op::ReadFile(ReadFile {
+                path: "/data/ü.txt".into()
+            }))
+        }
+    );
+    assert_eq!(
+        call(1),
+        Call {
+            id: 2,
+            op: Some(Op::WriteFile(WriteFile {
+                path: "o".into(),
+                data: vec![0, 1, 255],
+                append: true
+            }))
+        }
+    );
+    assert_eq!(
+        call(2),
+        Call {
+            id: 3,
+            op: Some(Op::Fetch(Fetch {
+                url: "http://h/".into(),
+                method: "PUT".into(),
+                headers: vec![Header {
+                    name: "k".into(),
+                    value: "v".into()
+                }],
+                body: b"hi".to_vec()
+            }))
+        }
+    );
+    assert_eq!(
+        call(3).op,
+        Some(Op::Log(Log {
+            level: log::Level::Error as i32,
+            message: "x".into()
+        }))
+    );
+    assert_eq!(call(4).op, Some(Op::Exit(Exit { code: -7 })));
+    assert_eq!(
+        call(5),
+        Call {
+            id: (1 << 53) - 1,
+            op: Some(Op::Sleep(Sleep { ms: 0.25 }))
+        }
+    );
+    assert_eq!(
+        Reply::decode(&got[6][..]).unwrap(),
+        proto::error_reply(9, ErrorCode::QuotaExceeded, "m")
+    );
+}
+
+#[test]
+fn utf8_survives_the_codec() {
+    let (mut w, out) = codec_worker();
+    let text = "a\u{0}é€😀\u{10FFFF}";
+    let call = Call {
+        id: 1,
+        op: Some(Op::ReadFile(ReadFile { path: text.into() })),
+    };
+    let back = through_js(&mut w, &out, "v8box.v1.Call", call.encode_to_vec());
+    assert_eq!(Call::decode(&back[..]).unwrap(), call);
+}

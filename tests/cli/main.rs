@@ -1,0 +1,41 @@
+//! The `v8box` binary as a user runs it.
+
+mod run;
+mod sys;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn v8box(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("v8box runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn write(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+/// Runs `script` (an ES module written to `main.js` in `dir`) with `flags`; returns
+/// (exit code, stdout, stderr).
+pub fn run_js(dir: &Path, flags: &[&str], script: &str) -> (i32, String, String) {
+    write(dir, "main.js", script);
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    args.push("main.js");
+    let out = v8box(dir, &args);
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
