@@ -35,7 +35,7 @@ fn build(
         .get_source_line(tc)
         .map(|s| s.to_rust_string_lossy(tc));
     let stack = stack_of(tc, exception);
-    JsError {
+    let mut error = JsError {
         message: text,
         script,
         line,
@@ -43,7 +43,56 @@ fn build(
         source_line,
         stack,
         termination: None,
+    };
+    point_at_user_code(&mut error);
+    error
+}
+
+/// Scripts and modules whose names start with this are v8box's own (the `sys` prelude).
+pub(crate) const INTERNAL_PREFIX: &str = "v8box:";
+
+/// An error raised inside the `sys` library is about the user's call: point at the first
+/// stack frame outside the library, and drop the library's frames from the stack.
+fn point_at_user_code(error: &mut JsError) {
+    let internal = error
+        .script
+        .as_deref()
+        .is_some_and(|s| s.starts_with(INTERNAL_PREFIX));
+    let Some(stack) = &error.stack else { return };
+    let is_internal =
+        |frame: &str| frame.contains(INTERNAL_PREFIX) || frame.contains("(<anonymous>)");
+    if internal {
+        let user_frame = stack
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("at ") && !is_internal(l))
+            .find_map(parse_frame_location);
+        if let Some((script, line, column)) = user_frame {
+            error.script = Some(script);
+            error.line = Some(line);
+            error.column = Some(column);
+            error.source_line = None;
+        }
     }
+    let kept: Vec<&str> = stack
+        .lines()
+        .filter(|l| !(l.trim_start().starts_with("at ") && is_internal(l)))
+        .collect();
+    error.stack = Some(kept.join("\n"));
+}
+
+/// `at f (file.js:3:7)` or `at file.js:3:7` → (file.js, 3, 7).
+fn parse_frame_location(frame: &str) -> Option<(String, usize, usize)> {
+    let loc = frame.strip_prefix("at ")?;
+    let loc = match (loc.rfind('('), loc.ends_with(')')) {
+        (Some(i), true) => &loc[i + 1..loc.len() - 1],
+        _ => loc,
+    };
+    let mut parts = loc.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    let script = parts.next()?.to_string();
+    Some((script, line, column))
 }
 
 fn stack_of(scope: &mut v8::HandleScope, exception: v8::Local<v8::Value>) -> Option<String> {
