@@ -591,7 +591,7 @@ impl Dispatcher {
                     Err((info, e)) => self.refuse(id, &info, start, e),
                     Ok((loc, mut info)) => {
                         if self.shared.audit.enabled() {
-                            info.sha256 = Some(crate::audit::line_hash(&w.data));
+                            info.sha256 = Some(crate::audit::sha256_hex(&w.data));
                         }
                         if let Err(e) = self.shared.charge_bytes("fs.writeFile", n) {
                             return self.refuse(id, &info, start, e);

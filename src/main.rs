@@ -24,6 +24,60 @@ struct Cli {
 enum Command {
     /// Run a script: an ES module, or a classic script with --script.
     Run(RunArgs),
+    /// Read audit logs: verify their hash chain, show them as a table.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check, explain and test policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the log's JSON, hash chain and seq order: `ok: N records` (exit 0) or the first
+    /// bad line and why (exit 1).
+    Verify {
+        /// The audit log.
+        file: PathBuf,
+    },
+    /// Print the log as a table.
+    Show {
+        /// The audit log.
+        file: PathBuf,
+        /// Only denied calls.
+        #[arg(long)]
+        denied: bool,
+        /// Only this operation (e.g. fs.readFile).
+        #[arg(long, value_name = "OP")]
+        op: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file and print it normalized (exit 1 with line and column if invalid).
+    Check {
+        /// The policy file.
+        policy: PathBuf,
+    },
+    /// Replay every call of an audit log against POLICY and print each decision that would
+    /// change (exit 1 if any does).
+    Test {
+        /// The policy file to test.
+        policy: PathBuf,
+        /// The recorded run (an audit log).
+        #[arg(long, value_name = "FILE")]
+        audit: PathBuf,
+    },
+    /// Print the decision on OP RESOURCE and the rule that makes it.
+    Explain {
+        /// The policy file.
+        policy: PathBuf,
+        /// An operation (fs.readFile, net.fetch, env.get, ...) or read, write, net, env, host.
+        op: String,
+        /// A path, URL or HOST[:PORT], variable name or channel.
+        resource: String,
+    },
 }
 
 #[derive(Args)]
@@ -89,6 +143,150 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Audit(AuditCommand::Verify { file }) => audit_verify(&file),
+        Command::Audit(AuditCommand::Show { file, denied, op }) => audit_show(&file, denied, op),
+        Command::Policy(PolicyCommand::Check { policy }) => policy_check(&policy),
+        Command::Policy(PolicyCommand::Test { policy, audit }) => policy_test(&policy, &audit),
+        Command::Policy(PolicyCommand::Explain {
+            policy,
+            op,
+            resource,
+        }) => policy_explain(&policy, &op, &resource),
+    }
+}
+
+fn read_log(file: &Path) -> Result<Vec<u8>, ExitCode> {
+    std::fs::read(file).map_err(|e| usage_error(format!("cannot read {}: {e}", file.display())))
+}
+
+fn audit_verify(file: &Path) -> ExitCode {
+    let log = match read_log(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match v8box::audit::verify(&log) {
+        v8box::audit::Verdict::Ok { records } => {
+            println!("ok: {records} records");
+            ExitCode::SUCCESS
+        }
+        v8box::audit::Verdict::Bad { line, reason } => {
+            println!("{}:{line}: {reason}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn audit_show(file: &Path, denied: bool, op: Option<String>) -> ExitCode {
+    let log = match read_log(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let filter = v8box::audit::ShowFilter { denied, op };
+    print!(
+        "{}",
+        v8box::audit::show(&String::from_utf8_lossy(&log), &filter)
+    );
+    ExitCode::SUCCESS
+}
+
+fn load_policy(path: &Path) -> Result<Policy, ExitCode> {
+    Policy::from_file(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })
+}
+
+fn policy_check(path: &Path) -> ExitCode {
+    match load_policy(path) {
+        Ok(p) => {
+            print!("{}", p.normalized());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn cwd() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
+    let policy = match load_policy(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match policy.decide(op, resource, &cwd()) {
+        Ok(d) if d.allowed => {
+            println!("allow {op} \"{resource}\" (rule: {})", d.rule);
+            ExitCode::SUCCESS
+        }
+        Ok(d) => {
+            let hint = v8box::policy::permission_of(op)
+                .ok()
+                .flatten()
+                .map(|p| format!("; {}", Policy::hint(p, resource)))
+                .unwrap_or_default();
+            println!("deny {op} \"{resource}\" (rule: {}{hint})", d.rule);
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
+fn policy_test(path: &Path, audit: &Path) -> ExitCode {
+    let policy = match load_policy(path) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let log = match read_log(audit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let cwd = cwd();
+    let (mut replayed, mut changed) = (0, 0);
+    for line in String::from_utf8_lossy(&log).lines() {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let kind = record["kind"].as_str().unwrap_or("");
+        if kind != "call" && kind != "intent" {
+            continue;
+        }
+        let (op, resource) = (
+            record["op"].as_str().unwrap_or(""),
+            record["resource"].as_str().unwrap_or(""),
+        );
+        let was_allowed = record["decision"].as_str() == Some("allow");
+        let decision = match policy.decide(op, resource, &cwd) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!(
+                    "seq {}: {op} \"{resource}\": cannot replay: {e}",
+                    record["seq"]
+                );
+                continue;
+            }
+        };
+        replayed += 1;
+        if decision.allowed != was_allowed {
+            changed += 1;
+            let word = |allowed: bool| if allowed { "allow" } else { "deny" };
+            println!(
+                "seq {}: {op} \"{resource}\": {} -> {} (now by: {}; was by: {})",
+                record["seq"],
+                word(was_allowed),
+                word(decision.allowed),
+                decision.rule,
+                record["rule"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    if changed == 0 {
+        println!("no decision changes ({replayed} calls replayed)");
+        ExitCode::SUCCESS
+    } else {
+        println!("{changed} of {replayed} decisions would change");
+        ExitCode::from(1)
     }
 }
 

@@ -164,7 +164,7 @@ impl Drop for Watchdog {
 }
 
 fn sha256_hex(text: &str) -> String {
-    crate::audit::line_hash(text.as_bytes())
+    crate::audit::sha256_hex(text.as_bytes())
 }
 
 /// Runs `main` under `options` until it ends.
@@ -176,19 +176,20 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         deny_code_generation: !policy.allow_eval,
     };
     let shared = Arc::new(Shared::new(options.policy, options.audit));
-    shared.audit.record(
-        "run_start",
+    let started = Instant::now();
+    shared.audit.lifecycle(
+        "run.start",
+        main.name(),
+        "ok",
+        0,
         json!({
-            "script": main.name(),
             "script_sha256": sha256_hex(main.source()),
-            "policy_sha256": policy.digest(),
+            "policy_digest": policy.digest(),
             "args": options.args,
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default(),
+        }),
     );
 
+    let run_name = main.name().to_string();
     let (events_tx, events) = unbounded::<Event>();
     let output = options.output.clone().unwrap_or_else(default_output);
     let dispatcher = Rc::new(Dispatcher::new(
@@ -231,12 +232,12 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
             Err(_) => break,
         }
     }
-    shared.audit.record(
-        "run_end",
-        json!({ "exit_code": exit.code(), "reason": exit.reason() })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+    shared.audit.lifecycle(
+        "run.end",
+        &run_name,
+        exit.reason(),
+        started.elapsed().as_micros() as u64,
+        json!({ "exit_code": exit.code() }),
     );
     drop(worker);
     exit

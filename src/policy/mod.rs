@@ -5,6 +5,7 @@
 //! Deno-style command-line flags (`flags.rs`) that add grants to it. Every grant remembers
 //! where it came from, so that a decision can name the rule that made it.
 
+mod decide;
 mod file;
 mod flags;
 mod net;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use decide::permission_of;
 pub use file::PolicyError;
 pub use flags::Flags;
 pub use net::NetTarget;

@@ -1,5 +1,6 @@
 //! The `v8box` binary as a user runs it.
 
+mod audit;
 mod run;
 mod sys;
 

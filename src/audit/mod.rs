@@ -1,6 +1,9 @@
 //! The audit log: one JSON object per line for every decision, chained by SHA-256 so that an
 //! edited, deleted, inserted or reordered line is detected (see docs/AUDIT.md).
 //!
+//! Each record ends with `"hash"`: the SHA-256 of the record's text without that field; the
+//! next record's `"prev"` repeats it. `verify.rs` checks both, `show.rs` prints a table.
+//!
 //! Each line is written with a single `write(2)` on an unbuffered file opened for appending, so
 //! a record is in the kernel before the operation it announces executes: a process killed at
 //! any moment leaves every executed side effect in the log (only the last line may be cut).
@@ -16,9 +19,45 @@ use sha2::{Digest, Sha256};
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// SHA-256 of a line (without its newline), hex.
-pub fn line_hash(line: &[u8]) -> String {
-    hex::encode(Sha256::digest(line))
+mod show;
+mod verify;
+
+pub use show::{show, ShowFilter};
+pub use verify::{verify, Verdict};
+
+/// SHA-256 of bytes, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The field every record ends with: `,"hash":"<64 hex digits>"}`.
+const HASH_FIELD: &str = ",\"hash\":\"";
+/// Length of the hash suffix: `,"hash":"` + 64 hex digits + `"}`.
+const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
+
+/// Seals a record: appends its hash (of the text without it) as the last field.
+fn seal(mut body: Vec<u8>) -> (Vec<u8>, String) {
+    let hash = sha256_hex(&body);
+    body.pop(); // the closing brace
+    body.extend_from_slice(HASH_FIELD.as_bytes());
+    body.extend_from_slice(hash.as_bytes());
+    body.extend_from_slice(b"\"}");
+    (body, hash)
+}
+
+/// Splits a sealed line into (the text its hash covers, the stored hash).
+fn unseal(line: &[u8]) -> Option<(Vec<u8>, &str)> {
+    if line.len() < HASH_SUFFIX_LEN + 2 || !line.ends_with(b"\"}") {
+        return None;
+    }
+    let cut = line.len() - HASH_SUFFIX_LEN;
+    if !line[cut..].starts_with(HASH_FIELD.as_bytes()) {
+        return None;
+    }
+    let hash = std::str::from_utf8(&line[cut + 9..line.len() - 2]).ok()?;
+    let mut body = line[..cut].to_vec();
+    body.push(b'}');
+    Some((body, hash))
 }
 
 struct Writer {
@@ -108,8 +147,7 @@ impl AuditLog {
         obj.insert("kind".into(), json!(kind));
         obj.extend(fields);
         obj.insert("prev".into(), json!(w.prev));
-        let mut line = serde_json::to_vec(&Value::Object(obj)).expect("JSON");
-        let hash = line_hash(&line);
+        let (mut line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
         line.push(b'\n');
         if let Err(e) = w.out.write_all(&line).and_then(|()| w.out.flush()) {
             eprintln!("v8box: audit log write failed: {e}");
@@ -133,6 +171,40 @@ impl AuditLog {
             m.insert("sha256".into(), json!(h));
         }
         m
+    }
+
+    /// A lifecycle record (`run.start`, `run.end`), with the same fields as a call record.
+    pub fn lifecycle(
+        &self,
+        op: &str,
+        resource: &str,
+        outcome: &str,
+        dur_us: u64,
+        extra: Value,
+    ) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let mut m = Map::new();
+        m.insert("op".into(), json!(op));
+        m.insert("resource".into(), json!(resource));
+        m.insert("decision".into(), json!("allow"));
+        m.insert("rule".into(), json!("lifecycle"));
+        m.insert("outcome".into(), json!(outcome));
+        m.insert("bytes_in".into(), json!(0));
+        m.insert("bytes_out".into(), json!(0));
+        m.insert("dur_us".into(), json!(dur_us));
+        if let Value::Object(extra) = extra {
+            m.extend(extra);
+        }
+        self.record(
+            if op == "run.start" {
+                "run_start"
+            } else {
+                "run_end"
+            },
+            m,
+        )
     }
 
     /// A call decided and finished in one record.
@@ -208,5 +280,6 @@ fn chain_end(file: File) -> Result<(u64, String), String> {
     let v: Value =
         serde_json::from_slice(&line).map_err(|e| format!("the last record is not JSON: {e}"))?;
     let seq = v["seq"].as_u64().ok_or("the last record has no seq")?;
-    Ok((seq, line_hash(&line)))
+    let hash = v["hash"].as_str().ok_or("the last record has no hash")?;
+    Ok((seq, hash.to_string()))
 }

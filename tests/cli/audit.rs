@@ -1,0 +1,362 @@
+//! The audit log and policy tools: `run --audit`, `audit verify/show`, `policy check/test/explain`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::*;
+
+fn records(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const SCRIPT: &str = r#"
+    await sys.writeFile('out.txt', 'TOP-SECRET-CONTENT');
+    const back = await sys.readTextFile('out.txt');
+    const home = sys.env.get('V8BOX_SECRET_ENV');
+    try { await sys.readFile('/etc/passwd'); } catch (e) {}
+    $print(back.length, home.length);
+"#;
+
+fn recorded_run(dir: &std::path::Path) -> std::path::PathBuf {
+    write(dir, "main.js", SCRIPT);
+    let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args([
+            "run",
+            "--audit=audit.log",
+            "--allow-read=.",
+            "--allow-write=.",
+            "--allow-env=V8BOX_SECRET_ENV",
+            "main.js",
+        ])
+        .env("V8BOX_SECRET_ENV", "ENV-SECRET-VALUE")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir.join("audit.log")
+}
+
+#[test]
+fn every_decision_is_recorded_with_its_rule_and_nothing_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = recorded_run(dir.path());
+    let raw = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !raw.contains("TOP-SECRET-CONTENT"),
+        "file contents leaked into the log"
+    );
+    assert!(
+        !raw.contains("ENV-SECRET-VALUE"),
+        "an env value leaked into the log"
+    );
+
+    let recs = records(&log);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["seq"], i as u64 + 1);
+        for key in [
+            "ts",
+            "worker",
+            "op",
+            "resource",
+            "decision",
+            "rule",
+            "outcome",
+            "bytes_in",
+            "bytes_out",
+            "dur_us",
+            "prev",
+            "hash",
+        ] {
+            assert!(r.get(key).is_some(), "record {i} lacks {key}: {r}");
+        }
+        let ts = r["ts"].as_str().unwrap();
+        assert!(
+            ts.ends_with('Z') && ts.len() == "2026-11-21T16:13:59.349942Z".len(),
+            "{ts}"
+        );
+    }
+    let first = &recs[0];
+    assert_eq!(first["op"], "run.start");
+    assert_eq!(first["policy_digest"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        first["script_sha256"].as_str().unwrap(),
+        v8box::audit::sha256_hex(SCRIPT.as_bytes())
+    );
+    let last = recs.last().unwrap();
+    assert_eq!(
+        (
+            last["op"].as_str(),
+            last["outcome"].as_str(),
+            last["exit_code"].as_i64()
+        ),
+        (Some("run.end"), Some("ok"), Some(0))
+    );
+
+    // The write: announced before it ran (intent), then its outcome, linked by seq.
+    let intent = recs
+        .iter()
+        .find(|r| r["kind"] == "intent" && r["op"] == "fs.writeFile")
+        .unwrap();
+    assert_eq!(intent["outcome"], "pending");
+    assert_eq!(intent["rule"], "--allow-write=.");
+    assert_eq!(intent["bytes_in"], 18);
+    assert_eq!(
+        intent["sha256"],
+        v8box::audit::sha256_hex(b"TOP-SECRET-CONTENT")
+    );
+    let outcome = recs
+        .iter()
+        .find(|r| r["kind"] == "outcome" && r["op"] == "fs.writeFile")
+        .unwrap();
+    assert_eq!(outcome["ref"], intent["seq"]);
+    assert_eq!(outcome["outcome"], "ok");
+
+    let env = recs.iter().find(|r| r["op"] == "env.get").unwrap();
+    assert_eq!(
+        (env["resource"].as_str(), env["rule"].as_str()),
+        (
+            Some("V8BOX_SECRET_ENV"),
+            Some("--allow-env=V8BOX_SECRET_ENV")
+        )
+    );
+    let denied = recs.iter().find(|r| r["decision"] == "deny").unwrap();
+    assert_eq!(denied["op"], "fs.readFile");
+    assert_eq!(denied["resource"], "/etc/passwd");
+    assert_eq!(denied["rule"], "default deny");
+    assert_eq!(denied["outcome"], "PERMISSION_DENIED");
+
+    let out = v8box(dir.path(), &["audit", "verify", "audit.log"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), format!("ok: {} records\n", recs.len()));
+
+    let out = v8box(dir.path(), &["audit", "show", "audit.log", "--denied"]);
+    let table = text(&out.stdout);
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.contains("/etc/passwd") && table.contains("default deny"),
+        "{table}"
+    );
+}
+
+fn verify_after(dir: &std::path::Path, edit: impl FnOnce(&mut Vec<String>)) -> (i32, String) {
+    let log = dir.join("audit.log");
+    let original = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    edit(&mut lines);
+    std::fs::write(dir.join("edited.log"), lines.join("\n") + "\n").unwrap();
+    let out = v8box(dir, &["audit", "verify", "edited.log"]);
+    (out.status.code().unwrap(), text(&out.stdout))
+}
+
+#[test]
+fn verify_catches_edits_deletions_swaps_and_a_cut_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_run(dir.path());
+    let (code, msg) = verify_after(dir.path(), |l| l[2] = l[2].replace("\"allow\"", "\"deny\""));
+    assert_eq!(code, 1);
+    assert!(msg.starts_with("edited.log:3: "), "{msg}");
+    let (code, msg) = verify_after(dir.path(), |l| {
+        l.remove(3);
+    });
+    assert_eq!(code, 1);
+    assert!(msg.starts_with("edited.log:4: "), "{msg}");
+    let (code, msg) = verify_after(dir.path(), |l| l.swap(2, 3));
+    assert_eq!(code, 1);
+    assert!(msg.starts_with("edited.log:3: "), "{msg}");
+    // A byte edited in the very last line.
+    let (code, msg) = verify_after(dir.path(), |l| {
+        let last = l.last_mut().unwrap();
+        *last = last.replacen("run.end", "run.enD", 1);
+    });
+    assert_eq!(code, 1);
+    assert!(msg.contains("changed"), "{msg}");
+
+    let log = std::fs::read(dir.path().join("audit.log")).unwrap();
+    std::fs::write(dir.path().join("cut.log"), &log[..log.len() - 10]).unwrap();
+    let out = v8box(dir.path(), &["audit", "verify", "cut.log"]);
+    assert_eq!(out.status.code(), Some(1));
+    let msg = text(&out.stdout);
+    assert!(msg.contains("cut short"), "{msg}");
+}
+
+#[test]
+fn a_write_survives_sigkill_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "main.js",
+        "await sys.writeFile('before-kill.txt', 'x');\n$print('written');\nwhile (true) {}\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args(["run", "--audit=audit.log", "--allow-write=.", "main.js"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "written\n");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(dir.path().join("before-kill.txt").exists());
+    let recs = records(&dir.path().join("audit.log"));
+    let write = recs
+        .iter()
+        .find(|r| r["op"] == "fs.writeFile" && r["kind"] == "intent")
+        .expect("the write is in the log");
+    assert!(write["resource"]
+        .as_str()
+        .unwrap()
+        .ends_with("before-kill.txt"));
+    assert!(!recs.iter().any(|r| r["op"] == "run.end"));
+    let out = v8box(dir.path(), &["audit", "verify", "audit.log"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn run_end_records_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &str, i64); 4] = [
+        ("throw new Error('x')", &[], "error", 1),
+        ("sys.exit(5)", &[], "exit()", 5),
+        ("while (true) {}", &["--timeout=100"], "timeout", 3),
+        (
+            "const a = []; while (true) a.push(new Array(1e5).fill(1));",
+            &["--max-heap=64"],
+            "heap limit",
+            4,
+        ),
+    ];
+    for (i, (script, flags, reason, code)) in cases.into_iter().enumerate() {
+        let log = format!("--audit=run{i}.log");
+        let mut all = vec![log.as_str()];
+        all.extend_from_slice(flags);
+        let (exit, _, err) = run_js(dir.path(), &all, script);
+        assert_eq!(exit as i64, code, "{script}: {err}");
+        let recs = records(&dir.path().join(format!("run{i}.log")));
+        let end = recs.last().unwrap();
+        assert_eq!(
+            (end["op"].as_str(), end["outcome"].as_str()),
+            (Some("run.end"), Some(reason)),
+            "{script}"
+        );
+        assert_eq!(end["exit_code"], code);
+    }
+}
+
+#[test]
+fn a_second_run_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    run_js(dir.path(), &["--audit=audit.log"], "sys.now()");
+    run_js(dir.path(), &["--audit=audit.log"], "sys.now()");
+    let out = v8box(dir.path(), &["audit", "verify", "audit.log"]);
+    assert_eq!(text(&out.stdout), "ok: 6 records\n");
+}
+
+#[test]
+fn policy_check_normalizes_and_reports_bad_keys_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "good.toml",
+        "[fs]\nread = [\"b\", \"a\"]\n[env]\nallow = [\"HOME\"]\n",
+    );
+    let out = v8box(dir.path(), &["policy", "check", "good.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = text(&out.stdout);
+    let base = dir.path().display();
+    assert!(
+        printed.contains(&format!("read = [\"{base}/a\", \"{base}/b\"]")),
+        "{printed}"
+    );
+    assert!(printed.contains("allow = [\"HOME\"]"), "{printed}");
+
+    write(
+        dir.path(),
+        "bad.toml",
+        "[fs]\nread = [\"a\"]\n\n[net]\nalow = [\"x\"]\n",
+    );
+    let out = v8box(dir.path(), &["policy", "check", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml:5:1"), "{err}");
+    assert!(
+        err.contains("unknown field `alow`") && err.contains("expected `allow`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policy_explain_names_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "p.toml",
+        "[fs]\nread = [\"/data\"]\n\n[net]\nallow = [\"api.example.com:443\"]\n",
+    );
+    let explain = |op: &str, res: &str| {
+        text(&v8box(dir.path(), &["policy", "explain", "p.toml", op, res]).stdout)
+    };
+    assert_eq!(
+        explain("fs.readFile", "/data/x.csv"),
+        "allow fs.readFile \"/data/x.csv\" (rule: p.toml:2 [fs] read)\n"
+    );
+    assert!(explain("fs.writeFile", "/data/x.csv").starts_with(
+        "deny fs.writeFile \"/data/x.csv\" (rule: default deny; allow with --allow-write"
+    ));
+    assert!(explain("net.fetch", "https://api.example.com/v1").starts_with("allow"));
+    assert!(explain("net.fetch", "http://api.example.com/v1").starts_with("deny"));
+    assert!(explain("now", "").starts_with("allow"));
+}
+
+#[test]
+fn policy_test_reports_exactly_the_changed_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_run(dir.path());
+    // Same grants as the recorded flags: nothing changes.
+    write(
+        dir.path(),
+        "same.toml",
+        "[fs]\nread = [\".\"]\nwrite = [\".\"]\n[env]\nallow = [\"V8BOX_SECRET_ENV\"]\n",
+    );
+    let out = v8box(
+        dir.path(),
+        &["policy", "test", "same.toml", "--audit", "audit.log"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("no decision changes"));
+
+    // Drop the env grant and allow /etc/passwd: exactly those two decisions flip.
+    write(
+        dir.path(),
+        "changed.toml",
+        "[fs]\nread = [\".\", \"/etc/passwd\"]\nwrite = [\".\"]\n",
+    );
+    let out = v8box(
+        dir.path(),
+        &["policy", "test", "changed.toml", "--audit", "audit.log"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    assert!(
+        lines[0].contains("env.get \"V8BOX_SECRET_ENV\": allow -> deny (now by: default deny"),
+        "{report}"
+    );
+    assert!(
+        lines[1].contains(
+            "fs.readFile \"/etc/passwd\": deny -> allow (now by: changed.toml:2 [fs] read"
+        ),
+        "{report}"
+    );
+    assert_eq!(lines[2], "2 of 4 decisions would change");
+}
