@@ -31,6 +31,7 @@ const NativeRecv = globalThis.$recv;
 const NativePrint = globalThis.$print;
 
 const ReflectApply = Reflect.apply;
+const PromisePrototypeThen = uncurryThis(Promise.prototype.then);
 const ReflectDefineProperty = Reflect.defineProperty;
 const ReflectOwnKeys = Reflect.ownKeys;
 const ReflectGetPrototypeOf = Reflect.getPrototypeOf;

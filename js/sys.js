@@ -90,16 +90,28 @@ function callAsync(op, payload, map) {
   });
 }
 
+// channel → handler, and messages that arrived before their channel had one.
 const hostListeners = new $Map();
+const hostBacklog = new $Map();
+
+function deliverHostMessage(message) {
+  const listener = MapPrototypeGet(hostListeners, message.channel);
+  if (listener === undefined) {
+    let backlog = MapPrototypeGet(hostBacklog, message.channel);
+    if (backlog === undefined) {
+      backlog = [];
+      MapPrototypeSet(hostBacklog, message.channel, backlog);
+    }
+    arrayAppend(backlog, message);
+    return;
+  }
+  ReflectApply(listener, undefined, [message]);
+}
 
 function onRecv(buffer) {
   const reply = decode(REPLY, new $Uint8Array(buffer));
   if (reply.id === 0) {
-    if (reply.result === 'hostMessage') {
-      const message = reply.hostMessage;
-      const listener = MapPrototypeGet(hostListeners, message.channel);
-      if (listener !== undefined) ReflectApply(listener, undefined, [message.data, message.channel]);
-    }
+    if (reply.result === 'hostMessage') deliverHostMessage(reply.hostMessage);
     return;
   }
   const entry = MapPrototypeGet(pending, reply.id);
@@ -301,15 +313,38 @@ function fetch(url, options) {
 
 function hostSend(channel, data) {
   return callAsync('hostSend', {
-    channel: checkString(channel, 'channel'), data: toBytes(data, 'data'),
+    channel: checkString(channel, 'channel'), data: toBytes(data, 'data'), replyTo: 0,
   }, () => undefined);
 }
 
+function listen(channel, listener) {
+  callSync('hostListen', { channel });
+  MapPrototypeSet(hostListeners, channel, listener);
+  const backlog = MapPrototypeGet(hostBacklog, channel);
+  if (backlog !== undefined) {
+    MapPrototypeDelete(hostBacklog, channel);
+    for (let i = 0; i < backlog.length; i++) listener(backlog[i]);
+  }
+}
+
+// Messages the host sends on `channel` call fn(data, channel). A request from the host
+// (`RunHandle::request`) is answered with fn's return value (bytes or string, or a promise).
 function hostOnMessage(channel, fn) {
   checkString(channel, 'channel');
   if (typeof fn !== 'function') throw new $TypeError('host.onMessage: the handler must be a function');
-  callSync('hostListen', { channel });
-  MapPrototypeSet(hostListeners, channel, fn);
+  listen(channel, (message) => {
+    const result = ReflectApply(fn, undefined, [message.data, message.channel]);
+    if (message.requestId === 0) return;
+    const answer = (value) => {
+      callAsync('hostSend', {
+        channel: message.channel,
+        data: value === undefined || value === null ? new $Uint8Array(0) : toBytes(value, 'reply'),
+        replyTo: message.requestId,
+      }, () => undefined);
+    };
+    if (result instanceof $Promise) PromisePrototypeThen(result, answer);
+    else answer(result);
+  });
 }
 
 // ---- process

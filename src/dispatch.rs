@@ -32,12 +32,13 @@ pub enum Stream {
 /// Where script output goes (`$print`, `console.*`).
 pub type OutputFn = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 
+/// Host requests waiting for the script's answer, by request id.
+pub type PendingRequests = Arc<Mutex<HashMap<u64, Sender<Result<bytes::Bytes, String>>>>>;
+
 /// Messages for the event loop.
 pub enum Event {
     /// An operation finished on the I/O pool: deliver this reply through `$recv`.
     Reply { id: u64, bytes: Vec<u8> },
-    /// A host application sent a message on a channel.
-    HostMessage { channel: String, data: bytes::Bytes },
     /// Something outside (the watchdog) wants the loop to look at the worker's state.
     Wake,
 }
@@ -120,6 +121,7 @@ pub struct Dispatcher {
     args: Vec<String>,
     cwd: PathBuf,
     host_out: HashMap<String, Sender<bytes::Bytes>>,
+    requests: Option<PendingRequests>,
 }
 
 fn encode(reply: &Reply) -> Vec<u8> {
@@ -169,6 +171,7 @@ impl Dispatcher {
         output: OutputFn,
         args: Vec<String>,
         host_out: HashMap<String, Sender<bytes::Bytes>>,
+        requests: Option<PendingRequests>,
     ) -> Dispatcher {
         Dispatcher {
             shared,
@@ -179,6 +182,7 @@ impl Dispatcher {
             args,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             host_out,
+            requests,
         }
     }
 
@@ -511,7 +515,7 @@ impl Dispatcher {
             }
             Op::HostSend(h) => {
                 let d = self.shared.policy.check_name(Permission::Host, &h.channel);
-                let mut info = Self::info("host.send", h.channel.clone(), &d, h.data.len() as u64);
+                let info = Self::info("host.send", h.channel.clone(), &d, h.data.len() as u64);
                 if !d.allowed {
                     return self.refuse(id, &info, start, denied(Permission::Host, &h.channel));
                 }
@@ -522,28 +526,11 @@ impl Dispatcher {
                 {
                     return self.refuse(id, &info, start, e);
                 }
-                info.sha256 = None;
                 let seq = self.shared.audit.intent(&info);
-                let result = match self.host_out.get(&h.channel) {
-                    Some(tx) => tx
-                        .send(bytes::Bytes::from(h.data))
-                        .map(|_| reply::Result::Ok(Empty {}))
-                        .map_err(|_| {
-                            OpError::new(
-                                ErrorCode::Unsupported,
-                                format!(
-                                    "host.send: the host stopped listening on channel \"{}\"",
-                                    h.channel
-                                ),
-                            )
-                        }),
-                    None => Err(OpError::new(
-                        ErrorCode::Unsupported,
-                        format!(
-                            "host.send: no host application receives channel \"{}\"",
-                            h.channel
-                        ),
-                    )),
+                let result = if h.reply_to != 0 {
+                    self.answer_request(h.reply_to, h.data)
+                } else {
+                    self.send_to_host(&h.channel, bytes::Bytes::from(h.data))
                 };
                 self.shared
                     .audit
@@ -646,6 +633,79 @@ impl Dispatcher {
                 }
             }
             Op::Fetch(f) => self.fetch(id, f, start),
+        }
+    }
+
+    /// Hands a message to the host application; blocks while its queue is full (backpressure),
+    /// but gives up if the script is being stopped meanwhile.
+    fn send_to_host(
+        &self,
+        channel: &str,
+        mut data: bytes::Bytes,
+    ) -> Result<reply::Result, OpError> {
+        let Some(tx) = self.host_out.get(channel) else {
+            return Err(OpError::new(
+                ErrorCode::Unsupported,
+                format!("host.send: no host application receives channel \"{channel}\""),
+            ));
+        };
+        loop {
+            match tx.send_timeout(data, Duration::from_millis(50)) {
+                Ok(()) => return Ok(reply::Result::Ok(Empty {})),
+                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                    let stopping = self.terminate.borrow().as_ref().and_then(|t| t.reason());
+                    if stopping.is_some() {
+                        return Err(OpError::new(
+                            ErrorCode::Io,
+                            format!("host.send: the script was stopped while channel \"{channel}\" was full"),
+                        ));
+                    }
+                    data = back;
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                    return Err(OpError::new(
+                        ErrorCode::Unsupported,
+                        format!("host.send: the host stopped receiving channel \"{channel}\""),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Fails the host's request `request_id` (its message was denied).
+    pub fn refuse_request(&self, request_id: u64, channel: &str) {
+        if request_id == 0 {
+            return;
+        }
+        let waiter = self.requests.as_ref().and_then(|r| {
+            r.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&request_id)
+        });
+        if let Some(tx) = waiter {
+            let _ = tx.send(Err(format!(
+                "the policy does not allow channel \"{channel}\" ({})",
+                Policy::hint(Permission::Host, channel)
+            )));
+        }
+    }
+
+    /// Completes the host's request `request_id` with `data`.
+    fn answer_request(&self, request_id: u64, data: Vec<u8>) -> Result<reply::Result, OpError> {
+        let waiter = self.requests.as_ref().and_then(|r| {
+            r.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&request_id)
+        });
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(Ok(bytes::Bytes::from(data)));
+                Ok(reply::Result::Ok(Empty {}))
+            }
+            None => Err(OpError::new(
+                ErrorCode::NotFound,
+                format!("host.send: no host request {request_id} is waiting (it timed out or was answered)"),
+            )),
         }
     }
 

@@ -12,10 +12,14 @@ pub mod policy;
 mod pool;
 pub mod proto;
 pub mod runtime;
+pub mod sandbox;
 pub mod worker;
+pub mod worker_pool;
 
 pub use policy::Policy;
 pub use runtime::{run, Exit, Main, RunOptions};
+pub use sandbox::{HostReceiver, HostSender, RunHandle, Sandbox, SandboxBuilder};
 pub use worker::{
     set_flags, version, JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions,
 };
+pub use worker_pool::{Job, JobResult, WorkerPool};

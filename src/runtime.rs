@@ -12,8 +12,9 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use serde_json::json;
 
 use crate::audit::AuditLog;
-use crate::dispatch::{Dispatcher, Event, OutputFn, Shared, Stream};
-use crate::policy::Policy;
+use crate::audit::CallInfo;
+use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
+use crate::policy::{Permission, Policy};
 use crate::proto;
 use crate::worker::{JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions};
 
@@ -59,10 +60,37 @@ pub struct RunOptions {
     pub output: Option<OutputFn>,
     /// Script → host channels: messages from `sys.host.send(channel, ...)`.
     pub host_out: HashMap<String, Sender<bytes::Bytes>>,
-    /// Host → script messages, if a host application talks to the script.
-    pub host_in: Option<Receiver<(String, bytes::Bytes)>>,
-    /// Gets the terminate handle once the worker exists (to stop the run from outside).
-    pub on_start: Option<Box<dyn FnOnce(TerminateHandle)>>,
+    /// Host → script messages, if a host application talks to the script. The event loop
+    /// takes one at a time, as the script handles them (a bounded channel is backpressure).
+    pub host_in: Option<Receiver<HostMessageIn>>,
+    /// Host requests waiting for an answer (`sys.host.send` with `reply_to`).
+    pub requests: Option<PendingRequests>,
+    /// Gets the run's control once the worker exists (to stop the run from outside).
+    pub on_start: Option<Box<dyn FnOnce(RunControl) + Send>>,
+}
+
+/// A message from the host application to the script.
+#[derive(Debug, Clone)]
+pub struct HostMessageIn {
+    pub channel: String,
+    pub data: bytes::Bytes,
+    /// Non-zero when the host waits for an answer (see `PendingRequests`).
+    pub request_id: u64,
+}
+
+/// Stops a run from another thread, even while its event loop waits.
+#[derive(Clone)]
+pub struct RunControl {
+    terminate: TerminateHandle,
+    wake: Sender<Event>,
+}
+
+impl RunControl {
+    /// Terminates the script (the run ends with `Exit::Terminated`).
+    pub fn stop(&self) {
+        self.terminate.terminate();
+        let _ = self.wake.send(Event::Wake);
+    }
 }
 
 impl RunOptions {
@@ -74,6 +102,7 @@ impl RunOptions {
             output: None,
             host_out: HashMap::new(),
             host_in: None,
+            requests: None,
             on_start: None,
         }
     }
@@ -198,6 +227,7 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         output.clone(),
         std::mem::take(&mut options.args),
         std::mem::take(&mut options.host_out),
+        options.requests.clone(),
     ));
     let d = dispatcher.clone();
     let mut worker = Worker::with_options(worker_options, move |bytes| d.on_send(bytes));
@@ -206,23 +236,24 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
     let handle = worker.terminate_handle();
     dispatcher.set_terminate_handle(handle.clone());
     if let Some(on_start) = options.on_start.take() {
-        on_start(handle.clone());
-    }
-    if let Some(host_in) = options.host_in.take() {
-        let tx = events_tx.clone();
-        std::thread::spawn(move || {
-            for (channel, data) in host_in {
-                if tx.send(Event::HostMessage { channel, data }).is_err() {
-                    break;
-                }
-            }
+        on_start(RunControl {
+            terminate: handle.clone(),
+            wake: events_tx.clone(),
         });
     }
+    let host_in = options.host_in.take();
     let _watchdog = timeout.map(|t| Watchdog::start(t, handle.clone(), events_tx.clone()));
     let deadline = timeout.map(|t| Instant::now() + t);
     drop(events_tx);
 
-    let exit = event_loop(&mut worker, &dispatcher, &events, main, deadline);
+    let exit = event_loop(
+        &mut worker,
+        &dispatcher,
+        &events,
+        host_in.as_ref(),
+        main,
+        deadline,
+    );
     // Let operations already running finish, so that their outcomes reach the audit log.
     let drain_until = Instant::now() + Duration::from_secs(5);
     while dispatcher.in_flight() > 0 {
@@ -253,10 +284,77 @@ fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
     }
 }
 
+/// Policy check and audit of a message from the host; `None` when it is denied.
+fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
+    let shared = dispatcher.shared();
+    let d = shared.policy.check_name(Permission::Host, &msg.channel);
+    let info = CallInfo {
+        op: "host.message",
+        resource: msg.channel.clone(),
+        allowed: d.allowed,
+        rule: d.rule.clone(),
+        bytes_in: msg.data.len() as u64,
+        sha256: None,
+    };
+    if !d.allowed {
+        shared.audit.call(&info, "PERMISSION_DENIED", 0, 0);
+        dispatcher.refuse_request(msg.request_id, &msg.channel);
+        return None;
+    }
+    shared.audit.call(&info, "ok", 0, 0);
+    let reply = proto::reply(
+        0,
+        proto::reply::Result::HostMessage(proto::HostMessage {
+            channel: msg.channel,
+            data: msg.data.to_vec(),
+            request_id: msg.request_id,
+        }),
+    );
+    Some(prost::Message::encode_to_vec(&reply))
+}
+
+enum Wait {
+    Event(Event),
+    Host(HostMessageIn),
+    HostClosed,
+    Timeout,
+}
+
+fn wait(
+    events: &Receiver<Event>,
+    host_in: Option<&Receiver<HostMessageIn>>,
+    wake_at: Option<Instant>,
+) -> Wait {
+    let mut select = crossbeam_channel::Select::new();
+    let ev = select.recv(events);
+    let host = host_in.map(|h| select.recv(h));
+    let op = match wake_at {
+        Some(at) => match select.select_deadline(at) {
+            Ok(op) => op,
+            Err(_) => return Wait::Timeout,
+        },
+        None => select.select(),
+    };
+    if op.index() == ev {
+        return match op.recv(events) {
+            Ok(e) => Wait::Event(e),
+            Err(_) => Wait::Timeout,
+        };
+    }
+    match (host, host_in) {
+        (Some(_), Some(h)) => match op.recv(h) {
+            Ok(m) => Wait::Host(m),
+            Err(_) => Wait::HostClosed,
+        },
+        _ => Wait::Timeout,
+    }
+}
+
 fn event_loop(
     worker: &mut Worker,
     dispatcher: &Dispatcher,
     events: &Receiver<Event>,
+    mut host_in: Option<&Receiver<HostMessageIn>>,
     main: Main,
     deadline: Option<Instant>,
 ) -> Exit {
@@ -277,6 +375,12 @@ fn event_loop(
         return fail(e);
     }
     loop {
+        if let Some(reason) = worker.terminate_handle().reason() {
+            return classify(
+                JsError::plain_message(reason.to_string()).with_termination(reason),
+                dispatcher,
+            );
+        }
         if let Some(e) = worker.take_unhandled_rejection() {
             return Exit::Error(e);
         }
@@ -288,7 +392,9 @@ fn event_loop(
         } else {
             false
         };
-        if !dispatcher.busy() && !dispatcher.any_listener() {
+        // Listening keeps the run alive only while a host can still send.
+        let listening = dispatcher.any_listener() && host_in.is_some();
+        if !dispatcher.busy() && !listening {
             if main_pending {
                 return Exit::Error(JsError::plain_message(
                     "top-level await never settled: the module waits for a promise that nothing can resolve",
@@ -301,45 +407,28 @@ fn event_loop(
             (Some(t), Some(d)) => Some(t.min(d)),
             (t, d) => t.or(d),
         };
-        let event = match wake_at {
-            Some(at) => match events.recv_deadline(at) {
-                Ok(ev) => Some(ev),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
-            None => match events.recv() {
-                Ok(ev) => Some(ev),
-                // Nothing can ever arrive (only listeners keep the loop alive): done.
-                Err(_) => return Exit::Ok,
-            },
-        };
+        let mut deliveries: Vec<Vec<u8>> = Vec::new();
+        match wait(events, host_in, wake_at) {
+            Wait::Event(Event::Reply { bytes, .. }) => {
+                dispatcher.completed();
+                deliveries.push(bytes);
+            }
+            Wait::Event(Event::Wake) | Wait::Timeout => {}
+            Wait::Host(msg) => deliveries.extend(admit(dispatcher, msg)),
+            Wait::HostClosed => host_in = None,
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Exit::Timeout;
         }
-        let mut batch: Vec<Event> = event.into_iter().collect();
-        batch.extend(events.try_iter());
-        for ev in batch {
-            let delivered = match ev {
-                Event::Reply { bytes, .. } => {
-                    dispatcher.completed();
-                    worker.send_vec(bytes)
-                }
-                Event::HostMessage { channel, data } => {
-                    if !dispatcher.is_listening(&channel) {
-                        continue;
-                    }
-                    let msg = proto::reply(
-                        0,
-                        proto::reply::Result::HostMessage(proto::HostMessage {
-                            channel,
-                            data: data.to_vec(),
-                        }),
-                    );
-                    worker.send_vec(prost::Message::encode_to_vec(&msg))
-                }
-                Event::Wake => Ok(()),
-            };
-            if let Err(e) = delivered {
+        // Batch what else has already arrived.
+        for ev in events.try_iter() {
+            if let Event::Reply { bytes, .. } = ev {
+                dispatcher.completed();
+                deliveries.push(bytes);
+            }
+        }
+        for bytes in deliveries {
+            if let Err(e) = worker.send_vec(bytes) {
                 return fail(e);
             }
         }
@@ -347,12 +436,6 @@ fn event_loop(
             if let Err(e) = worker.send_vec(Dispatcher::timer_reply(id)) {
                 return fail(e);
             }
-        }
-        if let Some(reason) = worker.terminate_handle().reason() {
-            return classify(
-                JsError::plain_message(reason.to_string()).with_termination(reason),
-                dispatcher,
-            );
         }
     }
 }

@@ -11,7 +11,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -67,9 +67,37 @@ struct Writer {
 }
 
 /// Where audit records go; `AuditLog::disabled()` writes nothing and costs nothing.
+/// Clones made with `for_worker` share one chain (one file, one `seq`).
 pub struct AuditLog {
-    writer: Option<Mutex<Writer>>,
+    writer: Option<Arc<Mutex<Writer>>>,
     worker: String,
+}
+
+/// An in-memory audit sink (for `WorkerPool` results and tests): the lines written so far.
+#[derive(Clone, Default)]
+pub struct MemorySink(Arc<Mutex<Vec<u8>>>);
+
+impl MemorySink {
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Write for MemorySink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What is known about a call when it is decided.
@@ -106,11 +134,11 @@ impl AuditLog {
         };
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditLog {
-            writer: Some(Mutex::new(Writer {
+            writer: Some(Arc::new(Mutex::new(Writer {
                 out: Box::new(file),
                 seq,
                 prev,
-            })),
+            }))),
             worker: worker.to_string(),
         })
     }
@@ -118,13 +146,27 @@ impl AuditLog {
     /// Records into any writer (a new chain). Each record is one `write_all` call.
     pub fn to_writer(out: impl Write + Send + 'static, worker: &str) -> AuditLog {
         AuditLog {
-            writer: Some(Mutex::new(Writer {
+            writer: Some(Arc::new(Mutex::new(Writer {
                 out: Box::new(out),
                 seq: 0,
                 prev: GENESIS.to_string(),
-            })),
+            }))),
             worker: worker.to_string(),
         }
+    }
+
+    /// A log that writes to the same chain, naming another worker in its records.
+    pub fn for_worker(&self, worker: &str) -> AuditLog {
+        AuditLog {
+            writer: self.writer.clone(),
+            worker: worker.to_string(),
+        }
+    }
+
+    /// An in-memory log and the sink to read its lines from.
+    pub fn in_memory(worker: &str) -> (AuditLog, MemorySink) {
+        let sink = MemorySink::default();
+        (AuditLog::to_writer(sink.clone(), worker), sink)
     }
 
     pub fn enabled(&self) -> bool {

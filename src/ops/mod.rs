@@ -24,6 +24,7 @@ pub const OP_NAMES: &[&str] = &[
     "net.fetch",
     "host.send",
     "host.listen",
+    "host.message",
     "exit",
 ];
 

@@ -13,7 +13,7 @@ pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
         "fs.writeFile" | "fs.remove" | "fs.mkdir" | "fs.rename" | "write" => Permission::Write,
         "net.fetch" | "net" => Permission::Net,
         "env.get" | "env" => Permission::Env,
-        "host.send" | "host.listen" | "host" => Permission::Host,
+        "host.send" | "host.listen" | "host.message" | "host" => Permission::Host,
         "now" | "randomBytes" | "sleep" | "exit" => return Ok(None),
         other => {
             return Err(format!(

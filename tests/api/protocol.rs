@@ -61,6 +61,7 @@ fn calls() -> Vec<Call> {
         Op::HostSend(HostSend {
             channel: "events".into(),
             data: vec![9; 300],
+            reply_to: 77,
         }),
         Op::HostListen(HostListen {
             channel: "events".into(),
@@ -133,6 +134,7 @@ fn replies() -> Vec<Reply> {
         R::HostMessage(HostMessage {
             channel: "c".into(),
             data: vec![1, 2],
+            request_id: 1 << 40,
         }),
         R::Strings(Strings {
             values: vec!["a".into(), "".into(), "ß".into()],

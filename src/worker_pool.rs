@@ -1,0 +1,171 @@
+//! `WorkerPool`: N threads running many scripts concurrently, one isolate at a time per
+//! thread. A job is a script and its policy; its result carries the exit status, the audit
+//! records and the captured output. A job that times out or exhausts its heap ends with that
+//! status; its thread goes on with the next job.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use crate::audit::AuditLog;
+use crate::dispatch::{OutputFn, Stream};
+use crate::policy::Policy;
+use crate::runtime::{self, Exit, Main, RunOptions};
+use crate::sandbox::CAPTURE_LIMIT_BYTES;
+
+/// A script to run in the pool.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Names the script in errors and in the audit log.
+    pub name: String,
+    pub source: String,
+    /// ES module (true) or classic script (false).
+    pub module: bool,
+    pub policy: Policy,
+    /// `sys.args`.
+    pub args: Vec<String>,
+}
+
+impl Job {
+    /// A module job.
+    pub fn module(name: &str, source: &str, policy: Policy) -> Job {
+        Job {
+            name: name.into(),
+            source: source.into(),
+            module: true,
+            policy,
+            args: Vec::new(),
+        }
+    }
+}
+
+/// What became of a job.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    pub name: String,
+    pub exit: Exit,
+    /// The job's audit records (JSON lines, their own hash chain).
+    pub audit: Vec<String>,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+}
+
+type Task = (Job, Sender<JobResult>);
+
+/// Threads that run jobs.
+pub struct WorkerPool {
+    tasks: Option<Sender<Task>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn run_job(job: Job, thread: usize) -> JobResult {
+    let (audit, sink) = AuditLog::in_memory(&format!("pool-{thread}"));
+    let output: Arc<Mutex<(Vec<String>, Vec<String>, usize)>> = Arc::default();
+    let out = output.clone();
+    let print: OutputFn = Arc::new(move |stream, line| {
+        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+        if o.2 + line.len() > CAPTURE_LIMIT_BYTES {
+            return;
+        }
+        o.2 += line.len();
+        match stream {
+            Stream::Stdout => o.0.push(line.to_string()),
+            Stream::Stderr => o.1.push(line.to_string()),
+        }
+    });
+    let mut options = RunOptions::new(job.policy);
+    options.audit = audit;
+    options.output = Some(print);
+    options.args = job.args;
+    let main = if job.module {
+        Main::Module {
+            name: job.name.clone(),
+            source: job.source,
+            resolve: Box::new(crate::loader::file_resolver),
+        }
+    } else {
+        Main::Script {
+            name: job.name.clone(),
+            source: job.source,
+        }
+    };
+    let exit = runtime::run(main, options);
+    let (stdout, stderr, _) =
+        std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
+    JobResult {
+        name: job.name,
+        exit,
+        audit: sink.lines(),
+        stdout,
+        stderr,
+    }
+}
+
+impl WorkerPool {
+    /// A pool of `threads` threads (at least one).
+    pub fn new(threads: usize) -> WorkerPool {
+        let (tx, rx) = unbounded::<Task>();
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let rx: Receiver<Task> = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("v8box-pool-{i}"))
+                    .spawn(move || {
+                        for (job, reply) in rx {
+                            let name = job.name.clone();
+                            let result =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    run_job(job, i)
+                                }))
+                                .unwrap_or_else(|_| JobResult {
+                                    name,
+                                    exit: Exit::Error(crate::JsError::plain_message(
+                                        "the job panicked",
+                                    )),
+                                    audit: Vec::new(),
+                                    stdout: Vec::new(),
+                                    stderr: Vec::new(),
+                                });
+                            let _ = reply.send(result);
+                        }
+                    })
+                    .expect("spawn a pool thread")
+            })
+            .collect();
+        WorkerPool {
+            tasks: Some(tx),
+            threads,
+        }
+    }
+
+    /// Queues a job; its result arrives on the returned receiver.
+    pub fn submit(&self, job: Job) -> Receiver<JobResult> {
+        let (tx, rx) = bounded(1);
+        self.tasks
+            .as_ref()
+            .expect("pool is open")
+            .send((job, tx))
+            .expect("pool threads are alive");
+        rx
+    }
+
+    /// Runs every job and returns the results in the jobs' order.
+    pub fn run_all(&self, jobs: Vec<Job>) -> Vec<JobResult> {
+        let pending: Vec<_> = jobs.into_iter().map(|j| self.submit(j)).collect();
+        pending
+            .into_iter()
+            .map(|rx| rx.recv().expect("every job answers"))
+            .collect()
+    }
+}
+
+impl Drop for WorkerPool {
+    /// Finishes the queued jobs, then joins the threads.
+    fn drop(&mut self) {
+        self.tasks.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

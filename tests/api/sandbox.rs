@@ -1,0 +1,282 @@
+//! Host applications: `Sandbox`, channels both ways, requests, `WorkerPool`.
+
+use std::time::Duration;
+
+use v8box::audit::AuditLog;
+use v8box::policy::{Permission, Policy};
+use v8box::sandbox::SendError;
+use v8box::{Exit, Job, Sandbox, WorkerPool};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn sandbox_with(channels: &[&str]) -> v8box::SandboxBuilder {
+    let mut b = Sandbox::builder().capture_output(true).timeout(LONG);
+    for c in channels {
+        b = b.allow(Permission::Host, c).unwrap().channel(c);
+    }
+    b
+}
+
+#[test]
+fn messages_flow_both_ways_in_order() {
+    let sandbox = sandbox_with(&["in", "out"]).build().unwrap();
+    let mut run = sandbox.run_module(
+        "echo.js",
+        "let n = 0;\n\
+         sys.host.onMessage('in', async (data) => {\n\
+           await sys.host.send('out', data);\n\
+           if (++n === 100) sys.exit(0);\n\
+         });",
+    );
+    let tx = run.sender("in").unwrap();
+    let rx = run.receiver("out").unwrap();
+    let sent: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    let writer = std::thread::spawn(move || {
+        for m in sent {
+            tx.send(m).unwrap();
+        }
+    });
+    let got: Vec<Vec<u8>> = (0..100)
+        .map(|_| rx.recv_timeout(LONG).unwrap().to_vec())
+        .collect();
+    writer.join().unwrap();
+    assert_eq!(
+        got,
+        (0..100u32)
+            .map(|i| i.to_le_bytes().to_vec())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(run.wait(), Exit::Code(0));
+}
+
+#[test]
+fn sixteen_mib_messages_cross_both_ways() {
+    let sandbox = sandbox_with(&["big"]).build().unwrap();
+    let mut run = sandbox.run_module(
+        "big.js",
+        "sys.host.onMessage('big', async (data) => {\n\
+           let sum = 0; for (let i = 0; i < data.length; i += 4096) sum += data[i];\n\
+           const back = new Uint8Array(data.length); back.fill(7);\n\
+           await sys.host.send('big', back);\n\
+           console.log(data.length, sum);\n\
+           sys.exit(0);\n\
+         });",
+    );
+    let big = vec![1u8; 16 << 20];
+    run.sender("big").unwrap().send(big).unwrap();
+    let back = run.receiver("big").unwrap().recv_timeout(LONG).unwrap();
+    assert_eq!(back.len(), 16 << 20);
+    assert!(back.iter().all(|&b| b == 7));
+    assert_eq!(run.wait(), Exit::Code(0));
+    assert_eq!(
+        run.stdout(),
+        [format!("{} {}", 16 << 20, (16 << 20) / 4096)]
+    );
+}
+
+#[test]
+fn a_host_that_sends_faster_than_the_script_reads_gets_backpressure() {
+    let sandbox = sandbox_with(&["in", "ready"]).build().unwrap();
+    // The script says it is ready, then never returns to its event loop.
+    let run = sandbox.run_module(
+        "busy.js",
+        "sys.host.onMessage('in', () => {});\nawait sys.host.send('ready', 'x');\nwhile (true) {}",
+    );
+    run.receiver("ready").unwrap().recv_timeout(LONG).unwrap();
+    let tx = run.sender("in").unwrap();
+    let mut accepted = 0;
+    let full = loop {
+        match tx.try_send(vec![0u8; 1024]) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted <= 64, "the queue never filled");
+    };
+    assert!(matches!(full, SendError::Full(_)), "{full:?}");
+    assert!(matches!(
+        tx.send_timeout(vec![1], Duration::from_millis(50)),
+        Err(SendError::Timeout(_))
+    ));
+    drop(run); // stops the busy script
+}
+
+#[test]
+fn a_channel_not_in_the_policy_is_denied_and_audited() {
+    let (audit, sink) = AuditLog::in_memory("test");
+    let _ = audit;
+    let sink_writer = sink.clone();
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .channel("secret") // plumbing only: the policy does not allow it
+        .audit_writer(sink_writer)
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module(
+        "deny.js",
+        "try { await sys.host.send('secret', 'x'); } catch (e) { console.log(e.code); }\n\
+         try { sys.host.onMessage('secret', () => {}); } catch (e) { console.log(e.code); }",
+    );
+    assert_eq!(run.wait(), Exit::Ok);
+    assert_eq!(run.stdout(), ["PERMISSION_DENIED", "PERMISSION_DENIED"]);
+    let log = sink.lines().join("\n");
+    assert!(
+        log.contains("\"op\":\"host.send\"") && log.contains("\"decision\":\"deny\""),
+        "{log}"
+    );
+    assert!(log.contains("\"op\":\"host.listen\""), "{log}");
+
+    // A host message on that channel is refused too, and a request says why.
+    let run = sandbox.run_module("idle.js", "await sys.sleep(60000);");
+    let err = run.request("secret", "hi", LONG).unwrap_err();
+    assert!(
+        matches!(err, v8box::sandbox::RequestError::Denied(_)),
+        "{err:?}"
+    );
+    drop(run);
+    let log = sink.lines().join("\n");
+    assert!(log.contains("\"op\":\"host.message\""), "{log}");
+}
+
+#[test]
+fn the_host_can_ask_and_wait_for_an_answer() {
+    let sandbox = sandbox_with(&["rpc"]).build().unwrap();
+    let mut run = sandbox.run_module(
+        "rpc.js",
+        "sys.host.onMessage('rpc', async (data) => {\n\
+           await sys.sleep(1);\n\
+           return 'twice: ' + String.fromCharCode(...data).repeat(2);\n\
+         });",
+    );
+    let answer = run.request("rpc", "ab", LONG).unwrap();
+    assert_eq!(&answer[..], b"twice: abab");
+    let answer = run.request("rpc", "x", LONG).unwrap();
+    assert_eq!(&answer[..], b"twice: xx");
+    // A handler that never answers: the request times out.
+    let slow = sandbox.run_module(
+        "slow.js",
+        "sys.host.onMessage('rpc', () => new Promise(() => {}));",
+    );
+    let err = slow
+        .request("rpc", "?", Duration::from_millis(200))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        v8box::sandbox::RequestError::Timeout(Duration::from_millis(200))
+    );
+    run.close_channels();
+    run.terminate();
+    assert_eq!(run.wait(), Exit::Terminated);
+}
+
+#[test]
+fn exit_statuses_and_captured_output() {
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(Duration::from_millis(300))
+        .max_heap_mb(64)
+        .build()
+        .unwrap();
+    let mut ok = sandbox.run_module(
+        "ok.js",
+        "console.log('out'); console.error('err'); $print('printed');",
+    );
+    assert_eq!(ok.wait(), Exit::Ok);
+    assert_eq!(ok.stdout(), ["out", "printed"]);
+    assert_eq!(ok.stderr(), ["err"]);
+    let mut err = sandbox.run_module("err.js", "throw new RangeError('bad');");
+    match err.wait() {
+        Exit::Error(e) => {
+            assert_eq!(e.message, "RangeError: bad");
+            assert_eq!(e.script.as_deref(), Some("err.js"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        sandbox.run_module("t.js", "while (true) {}").wait(),
+        Exit::Timeout
+    );
+    assert_eq!(
+        sandbox
+            .run_module(
+                "h.js",
+                "const a = []; while (true) a.push(new Array(1e5).fill(1));"
+            )
+            .wait(),
+        Exit::HeapLimit
+    );
+    assert_eq!(
+        sandbox.run_module("x.js", "sys.exit(42)").wait(),
+        Exit::Code(42)
+    );
+    assert_eq!(
+        sandbox.run_script("s.js", "$print(typeof this)").wait(),
+        Exit::Ok
+    );
+}
+
+fn threads_now() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn dropping_a_run_mid_way_stops_its_thread() {
+    let sandbox = sandbox_with(&["in"]).build().unwrap();
+    // Warm up the process-wide pieces (platform, I/O pool) once.
+    sandbox.run_module("warm.js", "await sys.sleep(1)").wait();
+    let before = threads_now();
+    for script in [
+        "while (true) {}",
+        "await sys.sleep(600000)",
+        "sys.host.onMessage('in', () => {});",
+    ] {
+        let run = sandbox.run_module("spin.js", script);
+        drop(run); // must neither hang nor leave the thread behind
+    }
+    // Other tests run in parallel threads of this process, so allow their noise but no growth
+    // from the three dropped runs.
+    let after = threads_now();
+    assert!(after < before + 3, "threads before {before}, after {after}");
+}
+
+#[test]
+fn a_pool_of_two_threads_runs_a_hundred_scripts_some_failing() {
+    let pool = WorkerPool::new(2);
+    let mut policy = Policy::deny_all();
+    policy.limits.timeout_ms = Some(200);
+    policy.limits.max_heap_mb = Some(48);
+    let jobs: Vec<Job> = (0..100)
+        .map(|i| {
+            let source = match i % 10 {
+                3 => "while (true) {}".to_string(),
+                7 => "const a = []; while (true) a.push(new Array(1e5).fill(i));"
+                    .replace("i)", &format!("{i})")),
+                _ => format!("await sys.sleep(1); console.log('job {i}', sys.now() > 0);"),
+            };
+            Job::module(&format!("job{i}.js"), &source, policy.clone())
+        })
+        .collect();
+    let results = pool.run_all(jobs);
+    assert_eq!(results.len(), 100);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.name, format!("job{i}.js"));
+        match i % 10 {
+            3 => assert_eq!(r.exit, Exit::Timeout, "job {i}"),
+            7 => assert_eq!(r.exit, Exit::HeapLimit, "job {i}"),
+            _ => {
+                assert_eq!(r.exit, Exit::Ok, "job {i}: {:?}", r.exit);
+                assert_eq!(r.stdout, [format!("job {i} true")]);
+            }
+        }
+        assert!(r.audit.first().unwrap().contains("\"op\":\"run.start\""));
+        let end = r.audit.last().unwrap();
+        assert!(end.contains("\"op\":\"run.end\""), "{end}");
+    }
+}
