@@ -25,7 +25,9 @@ use crate::worker::{TerminateHandle, TerminationReason};
 /// Which stream a line of script output belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
+    /// Standard output: `$print`, `console.log`, `console.info`, `console.debug`.
     Stdout,
+    /// Standard error: `console.warn`, `console.error`.
     Stderr,
 }
 
@@ -38,21 +40,30 @@ pub type PendingRequests = Arc<Mutex<HashMap<u64, Sender<Result<bytes::Bytes, St
 /// Messages for the event loop.
 pub enum Event {
     /// An operation finished on the I/O pool: deliver this reply through `$recv`.
-    Reply { id: u64, bytes: Vec<u8> },
+    Reply {
+        /// The call id the reply answers.
+        id: u64,
+        /// The encoded `Reply`.
+        bytes: Vec<u8>,
+    },
     /// Something outside (the watchdog) wants the loop to look at the worker's state.
     Wake,
 }
 
 /// What the dispatcher shares with I/O threads.
 pub struct Shared {
+    /// The run's policy.
     pub policy: Policy,
+    /// The file-system roots the policy's file grants open.
     pub fs: FsRoots,
+    /// The run's audit log.
     pub audit: AuditLog,
     quotas: Mutex<HashMap<&'static str, (u64, u64)>>,
     max_message_bytes: usize,
 }
 
 impl Shared {
+    /// State for a run under `policy`, recording to `audit`, with no quota used yet.
     pub fn new(policy: Policy, audit: AuditLog) -> Shared {
         Shared {
             fs: FsRoots::new(&policy),
@@ -112,6 +123,8 @@ struct LoopState {
     listening: HashSet<String>,
 }
 
+/// Handles the script's calls for one run: checks each against the policy, executes it or
+/// hands it to the I/O pool, records it in the audit log and answers it.
 pub struct Dispatcher {
     shared: Arc<Shared>,
     events: Sender<Event>,
@@ -165,6 +178,8 @@ fn denied(permission: Permission, resource: &str) -> OpError {
 }
 
 impl Dispatcher {
+    /// A dispatcher that sends late replies to `events`, output to `output`, gives the script
+    /// `args`, and connects the given host channels and pending host requests.
     pub fn new(
         shared: Arc<Shared>,
         events: Sender<Event>,
@@ -186,10 +201,12 @@ impl Dispatcher {
         }
     }
 
+    /// Gives the dispatcher the worker's handle, so that `sys.exit` can stop the script.
     pub fn set_terminate_handle(&self, handle: TerminateHandle) {
         *self.terminate.borrow_mut() = Some(handle);
     }
 
+    /// The state shared with I/O threads.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -200,18 +217,22 @@ impl Dispatcher {
         st.in_flight > 0 || !st.timers.is_empty()
     }
 
+    /// Calls running on the I/O pool (timers not counted).
     pub fn in_flight(&self) -> usize {
         self.state.borrow().in_flight
     }
 
+    /// The code passed to `sys.exit`, if the script called it.
     pub fn exit_code(&self) -> Option<i32> {
         self.state.borrow().exit_code
     }
 
+    /// Whether the script listens on `channel` (`sys.host.onMessage`).
     pub fn is_listening(&self, channel: &str) -> bool {
         self.state.borrow().listening.contains(channel)
     }
 
+    /// Whether the script listens on any host channel.
     pub fn any_listener(&self) -> bool {
         !self.state.borrow().listening.is_empty()
     }

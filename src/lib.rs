@@ -4,8 +4,12 @@
 //! the outside world only through protobuf messages that the host decodes, checks against a
 //! default-deny policy, executes and records in an audit log.
 
+#![warn(missing_docs)]
+
 pub mod audit;
 pub mod dispatch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod loader;
 pub mod ops;
 pub mod policy;

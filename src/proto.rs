@@ -37,6 +37,7 @@ pub fn peek_call_id(bytes: &[u8]) -> u64 {
 }
 
 impl Reply {
+    /// The reply encoded as protobuf bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.encode_to_vec()
     }

@@ -30,12 +30,21 @@ pub const PRELUDE_NAME: &str = "v8box:sys.js";
 pub enum Main {
     /// An ES module; imports are resolved by `resolve(specifier, referrer)`.
     Module {
+        /// The module's name (its specifier, used in errors and the audit log).
         name: String,
+        /// The module's source text.
         source: String,
+        /// Maps an import specifier and the importing module's name to the imported
+        /// module's `(name, source)`; `None` if it cannot be resolved.
         resolve: Box<dyn FnMut(&str, &str) -> Option<(String, String)>>,
     },
     /// A classic script.
-    Script { name: String, source: String },
+    Script {
+        /// The script's name (used in errors and the audit log).
+        name: String,
+        /// The script's source text.
+        source: String,
+    },
 }
 
 impl Main {
@@ -53,8 +62,11 @@ impl Main {
 
 /// Everything a run needs besides the script.
 pub struct RunOptions {
+    /// What the script may do.
     pub policy: Policy,
+    /// The script's arguments (what `sys.args` returns).
     pub args: Vec<String>,
+    /// Where calls and lifecycle events are recorded.
     pub audit: AuditLog,
     /// Where `$print` and `console.*` output goes; `None`: this process's stdout and stderr.
     pub output: Option<OutputFn>,
@@ -72,7 +84,9 @@ pub struct RunOptions {
 /// A message from the host application to the script.
 #[derive(Debug, Clone)]
 pub struct HostMessageIn {
+    /// The host channel the message arrives on; delivered only if the policy grants it.
     pub channel: String,
+    /// The message payload.
     pub data: bytes::Bytes,
     /// Non-zero when the host waits for an answer (see `PendingRequests`).
     pub request_id: u64,
@@ -94,6 +108,7 @@ impl RunControl {
 }
 
 impl RunOptions {
+    /// Options with `policy`, no arguments, no audit log, default output and no host channels.
     pub fn new(policy: Policy) -> RunOptions {
         RunOptions {
             policy,

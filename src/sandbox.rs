@@ -45,16 +45,23 @@ use crate::runtime::{self, Exit, HostMessageIn, Main, RunControl, RunOptions};
 /// What can go wrong setting up a sandbox or talking to a run.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// A grant or policy file was invalid.
     #[error("policy: {0}")]
     Policy(#[from] PolicyError),
+    /// The audit log file could not be opened.
     #[error("audit log {path}: {source}")]
     Audit {
+        /// The audit log file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A script file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The script file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
@@ -76,12 +83,16 @@ pub enum SendError {
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// The script did not answer within the given time.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The channel was not set up with `SandboxBuilder::channel`.
     #[error("the channel {0:?} was not set up with SandboxBuilder::channel")]
     UnknownChannel(String),
+    /// The run has ended (or ended before answering).
     #[error("the script is no longer running")]
     Disconnected,
+    /// The policy does not allow the channel; the message says how to allow it.
     #[error("denied: {0}")]
     Denied(String),
 }
@@ -300,6 +311,7 @@ impl SandboxBuilder {
         self
     }
 
+    /// Finishes the sandbox (applying any V8 flags set with `v8_flags`).
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         if !self.v8_flags.is_empty() {
             let mut args = vec!["v8box".to_string()];
@@ -335,6 +347,7 @@ pub struct RunHandle {
 }
 
 impl Sandbox {
+    /// A builder for a sandbox with a deny-all policy and no audit log.
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
     }

@@ -19,9 +19,11 @@ use crate::sandbox::CAPTURE_LIMIT_BYTES;
 pub struct Job {
     /// Names the script in errors and in the audit log.
     pub name: String,
+    /// The script's source text.
     pub source: String,
     /// ES module (true) or classic script (false).
     pub module: bool,
+    /// What the script may do.
     pub policy: Policy,
     /// `sys.args`.
     pub args: Vec<String>,
@@ -43,11 +45,15 @@ impl Job {
 /// What became of a job.
 #[derive(Debug, Clone)]
 pub struct JobResult {
+    /// The job's name.
     pub name: String,
+    /// How the run ended.
     pub exit: Exit,
     /// The job's audit records (JSON lines, their own hash chain).
     pub audit: Vec<String>,
+    /// Lines the script printed to stdout (kept up to `CAPTURE_LIMIT_BYTES` with stderr).
     pub stdout: Vec<String>,
+    /// Lines the script printed to stderr (kept up to `CAPTURE_LIMIT_BYTES` with stdout).
     pub stderr: Vec<String>,
 }
 

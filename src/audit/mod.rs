@@ -78,6 +78,7 @@ pub struct AuditLog {
 pub struct MemorySink(Arc<Mutex<Vec<u8>>>);
 
 impl MemorySink {
+    /// The records written so far, one JSON line each.
     pub fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&bytes)
@@ -103,16 +104,22 @@ impl Write for MemorySink {
 /// What is known about a call when it is decided.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
+    /// The operation name (one of `ops::OP_NAMES`).
     pub op: &'static str,
+    /// What the call touches: a path, URL, variable or channel name, or an argument.
     pub resource: String,
+    /// Whether the policy allowed the call.
     pub allowed: bool,
+    /// The rule that decided it (see `Decision::rule`).
     pub rule: String,
+    /// Payload bytes the call carries (data to write, a request body, a message).
     pub bytes_in: u64,
     /// For writes: SHA-256 of the bytes written.
     pub sha256: Option<String>,
 }
 
 impl AuditLog {
+    /// A log that records nothing.
     pub fn disabled() -> AuditLog {
         AuditLog {
             writer: None,
@@ -169,6 +176,7 @@ impl AuditLog {
         (AuditLog::to_writer(sink.clone(), worker), sink)
     }
 
+    /// Whether records are written (false for `disabled()`).
     pub fn enabled(&self) -> bool {
         self.writer.is_some()
     }

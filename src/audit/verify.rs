@@ -8,9 +8,17 @@ use super::{sha256_hex, unseal, GENESIS};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Every record checks out.
-    Ok { records: u64 },
+    Ok {
+        /// How many records were verified.
+        records: u64,
+    },
     /// The first bad line (1-based) and why.
-    Bad { line: usize, reason: String },
+    Bad {
+        /// The 1-based line number of the first bad record.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Verifies the bytes of an audit log.

@@ -7,6 +7,7 @@ use super::{Done, OpError};
 /// The largest `randomBytes` request (as Web Crypto's `getRandomValues`).
 pub const MAX_RANDOM_BYTES: u32 = 65_536;
 
+/// The wall-clock time, in milliseconds since the Unix epoch.
 pub fn now() -> Done {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -15,6 +16,7 @@ pub fn now() -> Done {
     Done::ok(reply::Result::Time(Time { unix_ms: ms }), 8)
 }
 
+/// `length` cryptographically secure random bytes from the OS; at most `MAX_RANDOM_BYTES`.
 pub fn random_bytes(length: u32) -> Done {
     if length > MAX_RANDOM_BYTES {
         return Done::err(OpError::new(

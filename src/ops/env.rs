@@ -5,6 +5,7 @@ use crate::proto::{reply, EnvValue, ErrorCode};
 
 use super::{Done, OpError};
 
+/// Rejects an empty variable name or one containing `=` or NUL (`InvalidArgument`).
 pub fn validate_name(name: &str) -> Result<(), OpError> {
     if name.is_empty() || name.contains('=') || name.contains('\0') {
         return Err(OpError::new(
@@ -15,6 +16,8 @@ pub fn validate_name(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// The variable `name` from this process's environment (non-UTF-8 converted lossily), or
+/// not present.
 pub fn get(name: &str) -> Done {
     let value = std::env::var_os(name);
     let bytes = value.as_ref().map_or(0, |v| v.len() as u64);

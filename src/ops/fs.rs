@@ -40,12 +40,16 @@ pub struct FsRoots {
 /// A path the policy allowed: the grant it falls under and the path relative to it.
 #[derive(Debug, Clone)]
 pub struct Located {
+    /// Index of the grant in `Policy::grants`.
     pub grant: usize,
+    /// The path relative to the granted file or folder (empty for the granted path itself).
     pub rel: PathBuf,
+    /// The absolute, normalized path, as shown in errors.
     pub abs: PathBuf,
 }
 
 impl FsRoots {
+    /// A root for every file grant of `policy`; nothing is opened until first use.
     pub fn new(policy: &Policy) -> FsRoots {
         let roots = policy
             .grants
@@ -132,6 +136,23 @@ fn open_root(path: &Path, create: bool) -> io::Result<Handle> {
     }
 }
 
+/// A regular file with more than one hard link may be the same file as one outside the
+/// granted folder (a hard link cannot be told from the original), so its contents are refused.
+fn refuse_hard_links(op: &str, loc: &Located, meta: &cap_std::fs::Metadata) -> Result<(), OpError> {
+    use cap_std::fs::MetadataExt;
+    if meta.is_file() && meta.nlink() > 1 {
+        return Err(OpError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{op} \"{}\": the file has {} hard links, and one may lie outside the allowed folder",
+                loc.abs.display(),
+                meta.nlink()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn dir_of(h: &Handle) -> &Dir {
     match h {
         Handle::Dir(d) => d,
@@ -162,12 +183,15 @@ pub fn io_error(op: &str, path: &Path, e: io::Error) -> OpError {
     OpError::new(code, format!("{op} \"{shown}\": {text}"))
 }
 
+/// Reads a whole file; fails with `TooLarge` past `max_bytes` and refuses directories and
+/// files with more than one hard link.
 pub fn read_file(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Done {
     let run = || -> Result<Done, OpError> {
         let (h, rel) = roots.open(loc, false)?;
         let err = |e| io_error("readFile", &loc.abs, e);
         let file = dir_of(&h).open(&rel).map_err(err)?;
         let meta = file.metadata().map_err(err)?;
+        refuse_hard_links("readFile", loc, &meta)?;
         if meta.is_dir() {
             return Err(OpError::new(
                 ErrorCode::InvalidArgument,
@@ -193,18 +217,21 @@ pub fn read_file(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Done {
     run().unwrap_or_else(Done::err)
 }
 
+/// Writes `data` to a file, creating it, and replacing or (with `append`) extending its
+/// contents; refuses files with more than one hard link.
 pub fn write_file(roots: &FsRoots, loc: &Located, data: &[u8], append: bool) -> Done {
     let run = || -> Result<Done, OpError> {
         let (h, rel) = roots.open(loc, false)?;
         let err = |e| io_error("writeFile", &loc.abs, e);
         let mut options = OpenOptions::new();
-        options.write(true).create(true);
-        if append {
-            options.append(true);
-        } else {
-            options.truncate(true);
-        }
+        options.write(true).create(true).append(append);
+        // Not truncated on open: the hard-link check must come before anything is lost.
         let mut file = dir_of(&h).open_with(&rel, &options).map_err(err)?;
+        let meta = file.metadata().map_err(err)?;
+        refuse_hard_links("writeFile", loc, &meta)?;
+        if !append && meta.is_file() {
+            file.set_len(0).map_err(err)?;
+        }
         file.write_all(data).map_err(err)?;
         file.flush().map_err(err)?;
         Ok(Done::ok(reply::Result::Ok(Empty {}), 0))
@@ -212,6 +239,7 @@ pub fn write_file(roots: &FsRoots, loc: &Located, data: &[u8], append: bool) -> 
     run().unwrap_or_else(Done::err)
 }
 
+/// Lists a folder's entries, sorted by name.
 pub fn read_dir(roots: &FsRoots, loc: &Located) -> Done {
     let run = || -> Result<Done, OpError> {
         let (h, rel) = roots.open(loc, false)?;
@@ -237,6 +265,8 @@ pub fn read_dir(roots: &FsRoots, loc: &Located) -> Done {
     run().unwrap_or_else(Done::err)
 }
 
+/// A path's type, size, modification time and mode (following a final symlink, but
+/// reporting that it is one).
 pub fn stat(roots: &FsRoots, loc: &Located) -> Done {
     let run = || -> Result<Done, OpError> {
         let (h, rel) = roots.open(loc, false)?;
@@ -282,6 +312,8 @@ fn refuse_root(op: &str, loc: &Located) -> Result<(), OpError> {
     Ok(())
 }
 
+/// Removes a file, a symlink or an empty folder (any folder with `recursive`); the granted
+/// path itself cannot be removed.
 pub fn remove(roots: &FsRoots, loc: &Located, recursive: bool) -> Done {
     let run = || -> Result<Done, OpError> {
         refuse_root("remove", loc)?;
@@ -303,6 +335,7 @@ pub fn remove(roots: &FsRoots, loc: &Located, recursive: bool) -> Done {
     run().unwrap_or_else(Done::err)
 }
 
+/// Creates a folder (with its missing parents and no error if it exists, with `recursive`).
 pub fn mkdir(roots: &FsRoots, loc: &Located, recursive: bool) -> Done {
     let run = || -> Result<Done, OpError> {
         let creating_root = loc.rel.as_os_str().is_empty();
@@ -327,6 +360,7 @@ pub fn mkdir(roots: &FsRoots, loc: &Located, recursive: bool) -> Done {
     run().unwrap_or_else(Done::err)
 }
 
+/// Renames `from` to `to`, possibly across grants; neither may be a granted path itself.
 pub fn rename(roots: &FsRoots, from: &Located, to: &Located) -> Done {
     let run = || -> Result<Done, OpError> {
         refuse_root("rename", from)?;

@@ -31,11 +31,14 @@ pub const OP_NAMES: &[&str] = &[
 /// Why an operation failed, as the script will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpError {
+    /// The error code the script's `SysError` carries.
     pub code: ErrorCode,
+    /// What went wrong, for a person.
     pub message: String,
 }
 
 impl OpError {
+    /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> OpError {
         OpError {
             code,
@@ -46,11 +49,14 @@ impl OpError {
 
 /// A finished operation: its result and how many bytes it moved out to the script.
 pub struct Done {
+    /// The reply's result, or why the operation failed.
     pub result: Result<reply::Result, OpError>,
+    /// Bytes moved out to the script (for the audit log and byte quotas).
     pub bytes_out: u64,
 }
 
 impl Done {
+    /// A success with `result`, having moved `bytes_out` bytes to the script.
     pub fn ok(result: reply::Result, bytes_out: u64) -> Done {
         Done {
             result: Ok(result),
@@ -58,6 +64,7 @@ impl Done {
         }
     }
 
+    /// A failure with `e`; no bytes moved.
     pub fn err(e: OpError) -> Done {
         Done {
             result: Err(e),

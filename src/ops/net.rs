@@ -3,6 +3,7 @@
 //! and followed only when it is allowed.
 
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::proto::{reply, ErrorCode, FetchResponse, Header};
@@ -12,10 +13,15 @@ use super::{Done, OpError};
 const MAX_REDIRECTS: usize = 10;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A validated HTTP request (see `parse`).
 pub struct Request {
+    /// The http or https URL to fetch.
     pub url: url::Url,
+    /// The upper-case method (`GET`, `POST`, ...).
     pub method: String,
+    /// Request headers, sent on every hop.
     pub headers: Vec<Header>,
+    /// The request body (dropped when a redirect turns the request into a GET).
     pub body: Vec<u8>,
 }
 
@@ -50,6 +56,55 @@ pub fn parse(url: &str, method: &str) -> Result<(url::Url, String), OpError> {
     Ok((parsed, method))
 }
 
+/// Marks the resolver's refusals, so they become PERMISSION_DENIED rather than NETWORK errors.
+const REFUSED: &str = "v8box refused the address";
+
+/// Whether `ip` is an address a host *name* must not lead to: loopback, unspecified or
+/// link-local (where cloud metadata services live). A grant of the address itself, or of
+/// `localhost`, still reaches it.
+pub fn is_guarded(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_guarded(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves names once and refuses a name that resolves to a guarded address, so DNS cannot
+/// turn an allowed public name into a way to the host's own services (DNS rebinding). The
+/// connection uses exactly the addresses checked here.
+struct GuardedResolver;
+
+impl ureq::Resolver for GuardedResolver {
+    fn resolve(&self, netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+        let host = netloc.rsplit_once(':').map_or(netloc, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let literal = host.parse::<IpAddr>().is_ok();
+        if !literal && !host.eq_ignore_ascii_case("localhost") {
+            if let Some(bad) = addrs.iter().find(|a| is_guarded(a.ip())) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{REFUSED}: {host} resolves to {} (loopback, unspecified or link-local); \
+                         allow the address itself to reach it",
+                        bad.ip()
+                    ),
+                ));
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+/// Performs `request`, following up to 10 redirects that `allow_hop` permits; fails with
+/// `TooLarge` when the response body exceeds `max_bytes`.
 pub fn fetch(
     request: Request,
     max_bytes: u64,
@@ -58,6 +113,7 @@ pub fn fetch(
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(TIMEOUT)
+        .resolver(GuardedResolver)
         .build();
     let mut url = request.url;
     let mut method = request.method;
@@ -76,10 +132,13 @@ pub fn fetch(
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(ureq::Error::Transport(t)) => {
-                return Done::err(OpError::new(
-                    ErrorCode::Network,
-                    format!("fetch {url}: {t}"),
-                ));
+                let text = t.to_string();
+                let code = if text.contains(REFUSED) {
+                    ErrorCode::PermissionDenied
+                } else {
+                    ErrorCode::Network
+                };
+                return Done::err(OpError::new(code, format!("fetch {url}: {text}")));
             }
         };
         let status = response.status();
@@ -155,4 +214,30 @@ pub fn fetch(
         );
     }
     unreachable!("the loop returns on its last hop")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_may_not_lead_to_loopback_or_link_local_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_guarded(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "10.0.0.1", "2606:2800:220:1::1"] {
+            assert!(!is_guarded(ip.parse().unwrap()), "{ip}");
+        }
+        use ureq::Resolver;
+        assert!(GuardedResolver.resolve("127.0.0.1:80").is_ok());
+        assert!(GuardedResolver.resolve("localhost:80").is_ok());
+    }
 }

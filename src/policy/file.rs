@@ -15,13 +15,18 @@ use super::{Grant, Limits, Permission, Policy, Quota, Source, Target};
 /// A policy that could not be read; names the line and column where it can.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct PolicyError {
+    /// What is wrong.
     pub message: String,
+    /// The policy file's name, when the error is in a file.
     pub file: Option<String>,
+    /// The 1-based line of the error, when known.
     pub line: Option<usize>,
+    /// The 1-based column of the error, when known.
     pub column: Option<usize>,
 }
 
 impl PolicyError {
+    /// An error with `message` and no file or position.
     pub fn new(message: impl Into<String>) -> PolicyError {
         PolicyError {
             message: message.into(),

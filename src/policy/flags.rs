@@ -11,10 +11,15 @@ use crate::loader::normalize;
 /// value (everything), `Some(list)` = those items.
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
+    /// `--allow-read`: paths.
     pub read: Option<Vec<String>>,
+    /// `--allow-write`: paths.
     pub write: Option<Vec<String>>,
+    /// `--allow-net`: hosts, optionally with ports.
     pub net: Option<Vec<String>>,
+    /// `--allow-env`: environment variable names.
     pub env: Option<Vec<String>>,
+    /// `--allow-host`: host channel names.
     pub host: Option<Vec<String>>,
 }
 

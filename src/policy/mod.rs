@@ -25,10 +25,15 @@ pub use net::NetTarget;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Permission {
+    /// Reading files and folders (`--allow-read`, `[fs] read`).
     Read,
+    /// Writing files and folders (`--allow-write`, `[fs] write`).
     Write,
+    /// Network access to hosts (`--allow-net`, `[net] allow`).
     Net,
+    /// Reading environment variables (`--allow-env`, `[env] allow`).
     Env,
+    /// Using host channels (`--allow-host`, `[host] channels`).
     Host,
 }
 
@@ -55,6 +60,7 @@ impl Permission {
         }
     }
 
+    /// Every permission, in declaration order.
     pub const ALL: [Permission; 5] = [
         Permission::Read,
         Permission::Write,
@@ -71,8 +77,11 @@ pub enum Source {
     Flag(String),
     /// A line of a policy file.
     File {
+        /// The policy file's name, as given when it was loaded.
         path: String,
+        /// The 1-based line of the grant.
         line: usize,
+        /// The key that made the grant (`[fs] read`, `[net] allow`, ...).
         key: &'static str,
     },
     /// Built in code by a host application.
@@ -113,31 +122,43 @@ impl fmt::Display for Target {
     }
 }
 
+/// One permission granted for one target, with where the grant came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// The kind of access granted.
     pub permission: Permission,
+    /// What the access is granted to.
     pub target: Target,
+    /// The flag, policy-file line or API call that made the grant.
     pub source: Source,
 }
 
 /// Limits on a run. `None` means the built-in default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Limits {
+    /// Wall-clock time limit for the run, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// V8 heap limit, in MiB.
     pub max_heap_mb: Option<u64>,
+    /// Largest protobuf message passed between script and host, in bytes.
     pub max_message_bytes: Option<usize>,
+    /// Most calls that may wait for an answer at once.
     pub max_calls_in_flight: Option<usize>,
 }
 
 impl Limits {
+    /// The default for `max_message_bytes`: 64 MiB.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
+    /// The default for `max_calls_in_flight`.
     pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 4096;
 
+    /// The message size limit in effect (the set value, or the default).
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
             .unwrap_or(Self::DEFAULT_MAX_MESSAGE_BYTES)
     }
 
+    /// The in-flight call limit in effect (the set value, or the default).
     pub fn max_calls_in_flight(&self) -> usize {
         self.max_calls_in_flight
             .unwrap_or(Self::DEFAULT_MAX_CALLS_IN_FLIGHT)
@@ -147,16 +168,20 @@ impl Limits {
 /// A per-operation quota: at most `calls` calls and `bytes` bytes moved, per run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Quota {
+    /// Most calls allowed per run; `None` for no limit.
     pub calls: Option<u64>,
+    /// Most bytes moved per run; `None` for no limit.
     pub bytes: Option<u64>,
 }
 
 /// The whole policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
+    /// Every grant, in the order added; a request is denied unless one covers it.
     pub grants: Vec<Grant>,
+    /// Limits on the run.
     pub limits: Limits,
-    /// Keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::OP_NAMES`).
+    /// Per-operation quotas, keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::OP_NAMES`).
     pub quotas: BTreeMap<String, Quota>,
     /// Whether code generation from strings (`eval`, `new Function`) and WebAssembly work.
     pub allow_eval: bool,
@@ -171,6 +196,7 @@ impl Default for Policy {
 /// The verdict on one request, with the rule that decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// Whether the request is allowed.
     pub allowed: bool,
     /// The grant's source for an allow; `default deny` for a deny.
     pub rule: String,
@@ -179,6 +205,7 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A denial by default deny (no grant matched).
     pub fn deny() -> Decision {
         Decision {
             allowed: false,
@@ -260,6 +287,7 @@ impl Policy {
         self.decided(best.map(|(i, _)| i))
     }
 
+    /// Decides a network access to `target`; the first matching `Net` grant decides.
     pub fn check_net(&self, target: &NetTarget) -> Decision {
         let found = self.grants.iter().position(|g| {
             g.permission == Permission::Net
@@ -272,7 +300,8 @@ impl Policy {
         self.decided(found)
     }
 
-    /// Env variable names and host channel names match exactly (no patterns).
+    /// Decides access to an env variable or host channel `name`. Names match exactly (no
+    /// patterns).
     pub fn check_name(&self, permission: Permission, name: &str) -> Decision {
         let found = self.grants.iter().position(|g| {
             g.permission == permission
@@ -311,6 +340,7 @@ impl Policy {
         file::normalized(self)
     }
 
+    /// The SHA-256 of `normalized()`, in hex: the policy digest recorded in the audit log.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(self.normalized().as_bytes()))

@@ -6,7 +6,9 @@ use std::fmt;
 /// A host and, for a grant, optionally a port (`None` covers every port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetTarget {
+    /// The normalized host: a lowercase name, an IPv4 address, or a bracketed IPv6 address.
     pub host: String,
+    /// The port; `None` in a grant covers every port.
     pub port: Option<u16>,
 }
 

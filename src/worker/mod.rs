@@ -4,6 +4,7 @@
 //! Every call into the `v8` crate lives in this module (and its files), so that a V8 upgrade
 //! touches one place.
 
+mod allocator;
 mod bindings;
 mod error;
 mod exception;
@@ -67,10 +68,17 @@ impl Worker {
     ) -> Worker {
         platform::init();
         let mut params = v8::Isolate::create_params();
+        let mut buffers = None;
         if let Some(max) = options.max_heap_bytes {
             params = params.heap_limits(0, max);
+            // ArrayBuffers live outside the heap: they get a limit of the same size.
+            let limited = allocator::LimitedAllocator::new(max);
+            params = params.array_buffer_allocator(allocator::into_v8(&limited));
+            buffers = Some(limited);
         }
         let mut isolate = v8::Isolate::new(params);
+        // A script must not be able to block its thread in `Atomics.wait` (it throws instead).
+        isolate.set_allow_atomics_wait(false);
         // Promises settle only at our explicit checkpoints, after each entry into JavaScript.
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_capture_stack_trace_for_uncaught_exceptions(true, 16);
@@ -79,6 +87,9 @@ impl Worker {
             isolate.set_allow_wasm_code_generation_callback(deny_wasm);
         }
         let terminate = TerminateHandle::new(isolate.thread_safe_handle());
+        if let Some(b) = &buffers {
+            let _ = b.terminate.set(terminate.clone());
+        }
         let heap_guard = Box::new(HeapGuard {
             terminate: terminate.clone(),
         });
@@ -210,7 +221,7 @@ impl Worker {
         self.terminate.clone()
     }
 
-    /// Current size of the JavaScript heap in bytes.
+    /// Current size of the JavaScript heap in bytes, ArrayBuffers' memory included.
     pub fn heap_used(&mut self) -> usize {
         let isolate = self.isolate.as_mut().unwrap();
         let mut stats = v8::HeapStatistics::default();

@@ -1,5 +1,6 @@
 //! The Rust API: the Worker, the protocol codec, the runtime.
 
+mod fuzz_corpus;
 mod protocol;
 mod sandbox;
 mod worker;
