@@ -159,6 +159,30 @@ fn micros(since: Instant) -> u64 {
     since.elapsed().as_micros() as u64
 }
 
+/// The audit name of an operation.
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::ReadFile(_) => "fs.readFile",
+        Op::WriteFile(_) => "fs.writeFile",
+        Op::ReadDir(_) => "fs.readDir",
+        Op::Stat(_) => "fs.stat",
+        Op::Remove(_) => "fs.remove",
+        Op::Mkdir(_) => "fs.mkdir",
+        Op::Rename(_) => "fs.rename",
+        Op::EnvGet(_) => "env.get",
+        Op::Now(_) => "now",
+        Op::RandomBytes(_) => "randomBytes",
+        Op::Sleep(_) => "sleep",
+        Op::Cancel(_) => "cancel",
+        Op::Args(_) => "args",
+        Op::Fetch(_) => "net.fetch",
+        Op::HostSend(_) => "host.send",
+        Op::HostListen(_) => "host.listen",
+        Op::Log(_) => "log",
+        Op::Exit(_) => "exit",
+    }
+}
+
 /// What a denial says: `read "/etc/passwd" (allow with --allow-read=/etc/passwd or [fs] read)`.
 fn denied(permission: Permission, resource: &str) -> OpError {
     let verb = match permission {
@@ -300,13 +324,24 @@ impl Dispatcher {
                 "unknown operation: this host does not know the operation the Call carries",
             )));
         };
+        let name = op_name(&op);
+        let start = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op))) {
             Ok(answer) => answer,
-            Err(_) => Some(encode(&proto::error_reply(
-                id,
-                ErrorCode::Internal,
-                "internal error: the host failed while handling this call",
-            ))),
+            Err(_) => {
+                let info = Self::info(name, "", &Decision::deny(), bytes.len() as u64);
+                self.quick(
+                    id,
+                    Some(&info),
+                    start,
+                    Done::err(OpError::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "{name}: internal error (the host failed while handling this call)"
+                        ),
+                    )),
+                )
+            }
         }
     }
 
@@ -806,5 +841,50 @@ impl Dispatcher {
             };
             ops::net::fetch(request, max, &allow_hop)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_operation_becomes_an_internal_error_and_an_audit_record() {
+        let (audit, sink) = AuditLog::in_memory("test");
+        let shared = Arc::new(Shared::new(Policy::deny_all(), audit));
+        let (events, replies) = crossbeam_channel::unbounded();
+        let d = Dispatcher::new(
+            shared,
+            events,
+            Arc::new(|_, _| {}),
+            Vec::new(),
+            HashMap::new(),
+            None,
+        );
+        let info = Dispatcher::info("fs.readFile", "/x", &Decision::always(), 0);
+        let answer = d.spawn(7, info, false, Instant::now(), |_| panic!("injected fault"));
+        assert!(answer.is_none(), "answered later, through the event loop");
+        let Event::Reply { id, bytes } = replies.recv().unwrap() else {
+            panic!("a reply")
+        };
+        assert_eq!(id, 7);
+        let reply = Reply::decode(&bytes[..]).unwrap();
+        let Some(reply::Result::Error(e)) = reply.result else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(e.code, ErrorCode::Internal as i32);
+        assert!(e.message.contains("fs.readFile"), "{}", e.message);
+        let log = sink.lines().join("\n");
+        assert!(log.contains("\"outcome\":\"INTERNAL\""), "{log}");
+        // The dispatcher lives on.
+        assert!(d
+            .on_send(
+                &proto::Call {
+                    id: 8,
+                    op: Some(Op::Now(proto::Now {}))
+                }
+                .encode_to_vec()
+            )
+            .is_some());
     }
 }

@@ -290,3 +290,34 @@ fn a_pool_of_two_threads_runs_a_hundred_scripts_some_failing() {
         assert!(end.contains("\"op\":\"run.end\""), "{end}");
     }
 }
+
+#[test]
+fn an_output_flood_cannot_exhaust_host_memory() {
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module(
+        "flood.js",
+        "const line = 'x'.repeat(200);\nfor (let i = 0; i < 200000; i++) $print(line);\nconsole.log('end');",
+    );
+    assert_eq!(run.wait(), Exit::Ok);
+    let kept: usize = run.stdout().iter().map(|l| l.len()).sum();
+    assert!(kept <= v8box::sandbox::CAPTURE_LIMIT_BYTES, "{kept}");
+    assert!(run.dropped_lines() > 0);
+    assert_eq!(run.stdout().len() + run.dropped_lines(), 200_001);
+}
+
+#[test]
+fn talking_to_a_run_that_ended_is_a_clear_error() {
+    let sandbox = sandbox_with(&["in"]).build().unwrap();
+    let mut run = sandbox.run_module("short.js", "$print('bye')");
+    let tx = run.sender("in").unwrap();
+    assert_eq!(run.wait(), Exit::Ok);
+    assert!(matches!(tx.send("late"), Err(SendError::Disconnected(_))));
+    assert_eq!(
+        run.request("in", "late", Duration::from_millis(100)),
+        Err(v8box::sandbox::RequestError::Disconnected)
+    );
+}

@@ -481,3 +481,48 @@ fn many_workers_on_many_threads() {
         );
     }
 }
+
+#[test]
+fn a_recv_callback_that_throws_on_every_message_leaves_the_worker_usable() {
+    let (mut w, lines) = printing_worker();
+    w.load(
+        "thrower.js",
+        "let seen = 0;\n$recv(() => { seen++; throw new Error('no ' + seen); });",
+    )
+    .unwrap();
+    for i in 1..=3 {
+        let err = w.send_bytes(&[i]).unwrap_err();
+        assert_eq!(err.message, format!("Error: no {i}"));
+    }
+    w.load("count.js", "$print(seen)").unwrap();
+    assert_eq!(*lines.borrow(), ["3"]);
+}
+
+#[test]
+fn heap_limit_stops_a_worker_without_aborting_the_process() {
+    let mut w = Worker::with_options(
+        v8box::WorkerOptions {
+            max_heap_bytes: Some(32 << 20),
+            ..Default::default()
+        },
+        |_| None,
+    );
+    let err = w
+        .load(
+            "hog.js",
+            "const a = []; while (true) a.push(new Array(1e5).fill(1));",
+        )
+        .unwrap_err();
+    assert_eq!(err.termination, Some(TerminationReason::HeapLimit));
+    let err = w
+        .load(
+            "buffers.js",
+            "const b = []; while (true) b.push(new ArrayBuffer(1 << 20));",
+        )
+        .unwrap_err();
+    assert_eq!(err.termination, Some(TerminationReason::HeapLimit));
+    // Other workers in the process carry on.
+    let (mut other, lines) = printing_worker();
+    other.load("fine.js", "$print('fine')").unwrap();
+    assert_eq!(*lines.borrow(), ["fine"]);
+}
