@@ -218,6 +218,7 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
     let worker_options = WorkerOptions {
         max_heap_bytes: policy.limits.max_heap_mb.map(|mb| (mb as usize) << 20),
         deny_code_generation: !policy.allow_eval,
+        ..WorkerOptions::default()
     };
     let shared = Arc::new(Shared::new(options.policy, options.audit));
     let started = Instant::now();

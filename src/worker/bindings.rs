@@ -20,6 +20,14 @@ pub(crate) fn install(scope: &mut v8::HandleScope, context: v8::Local<v8::Contex
     }
 }
 
+/// `$noop()`: the cheapest possible native call, for benchmarks (see `WorkerOptions`).
+pub(crate) fn install_noop(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
+    let global = context.global(scope);
+    let f = v8::Function::new(scope, |_: &mut v8::HandleScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue| {}).unwrap();
+    let key = v8::String::new(scope, "$noop").unwrap();
+    global.set(scope, key.into(), f.into());
+}
+
 pub(crate) fn throw_type_error(scope: &mut v8::HandleScope, message: &str) {
     let msg = v8::String::new(scope, message).unwrap();
     let exc = v8::Exception::type_error(scope, msg);

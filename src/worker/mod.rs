@@ -35,6 +35,10 @@ pub struct WorkerOptions {
     pub max_heap_bytes: Option<usize>,
     /// Forbid code generation from strings (`eval`, `new Function`) and WebAssembly compilation.
     pub deny_code_generation: bool,
+    /// For benchmarks only: also install `$noop()`, a native function that does nothing — the
+    /// floor a `$send` round trip is compared with. Off in every real worker.
+    #[doc(hidden)]
+    pub bench_noop_function: bool,
 }
 
 /// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
@@ -113,6 +117,9 @@ impl Worker {
             }
             let scope = &mut v8::ContextScope::new(scope, context);
             bindings::install(scope, context);
+            if options.bench_noop_function {
+                bindings::install_noop(scope, context);
+            }
             v8::Global::new(scope, context)
         };
         // The isolate is entered only while we run it, so that many workers can share a thread.

@@ -1,0 +1,170 @@
+//! v8box's costs, each next to its floor, in one run (see docs/BENCHMARKS.md):
+//!
+//!     cargo bench --bench roundtrip
+//!
+//! B1 `$send` of 64 bytes with a synchronous reply vs a no-op native call; B2 1 MiB each way vs
+//! a memcpy; B3 full syscalls (sync and async) with the audit log off and on; B5 start-up;
+//! B6 the pool with one and two threads; and the memory of idle workers.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use v8box::audit::AuditLog;
+use v8box::{Job, Main, Policy, RunOptions, Worker, WorkerOptions, WorkerPool};
+
+const CALLS: u64 = 10_000;
+
+fn bench_worker(on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static) -> Worker {
+    let mut w = Worker::with_options(WorkerOptions { bench_noop_function: true, ..Default::default() }, on_send);
+    w.set_print_handler(|_| {});
+    w
+}
+
+fn b1_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B1 round trip");
+    group.throughput(Throughput::Elements(CALLS));
+    let mut w = bench_worker(|_| Some(vec![0u8; 64]));
+    w.load(
+        "b1.js",
+        &format!(
+            "const msg = new Uint8Array(64);\n\
+             globalThis.sends = () => {{ for (let i = 0; i < {CALLS}; i++) $send(msg); }};\n\
+             globalThis.noops = () => {{ for (let i = 0; i < {CALLS}; i++) $noop(msg); }};"
+        ),
+    )
+    .unwrap();
+    group.bench_function("noop native call (floor)", |b| b.iter(|| w.load("n.js", "noops()").unwrap()));
+    group.bench_function("$send 64 B, 64 B reply", |b| b.iter(|| w.load("s.js", "sends()").unwrap()));
+    group.finish();
+}
+
+fn b2_bytes(c: &mut Criterion) {
+    const MIB: usize = 1 << 20;
+    let mut group = c.benchmark_group("B2 1 MiB");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    let src = vec![7u8; MIB];
+    let mut dst = vec![0u8; MIB];
+    group.bench_function("memcpy (floor)", |b| {
+        b.iter(|| {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&dst);
+        })
+    });
+    let mut w = bench_worker(|bytes| {
+        std::hint::black_box(bytes);
+        None
+    });
+    w.load("b2.js", &format!("const big = new Uint8Array({MIB}); let got = 0;\n$recv((m) => {{ got += m.byteLength; }});"))
+        .unwrap();
+    group.bench_function("host -> script (send_bytes)", |b| b.iter(|| w.send_bytes(&src).unwrap()));
+    group.bench_function("script -> host ($send)", |b| b.iter(|| w.load("s.js", "$send(big)").unwrap()));
+    group.finish();
+}
+
+fn run_script(source: &str, audit: bool, policy: &Policy) {
+    let mut options = RunOptions::new(policy.clone());
+    options.output = Some(std::sync::Arc::new(|_, _| {}));
+    if audit {
+        let path = std::env::temp_dir().join(format!("v8box-bench-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        options.audit = AuditLog::open(&path, "bench").unwrap();
+    }
+    let exit = v8box::run(Main::Script { name: "bench.js".into(), source: source.into() }, options);
+    assert_eq!(exit, v8box::Exit::Ok);
+}
+
+fn b3_syscalls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B3 syscalls");
+    group.throughput(Throughput::Elements(CALLS));
+    group.sample_size(20);
+    let mut policy = Policy::deny_all();
+    policy.grant(v8box::policy::Permission::Env, "HOME", std::path::Path::new("/")).unwrap();
+    let cases = [
+        ("sys.env.get", format!("for (let i = 0; i < {CALLS}; i++) sys.env.get('HOME');")),
+        ("sys.now", format!("for (let i = 0; i < {CALLS}; i++) sys.now();")),
+        (
+            "async sys.sleep(0)",
+            format!("(async () => {{ for (let i = 0; i < {CALLS}; i++) await sys.sleep(0); }})();"),
+        ),
+    ];
+    for (name, source) in &cases {
+        for audit in [false, true] {
+            let id = BenchmarkId::new(*name, if audit { "audit on" } else { "audit off" });
+            group.bench_with_input(id, source, |b, s| b.iter(|| run_script(s, audit, &policy)));
+        }
+    }
+    group.finish();
+}
+
+fn b5_startup(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B5 start-up");
+    let policy = Policy::deny_all();
+    group.bench_function("bare worker: create, run hello, drop", |b| {
+        b.iter(|| {
+            let mut w = Worker::new(|_| None);
+            w.set_print_handler(|_| {});
+            w.load("hello.js", "$print('hello')").unwrap();
+        })
+    });
+    group.bench_function("v8box::run: worker + sys prelude + hello", |b| {
+        b.iter(|| run_script("$print('hello')", false, &policy))
+    });
+    group.finish();
+}
+
+fn b6_pool(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B6 pool scaling");
+    group.sample_size(10);
+    let jobs: Vec<Job> = (0..16)
+        .map(|i| Job::module(&format!("j{i}.js"), "let s = 0; for (let k = 0; k < 2e7; k++) s += k;", Policy::deny_all()))
+        .collect();
+    group.throughput(Throughput::Elements(jobs.len() as u64));
+    for threads in [1, 2] {
+        let pool = WorkerPool::new(threads);
+        group.bench_with_input(BenchmarkId::new("16 CPU-bound jobs", format!("{threads} threads")), &jobs, |b, jobs| {
+            b.iter(|| pool.run_all(jobs.clone()))
+        });
+    }
+    group.finish();
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// RSS of idle workers (each with the `sys` prelude loaded), printed once.
+fn memory() {
+    for n in [1usize, 100, 1000] {
+        let before = rss_bytes();
+        let workers: Vec<Worker> = (0..n)
+            .map(|_| {
+                let mut w = Worker::new(|_| None);
+                w.load(v8box::runtime::PRELUDE_NAME, v8box::runtime::PRELUDE).unwrap();
+                w
+            })
+            .collect();
+        let after = rss_bytes();
+        println!(
+            "memory: {n} idle workers with the sys prelude: {:.1} MiB RSS, {:.0} KiB each",
+            (after - before) as f64 / (1 << 20) as f64,
+            (after - before) as f64 / 1024.0 / n as f64
+        );
+        drop(workers);
+    }
+}
+
+fn main() {
+    memory();
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    b1_round_trip(&mut c);
+    b2_bytes(&mut c);
+    b3_syscalls(&mut c);
+    b5_startup(&mut c);
+    b6_pool(&mut c);
+    c.final_summary();
+}
