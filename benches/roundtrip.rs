@@ -15,7 +15,13 @@ use v8box::{Job, Main, Policy, RunOptions, Worker, WorkerOptions, WorkerPool};
 const CALLS: u64 = 10_000;
 
 fn bench_worker(on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static) -> Worker {
-    let mut w = Worker::with_options(WorkerOptions { bench_noop_function: true, ..Default::default() }, on_send);
+    let mut w = Worker::with_options(
+        WorkerOptions {
+            bench_noop_function: true,
+            ..Default::default()
+        },
+        on_send,
+    );
     w.set_print_handler(|_| {});
     w
 }
@@ -33,8 +39,19 @@ fn b1_round_trip(c: &mut Criterion) {
         ),
     )
     .unwrap();
-    group.bench_function("noop native call (floor)", |b| b.iter(|| w.load("n.js", "noops()").unwrap()));
-    group.bench_function("$send 64 B, 64 B reply", |b| b.iter(|| w.load("s.js", "sends()").unwrap()));
+    group.bench_function("noop native call (floor)", |b| {
+        b.iter(|| w.load("n.js", "noops()").unwrap())
+    });
+    group.bench_function("$send 64 B, 64 B reply", |b| {
+        b.iter(|| w.load("s.js", "sends()").unwrap())
+    });
+    let mut quiet = bench_worker(|_| None);
+    quiet
+        .load("b1n.js", &format!("const msg = new Uint8Array(64);\nglobalThis.sends = () => {{ for (let i = 0; i < {CALLS}; i++) $send(msg); }};"))
+        .unwrap();
+    group.bench_function("$send 64 B, null reply", |b| {
+        b.iter(|| quiet.load("s.js", "sends()").unwrap())
+    });
     group.finish();
 }
 
@@ -56,8 +73,19 @@ fn b2_bytes(c: &mut Criterion) {
     });
     w.load("b2.js", &format!("const big = new Uint8Array({MIB}); let got = 0;\n$recv((m) => {{ got += m.byteLength; }});"))
         .unwrap();
-    group.bench_function("host -> script (send_bytes)", |b| b.iter(|| w.send_bytes(&src).unwrap()));
-    group.bench_function("script -> host ($send)", |b| b.iter(|| w.load("s.js", "$send(big)").unwrap()));
+    group.bench_function("host -> script (send_bytes: copies)", |b| {
+        b.iter(|| w.send_bytes(&src).unwrap())
+    });
+    group.bench_function("host -> script (send_vec: adopts the host's Vec)", |b| {
+        b.iter_batched(
+            || src.clone(),
+            |v| w.send_vec(v).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("script -> host ($send)", |b| {
+        b.iter(|| w.load("s.js", "$send(big)").unwrap())
+    });
     group.finish();
 }
 
@@ -69,7 +97,13 @@ fn run_script(source: &str, audit: bool, policy: &Policy) {
         let _ = std::fs::remove_file(&path);
         options.audit = AuditLog::open(&path, "bench").unwrap();
     }
-    let exit = v8box::run(Main::Script { name: "bench.js".into(), source: source.into() }, options);
+    let exit = v8box::run(
+        Main::Script {
+            name: "bench.js".into(),
+            source: source.into(),
+        },
+        options,
+    );
     assert_eq!(exit, v8box::Exit::Ok);
 }
 
@@ -78,10 +112,22 @@ fn b3_syscalls(c: &mut Criterion) {
     group.throughput(Throughput::Elements(CALLS));
     group.sample_size(20);
     let mut policy = Policy::deny_all();
-    policy.grant(v8box::policy::Permission::Env, "HOME", std::path::Path::new("/")).unwrap();
+    policy
+        .grant(
+            v8box::policy::Permission::Env,
+            "HOME",
+            std::path::Path::new("/"),
+        )
+        .unwrap();
     let cases = [
-        ("sys.env.get", format!("for (let i = 0; i < {CALLS}; i++) sys.env.get('HOME');")),
-        ("sys.now", format!("for (let i = 0; i < {CALLS}; i++) sys.now();")),
+        (
+            "sys.env.get",
+            format!("for (let i = 0; i < {CALLS}; i++) sys.env.get('HOME');"),
+        ),
+        (
+            "sys.now",
+            format!("for (let i = 0; i < {CALLS}; i++) sys.now();"),
+        ),
         (
             "async sys.sleep(0)",
             format!("(async () => {{ for (let i = 0; i < {CALLS}; i++) await sys.sleep(0); }})();"),
@@ -116,14 +162,22 @@ fn b6_pool(c: &mut Criterion) {
     let mut group = c.benchmark_group("B6 pool scaling");
     group.sample_size(10);
     let jobs: Vec<Job> = (0..16)
-        .map(|i| Job::module(&format!("j{i}.js"), "let s = 0; for (let k = 0; k < 2e7; k++) s += k;", Policy::deny_all()))
+        .map(|i| {
+            Job::module(
+                &format!("j{i}.js"),
+                "let s = 0; for (let k = 0; k < 2e7; k++) s += k;",
+                Policy::deny_all(),
+            )
+        })
         .collect();
     group.throughput(Throughput::Elements(jobs.len() as u64));
     for threads in [1, 2] {
         let pool = WorkerPool::new(threads);
-        group.bench_with_input(BenchmarkId::new("16 CPU-bound jobs", format!("{threads} threads")), &jobs, |b, jobs| {
-            b.iter(|| pool.run_all(jobs.clone()))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("16 CPU-bound jobs", format!("{threads} threads")),
+            &jobs,
+            |b, jobs| b.iter(|| pool.run_all(jobs.clone())),
+        );
     }
     group.finish();
 }
@@ -141,7 +195,8 @@ fn memory() {
         let workers: Vec<Worker> = (0..n)
             .map(|_| {
                 let mut w = Worker::new(|_| None);
-                w.load(v8box::runtime::PRELUDE_NAME, v8box::runtime::PRELUDE).unwrap();
+                w.load(v8box::runtime::PRELUDE_NAME, v8box::runtime::PRELUDE)
+                    .unwrap();
                 w
             })
             .collect();
@@ -156,7 +211,9 @@ fn memory() {
 }
 
 fn main() {
-    memory();
+    if std::env::var_os("V8BOX_BENCH_SKIP_MEMORY").is_none() {
+        memory();
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .measurement_time(Duration::from_secs(3))

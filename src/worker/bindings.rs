@@ -23,7 +23,11 @@ pub(crate) fn install(scope: &mut v8::HandleScope, context: v8::Local<v8::Contex
 /// `$noop()`: the cheapest possible native call, for benchmarks (see `WorkerOptions`).
 pub(crate) fn install_noop(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
     let global = context.global(scope);
-    let f = v8::Function::new(scope, |_: &mut v8::HandleScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue| {}).unwrap();
+    let f = v8::Function::new(
+        scope,
+        |_: &mut v8::HandleScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue| {},
+    )
+    .unwrap();
     let key = v8::String::new(scope, "$noop").unwrap();
     global.set(scope, key.into(), f.into());
 }
@@ -112,14 +116,34 @@ fn send(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, mut rv
     let reply = catch_unwind(AssertUnwindSafe(|| on_send(bytes)));
     drop(on_send);
     match reply {
-        Ok(Some(reply)) => {
-            let store = v8::ArrayBuffer::new_backing_store_from_vec(reply).make_shared();
-            let ab = v8::ArrayBuffer::with_backing_store(scope, &store);
-            rv.set(ab.into());
-        }
+        Ok(Some(reply)) => rv.set(array_buffer_of(scope, reply).into()),
         Ok(None) => rv.set_null(),
         Err(_) => throw_error(scope, "the host's $send handler failed (panicked)"),
     }
+}
+
+/// Replies up to this size are copied into a buffer V8 allocates; larger ones hand their
+/// memory over without a copy. (Measured: adopting a `Vec` costs a backing-store registration
+/// and a deleter call that outweigh copying a small reply; see docs/BENCHMARKS.md.)
+const COPY_REPLY_UP_TO: usize = 1024;
+
+/// An ArrayBuffer holding `bytes`.
+pub(crate) fn array_buffer_of<'s>(
+    scope: &mut v8::HandleScope<'s>,
+    bytes: Vec<u8>,
+) -> v8::Local<'s, v8::ArrayBuffer> {
+    if bytes.len() > COPY_REPLY_UP_TO {
+        let store = v8::ArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
+        return v8::ArrayBuffer::with_backing_store(scope, &store);
+    }
+    let ab = v8::ArrayBuffer::new(scope, bytes.len());
+    if let Some(data) = ab.data() {
+        // SAFETY: the new buffer is exactly `bytes.len()` long and no JavaScript runs meanwhile.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.as_ptr() as *mut u8, bytes.len())
+        };
+    }
+    ab
 }
 
 fn recv(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
