@@ -733,11 +733,7 @@ impl Dispatcher {
         if request_id == 0 {
             return;
         }
-        let waiter = self.requests.as_ref().and_then(|r| {
-            r.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&request_id)
-        });
+        let waiter = self.take_request(request_id);
         if let Some(tx) = waiter {
             let _ = tx.send(Err(format!(
                 "the policy does not allow channel \"{channel}\" ({})",
@@ -746,13 +742,15 @@ impl Dispatcher {
         }
     }
 
+    /// Removes and returns the waiter of the host's request `request_id`.
+    fn take_request(&self, request_id: u64) -> Option<Sender<Result<bytes::Bytes, String>>> {
+        let requests = self.requests.as_ref()?;
+        requests.lock().unwrap_or_else(|p| p.into_inner()).remove(&request_id)
+    }
+
     /// Completes the host's request `request_id` with `data`.
     fn answer_request(&self, request_id: u64, data: Vec<u8>) -> Result<reply::Result, OpError> {
-        let waiter = self.requests.as_ref().and_then(|r| {
-            r.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&request_id)
-        });
+        let waiter = self.take_request(request_id);
         match waiter {
             Some(tx) => {
                 let _ = tx.send(Ok(bytes::Bytes::from(data)));
