@@ -745,7 +745,10 @@ impl Dispatcher {
     /// Removes and returns the waiter of the host's request `request_id`.
     fn take_request(&self, request_id: u64) -> Option<Sender<Result<bytes::Bytes, String>>> {
         let requests = self.requests.as_ref()?;
-        requests.lock().unwrap_or_else(|p| p.into_inner()).remove(&request_id)
+        requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&request_id)
     }
 
     /// Completes the host's request `request_id` with `data`.
@@ -872,6 +875,7 @@ mod tests {
         };
         assert_eq!(e.code, ErrorCode::Internal as i32);
         assert!(e.message.contains("fs.readFile"), "{}", e.message);
+        d.shared().audit.flush();
         let log = sink.lines().join("\n");
         assert!(log.contains("\"outcome\":\"INTERNAL\""), "{log}");
         // The dispatcher lives on.

@@ -4,9 +4,11 @@
 //! Each record ends with `"hash"`: the SHA-256 of the record's text without that field; the
 //! next record's `"prev"` repeats it. `verify.rs` checks both, `show.rs` prints a table.
 //!
-//! Each line is written with a single `write(2)` on an unbuffered file opened for appending, so
-//! a record is in the kernel before the operation it announces executes: a process killed at
-//! any moment leaves every executed side effect in the log (only the last line may be cut).
+//! Records that announce a side effect (`intent`) and lifecycle records are written at once, with
+//! a single `write(2)` on a file opened for appending, so they are in the kernel before the
+//! operation they announce executes: a process killed at any moment leaves every executed side
+//! effect in the log (only the last line may be cut). Other records (reads, denials, outcomes)
+//! wait in memory, in order, until the next such write — at the latest `run.end`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
@@ -64,6 +66,29 @@ struct Writer {
     out: Box<dyn Write + Send>,
     seq: u64,
     prev: String,
+    /// Records that need not be on disk yet (no side effect waits for them), in order.
+    pending: Vec<u8>,
+}
+
+/// Buffered records are written once this many bytes wait.
+const PENDING_LIMIT: usize = 64 << 10;
+
+impl Writer {
+    fn flush_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if let Err(e) = self.out.write_all(&pending).and_then(|()| self.out.flush()) {
+            eprintln!("v8box: audit log write failed: {e}");
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.flush_pending();
+    }
 }
 
 /// Where audit records go; `AuditLog::disabled()` writes nothing and costs nothing.
@@ -145,6 +170,7 @@ impl AuditLog {
                 out: Box::new(file),
                 seq,
                 prev,
+                pending: Vec::new(),
             }))),
             worker: worker.to_string(),
         })
@@ -157,6 +183,7 @@ impl AuditLog {
                 out: Box::new(out),
                 seq: 0,
                 prev: GENESIS.to_string(),
+                pending: Vec::new(),
             }))),
             worker: worker.to_string(),
         }
@@ -184,6 +211,24 @@ impl AuditLog {
     /// Writes one record (adding `seq`, `ts`, `worker`, `prev`); returns its `seq` (0 when
     /// disabled). A failing audit write is reported on stderr: it must not pass silently.
     pub fn record(&self, kind: &str, fields: Map<String, Value>) -> u64 {
+        self.append(kind, fields, true)
+    }
+
+    /// Writes out buffered records.
+    pub fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .flush_pending();
+        }
+    }
+
+    /// Adds a record. A `durable` one is written at once with everything buffered before it
+    /// (one `write(2)`); others wait in memory (at most `PENDING_LIMIT` bytes) so that calls
+    /// without side effects do not pay for a system call each — they are written with the next
+    /// durable record, at the latest with `run.end`.
+    fn append(&self, kind: &str, fields: Map<String, Value>, durable: bool) -> u64 {
         let Some(writer) = &self.writer else { return 0 };
         let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
         let seq = w.seq + 1;
@@ -197,10 +242,11 @@ impl AuditLog {
         obj.insert("kind".into(), json!(kind));
         obj.extend(fields);
         obj.insert("prev".into(), json!(w.prev));
-        let (mut line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
-        line.push(b'\n');
-        if let Err(e) = w.out.write_all(&line).and_then(|()| w.out.flush()) {
-            eprintln!("v8box: audit log write failed: {e}");
+        let (line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
+        w.pending.extend_from_slice(&line);
+        w.pending.push(b'\n');
+        if durable || w.pending.len() >= PENDING_LIMIT {
+            w.flush_pending();
         }
         w.seq = seq;
         w.prev = hash;
@@ -266,7 +312,7 @@ impl AuditLog {
         m.insert("outcome".into(), json!(outcome));
         m.insert("bytes_out".into(), json!(bytes_out));
         m.insert("dur_us".into(), json!(dur_us));
-        self.record("call", m)
+        self.append("call", m, false)
     }
 
     /// The write-ahead record of a side effect, before it executes (`outcome: pending`).
@@ -298,7 +344,7 @@ impl AuditLog {
         m.insert("outcome".into(), json!(outcome));
         m.insert("bytes_out".into(), json!(bytes_out));
         m.insert("dur_us".into(), json!(dur_us));
-        self.record("outcome", m)
+        self.append("outcome", m, false)
     }
 }
 
