@@ -187,6 +187,49 @@ pub struct Sandbox {
     capture: bool,
     worker_name: String,
     runs: AtomicU64,
+    /// The runs started here that may still be going: dropping the sandbox stops them.
+    live: Mutex<Vec<std::sync::Weak<Stopper>>>,
+}
+
+/// Stops a run, even one whose worker does not exist yet (it is stopped as it starts).
+#[derive(Default)]
+struct Stopper {
+    state: Mutex<(Option<RunControl>, bool)>,
+}
+
+impl Stopper {
+    fn started(&self, control: RunControl) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.1 {
+            control.stop();
+        }
+        state.0 = Some(control);
+    }
+
+    fn stop(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1 = true;
+        if let Some(c) = &state.0 {
+            c.stop();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops every run of this sandbox that is still going (their handles then report
+    /// `Exit::Terminated`).
+    fn drop(&mut self) {
+        for run in self
+            .live
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            if let Some(stopper) = run.upgrade() {
+                stopper.stop();
+            }
+        }
+    }
 }
 
 impl Default for SandboxBuilder {
@@ -328,6 +371,7 @@ impl SandboxBuilder {
             capture: self.capture,
             worker_name: self.worker_name,
             runs: AtomicU64::new(0),
+            live: Mutex::new(Vec::new()),
         })
     }
 }
@@ -336,7 +380,7 @@ impl SandboxBuilder {
 /// joins its thread.
 pub struct RunHandle {
     thread: Option<JoinHandle<Exit>>,
-    control: Arc<Mutex<Option<RunControl>>>,
+    control: Arc<Stopper>,
     senders: HashMap<String, HostSender>,
     receivers: HashMap<String, HostReceiver>,
     requests: PendingRequests,
@@ -401,7 +445,12 @@ impl Sandbox {
         drop(host_tx);
         let requests: PendingRequests = Arc::default();
         let captured = Arc::new(Mutex::new(Captured::default()));
-        let control = Arc::new(Mutex::new(None));
+        let control = Arc::new(Stopper::default());
+        {
+            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.retain(|w| w.strong_count() > 0);
+            live.push(Arc::downgrade(&control));
+        }
         let (done_tx, done) = bounded::<()>(1);
 
         let mut options = RunOptions::new(self.policy.clone());
@@ -429,9 +478,7 @@ impl Sandbox {
             options.output = Some(output);
         }
         let slot = control.clone();
-        options.on_start = Some(Box::new(move |c: RunControl| {
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
-        }));
+        options.on_start = Some(Box::new(move |c: RunControl| slot.started(c)));
         let thread = std::thread::Builder::new()
             .name(format!("v8box-{worker}"))
             .spawn(move || {
@@ -457,14 +504,7 @@ impl Sandbox {
 impl RunHandle {
     /// Stops the script (its status becomes `Exit::Terminated` unless it already ended).
     pub fn terminate(&self) {
-        if let Some(c) = self
-            .control
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            c.stop();
-        }
+        self.control.stop();
     }
 
     /// Waits for the script to end.
@@ -586,12 +626,8 @@ impl RunHandle {
 impl Drop for RunHandle {
     fn drop(&mut self) {
         if self.thread.is_some() {
+            // A run whose worker does not exist yet is stopped as it starts (see `Stopper`).
             self.terminate();
-            // The run may not have started its worker yet; keep asking until it ends.
-            while self.done.recv_timeout(Duration::from_millis(20)).is_err() && !self.is_finished()
-            {
-                self.terminate();
-            }
             let _ = self.wait();
         }
     }

@@ -200,7 +200,12 @@ fn exit_statuses_and_captured_output() {
         Exit::Timeout
     );
     assert_eq!(
-        sandbox
+        // Its own sandbox with a long timeout: under load, filling the heap may take a while.
+        Sandbox::builder()
+            .timeout(LONG)
+            .max_heap_mb(64)
+            .build()
+            .unwrap()
             .run_module(
                 "h.js",
                 "const a = []; while (true) a.push(new Array(1e5).fill(1));"
@@ -320,4 +325,14 @@ fn talking_to_a_run_that_ended_is_a_clear_error() {
         run.request("in", "late", Duration::from_millis(100)),
         Err(v8box::sandbox::RequestError::Disconnected)
     );
+}
+
+#[test]
+fn dropping_the_sandbox_stops_its_runs() {
+    let sandbox = sandbox_with(&["in"]).build().unwrap();
+    let mut busy = sandbox.run_module("busy.js", "while (true) {}");
+    let mut waiting = sandbox.run_module("waiting.js", "sys.host.onMessage('in', () => {});");
+    drop(sandbox);
+    assert_eq!(busy.wait(), Exit::Terminated);
+    assert_eq!(waiting.wait(), Exit::Terminated);
 }
