@@ -179,7 +179,9 @@ pub struct SandboxBuilder {
     cwd: PathBuf,
 }
 
-/// Runs scripts, each on its own thread, under one policy and one audit log.
+/// Runs scripts, each on its own thread, under one policy and one audit log. The sandbox owns
+/// those threads: dropping it stops every run it started, so keep it alive as long as its runs
+/// should go on.
 pub struct Sandbox {
     policy: Policy,
     audit: Option<AuditLog>,
