@@ -83,19 +83,125 @@ impl Writer {
             eprintln!("v8box: audit log write failed: {e}");
         }
     }
+
+    /// Seals a record into the chain; returns its `seq`.
+    fn append(&mut self, r: Record) -> u64 {
+        let seq = self.seq + 1;
+        let mut obj = Map::new();
+        obj.insert("seq".into(), json!(seq));
+        obj.insert(
+            "ts".into(),
+            json!(humantime::format_rfc3339_micros(r.ts).to_string()),
+        );
+        obj.insert("worker".into(), json!(&*r.worker));
+        obj.insert("kind".into(), json!(r.kind));
+        obj.extend(r.fields.into_map());
+        obj.insert("prev".into(), json!(self.prev));
+        let (line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
+        self.pending.extend_from_slice(&line);
+        self.pending.push(b'\n');
+        self.seq = seq;
+        self.prev = hash;
+        seq
+    }
 }
 
-impl Drop for Writer {
+/// The fields of a record, built into JSON on the writer thread.
+enum Fields {
+    Map(Map<String, Value>),
+    Call {
+        info: CallInfo,
+        outcome: String,
+        bytes_out: u64,
+        dur_us: u64,
+        reference: Option<u64>,
+    },
+}
+
+impl Fields {
+    fn into_map(self) -> Map<String, Value> {
+        match self {
+            Fields::Map(m) => m,
+            Fields::Call {
+                info,
+                outcome,
+                bytes_out,
+                dur_us,
+                reference,
+            } => {
+                let mut m = AuditLog::call_fields(&info);
+                if let Some(r) = reference {
+                    m.insert("ref".into(), json!(r));
+                }
+                m.insert("outcome".into(), json!(outcome));
+                m.insert("bytes_out".into(), json!(bytes_out));
+                m.insert("dur_us".into(), json!(dur_us));
+                m
+            }
+        }
+    }
+}
+
+struct Record {
+    kind: &'static str,
+    worker: Arc<str>,
+    ts: std::time::SystemTime,
+    fields: Fields,
+    /// For a durable record: where to say its `seq` once it is written.
+    written: Option<crossbeam_channel::Sender<u64>>,
+    /// Write out everything buffered so far (with no record of its own).
+    flush: bool,
+}
+
+/// The writer thread's end: records go in, in order; durable ones come back acknowledged.
+struct Sink {
+    queue: Option<crossbeam_channel::Sender<Record>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Building, hashing and writing records happens on this thread, off the isolate's.
+    fn start(writer: Writer) -> Sink {
+        let (queue, records) = crossbeam_channel::unbounded::<Record>();
+        let thread = std::thread::Builder::new()
+            .name("v8box-audit".into())
+            .spawn(move || {
+                let mut w = writer;
+                for r in records {
+                    let written = r.written.clone();
+                    let seq = if r.flush { w.seq } else { w.append(r) };
+                    if let Some(ack) = written {
+                        w.flush_pending();
+                        let _ = ack.send(seq);
+                    } else if w.pending.len() >= PENDING_LIMIT {
+                        w.flush_pending();
+                    }
+                }
+                w.flush_pending();
+            })
+            .expect("spawn the audit writer");
+        Sink {
+            queue: Some(queue),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Sink {
+    /// Writes out what is left, then lets the writer thread end.
     fn drop(&mut self) {
-        self.flush_pending();
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
 /// Where audit records go; `AuditLog::disabled()` writes nothing and costs nothing.
 /// Clones made with `for_worker` share one chain (one file, one `seq`).
 pub struct AuditLog {
-    writer: Option<Arc<Mutex<Writer>>>,
-    worker: String,
+    sink: Option<Arc<Sink>>,
+    worker: Arc<str>,
 }
 
 /// An in-memory audit sink (for `WorkerPool` results and tests): the lines written so far.
@@ -147,8 +253,8 @@ impl AuditLog {
     /// A log that records nothing.
     pub fn disabled() -> AuditLog {
         AuditLog {
-            writer: None,
-            worker: String::new(),
+            sink: None,
+            worker: Arc::from(""),
         }
     }
 
@@ -166,34 +272,34 @@ impl AuditLog {
         };
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(AuditLog {
-            writer: Some(Arc::new(Mutex::new(Writer {
+            sink: Some(Arc::new(Sink::start(Writer {
                 out: Box::new(file),
                 seq,
                 prev,
                 pending: Vec::new(),
             }))),
-            worker: worker.to_string(),
+            worker: Arc::from(worker),
         })
     }
 
     /// Records into any writer (a new chain). Each record is one `write_all` call.
     pub fn to_writer(out: impl Write + Send + 'static, worker: &str) -> AuditLog {
         AuditLog {
-            writer: Some(Arc::new(Mutex::new(Writer {
+            sink: Some(Arc::new(Sink::start(Writer {
                 out: Box::new(out),
                 seq: 0,
                 prev: GENESIS.to_string(),
                 pending: Vec::new(),
             }))),
-            worker: worker.to_string(),
+            worker: Arc::from(worker),
         }
     }
 
     /// A log that writes to the same chain, naming another worker in its records.
     pub fn for_worker(&self, worker: &str) -> AuditLog {
         AuditLog {
-            writer: self.writer.clone(),
-            worker: worker.to_string(),
+            sink: self.sink.clone(),
+            worker: Arc::from(worker),
         }
     }
 
@@ -205,52 +311,46 @@ impl AuditLog {
 
     /// Whether records are written (false for `disabled()`).
     pub fn enabled(&self) -> bool {
-        self.writer.is_some()
+        self.sink.is_some()
     }
 
     /// Writes one record (adding `seq`, `ts`, `worker`, `prev`); returns its `seq` (0 when
     /// disabled). A failing audit write is reported on stderr: it must not pass silently.
-    pub fn record(&self, kind: &str, fields: Map<String, Value>) -> u64 {
-        self.append(kind, fields, true)
+    pub fn record(&self, kind: &'static str, fields: Map<String, Value>) -> u64 {
+        self.send(kind, Fields::Map(fields), true)
     }
 
-    /// Writes out buffered records.
+    /// Writes out buffered records, and returns once they are written.
     pub fn flush(&self) {
-        if let Some(writer) = &self.writer {
-            writer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .flush_pending();
-        }
+        self.send("flush", Fields::Map(Map::new()), true);
     }
 
-    /// Adds a record. A `durable` one is written at once with everything buffered before it
-    /// (one `write(2)`); others wait in memory (at most `PENDING_LIMIT` bytes) so that calls
-    /// without side effects do not pay for a system call each — they are written with the next
-    /// durable record, at the latest with `run.end`.
-    fn append(&self, kind: &str, fields: Map<String, Value>, durable: bool) -> u64 {
-        let Some(writer) = &self.writer else { return 0 };
-        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        let seq = w.seq + 1;
-        let mut obj = Map::new();
-        obj.insert("seq".into(), json!(seq));
-        obj.insert(
-            "ts".into(),
-            json!(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()),
-        );
-        obj.insert("worker".into(), json!(self.worker));
-        obj.insert("kind".into(), json!(kind));
-        obj.extend(fields);
-        obj.insert("prev".into(), json!(w.prev));
-        let (line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
-        w.pending.extend_from_slice(&line);
-        w.pending.push(b'\n');
-        if durable || w.pending.len() >= PENDING_LIMIT {
-            w.flush_pending();
+    /// Hands a record to the writer thread. A `durable` one is written at once, together with
+    /// everything before it (one `write(2)`), and this waits until it is; others wait in memory
+    /// (at most `PENDING_LIMIT` bytes) so that calls without side effects pay neither a system
+    /// call nor the JSON and hashing work on the caller's thread. Returns the record's `seq`
+    /// for durable records, 0 otherwise.
+    fn send(&self, kind: &'static str, fields: Fields, durable: bool) -> u64 {
+        let Some(sink) = &self.sink else { return 0 };
+        let Some(queue) = &sink.queue else { return 0 };
+        let (ack, written) = if durable {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let record = Record {
+            kind,
+            worker: self.worker.clone(),
+            ts: std::time::SystemTime::now(),
+            fields,
+            written: ack,
+            flush: kind == "flush",
+        };
+        if queue.send(record).is_err() {
+            return 0;
         }
-        w.seq = seq;
-        w.prev = hash;
-        seq
+        written.and_then(|rx| rx.recv().ok()).unwrap_or(0)
     }
 
     fn call_fields(info: &CallInfo) -> Map<String, Value> {
@@ -293,41 +393,46 @@ impl AuditLog {
         if let Value::Object(extra) = extra {
             m.extend(extra);
         }
-        self.record(
-            if op == "run.start" {
-                "run_start"
-            } else {
-                "run_end"
-            },
-            m,
-        )
+        let kind = if op == "run.start" {
+            "run_start"
+        } else {
+            "run_end"
+        };
+        self.send(kind, Fields::Map(m), true)
     }
 
-    /// A call decided and finished in one record.
+    /// A call decided and finished in one record (buffered).
     pub fn call(&self, info: &CallInfo, outcome: &str, bytes_out: u64, dur_us: u64) -> u64 {
         if !self.enabled() {
             return 0;
         }
-        let mut m = Self::call_fields(info);
-        m.insert("outcome".into(), json!(outcome));
-        m.insert("bytes_out".into(), json!(bytes_out));
-        m.insert("dur_us".into(), json!(dur_us));
-        self.append("call", m, false)
+        let fields = Fields::Call {
+            info: info.clone(),
+            outcome: outcome.to_string(),
+            bytes_out,
+            dur_us,
+            reference: None,
+        };
+        self.send("call", fields, false)
     }
 
-    /// The write-ahead record of a side effect, before it executes (`outcome: pending`).
+    /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
+    /// so before the side effect executes.
     pub fn intent(&self, info: &CallInfo) -> u64 {
         if !self.enabled() {
             return 0;
         }
-        let mut m = Self::call_fields(info);
-        m.insert("outcome".into(), json!("pending"));
-        m.insert("bytes_out".into(), json!(0));
-        m.insert("dur_us".into(), json!(0));
-        self.record("intent", m)
+        let fields = Fields::Call {
+            info: info.clone(),
+            outcome: "pending".into(),
+            bytes_out: 0,
+            dur_us: 0,
+            reference: None,
+        };
+        self.send("intent", fields, true)
     }
 
-    /// The outcome of a side effect announced by the intent record `intent_seq`.
+    /// The outcome of a side effect announced by the intent record `intent_seq` (buffered).
     pub fn outcome(
         &self,
         intent_seq: u64,
@@ -339,12 +444,14 @@ impl AuditLog {
         if !self.enabled() {
             return 0;
         }
-        let mut m = Self::call_fields(info);
-        m.insert("ref".into(), json!(intent_seq));
-        m.insert("outcome".into(), json!(outcome));
-        m.insert("bytes_out".into(), json!(bytes_out));
-        m.insert("dur_us".into(), json!(dur_us));
-        self.append("outcome", m, false)
+        let fields = Fields::Call {
+            info: info.clone(),
+            outcome: outcome.to_string(),
+            bytes_out,
+            dur_us,
+            reference: Some(intent_seq),
+        };
+        self.send("outcome", fields, false)
     }
 }
 
