@@ -475,7 +475,7 @@ impl Dispatcher {
     fn reserve_slot(&self) -> Result<(), OpError> {
         let limit = self.shared.policy.limits.max_calls_in_flight();
         let mut st = self.state.borrow_mut();
-        let used = st.in_flight + st.timers.len();
+        let used = st.in_flight;
         if used >= limit {
             return Err(OpError::new(
                 ErrorCode::QuotaExceeded,
@@ -767,9 +767,14 @@ impl Dispatcher {
     }
 
     fn reserve_timer(&self) -> Result<(), OpError> {
-        self.reserve_slot()?;
-        // Timers are counted by `timers.len()`, not `in_flight`.
-        self.state.borrow_mut().in_flight -= 1;
+        let limit = self.shared.policy.limits.max_timers();
+        let armed = self.state.borrow().timers.len();
+        if armed >= limit {
+            return Err(OpError::new(
+                ErrorCode::QuotaExceeded,
+                format!("too many timers: {armed} are armed ([limits] max_timers = {limit})"),
+            ));
+        }
         Ok(())
     }
 

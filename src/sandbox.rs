@@ -320,7 +320,7 @@ impl SandboxBuilder {
         self
     }
 
-    /// How many calls and timers may wait for an answer at once.
+    /// How many file and network calls may wait for an answer at once.
     pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
         self.policy.limits.max_calls_in_flight = Some(calls);
         self

@@ -109,6 +109,7 @@ struct LimitsSection {
     max_heap_mb: Option<u64>,
     max_message_bytes: Option<usize>,
     max_calls_in_flight: Option<usize>,
+    max_timers: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +221,7 @@ pub(super) fn parse(text: &str, name: &str, base: &Path) -> Result<Policy, Polic
         max_heap_mb: raw.limits.max_heap_mb,
         max_message_bytes: raw.limits.max_message_bytes,
         max_calls_in_flight: raw.limits.max_calls_in_flight,
+        max_timers: raw.limits.max_timers,
     };
     for (op, q) in raw.quotas {
         if !crate::ops::OP_NAMES.contains(&op.get_ref().as_str()) {

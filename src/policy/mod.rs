@@ -142,8 +142,10 @@ pub struct Limits {
     pub max_heap_mb: Option<u64>,
     /// Largest protobuf message passed between script and host, in bytes.
     pub max_message_bytes: Option<usize>,
-    /// Most calls that may wait for an answer at once.
+    /// Most calls (file, network) that may wait for an answer at once.
     pub max_calls_in_flight: Option<usize>,
+    /// Most timers (and sleeps) armed at once.
+    pub max_timers: Option<usize>,
 }
 
 impl Limits {
@@ -156,6 +158,14 @@ impl Limits {
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
             .unwrap_or(Self::DEFAULT_MAX_MESSAGE_BYTES)
+    }
+
+    /// The default for `max_timers`.
+    pub const DEFAULT_MAX_TIMERS: usize = 100_000;
+
+    /// The timer limit in effect (the set value, or the default).
+    pub fn max_timers(&self) -> usize {
+        self.max_timers.unwrap_or(Self::DEFAULT_MAX_TIMERS)
     }
 
     /// The in-flight call limit in effect (the set value, or the default).

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# B4/B5 side by side: the same work (bench/work.mjs) in v8box, Deno and Node, in one run.
+#
+#   bash bench/compare.sh
+#
+# Installs Deno from the npm registry (package `deno`) into bench/.peers if it is missing; Node is
+# the machine's. Prints one table: each case's time in each runtime (measured inside the runtime,
+# median of 3) and v8box's time as a fraction of Deno's; then process start-up (`hello`, wall
+# clock, median of 10) and a fresh Node `vm` context.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared_archive="../shared/rusty_v8/librusty_v8_release_x86_64-unknown-linux-gnu.a.gz"
+if [ -z "${RUSTY_V8_ARCHIVE:-}" ] && [ -f "$shared_archive" ]; then
+  RUSTY_V8_ARCHIVE="$(cd "$(dirname "$shared_archive")" && pwd)/$(basename "$shared_archive")"
+  export RUSTY_V8_ARCHIVE
+fi
+cargo build --release --quiet
+V8BOX="$PWD/target/release/v8box"
+DENO="$(command -v deno || true)"
+if [ -z "$DENO" ]; then
+  [ -x bench/.peers/node_modules/.bin/deno ] || npm install --silent --prefix bench/.peers deno >/dev/null
+  DENO="$PWD/bench/.peers/node_modules/.bin/deno"
+fi
+NODE="$(command -v node)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+head -c 1024 /dev/urandom > "$work/one-kib.txt"
+script="$PWD/bench/work.mjs"
+
+run() { # runtime case -> ms
+  local rt=$1 case=$2
+  rm -rf "$work/out" && mkdir -p "$work/out"
+  case $rt in
+    v8box) "$V8BOX" run --allow-read="$work" --allow-write="$work" "$script" "$case" "$work" ;;
+    deno) "$DENO" run --quiet --allow-read="$work" --allow-write="$work" "$script" "$case" "$work" ;;
+    node) "$NODE" "$script" "$case" "$work" ;;
+  esac | awk '{print $2}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); deno $("$DENO" --version | head -1 | cut -d' ' -f2), node $("$NODE" --version)"
+echo
+printf '| %-20s | %10s | %10s | %10s | %14s |\n' case "v8box ms" "deno ms" "node ms" "v8box / deno"
+printf '| %-20s | %10s | %10s | %10s | %14s |\n' --- --- --- --- ---
+for case in reads-sequential reads-64-in-flight write-10k-files timers-10k; do
+  declare -A t
+  for rt in v8box deno node; do
+    t[$rt]=$(for _ in 1 2 3; do run "$rt" "$case"; done | median)
+  done
+  ratio=$(awk -v a="${t[v8box]}" -v b="${t[deno]}" 'BEGIN {printf "%.2f", a / b}')
+  printf '| %-20s | %10s | %10s | %10s | %14s |\n' "$case" "${t[v8box]}" "${t[deno]}" "${t[node]}" "$ratio"
+done
+echo
+startup() { # command... -> median wall ms of 10 runs
+  for _ in $(seq 10); do
+    local s e
+    s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N)
+    echo $(( (e - s) / 1000 ))
+  done | median | awk '{printf "%.1f", $1 / 1000}'
+}
+echo "| start-up (process, hello) | ms |"
+echo "| --- | --- |"
+echo "| v8box run | $(startup "$V8BOX" run "$script" hello "$work") |"
+echo "| deno run | $(startup "$DENO" run --quiet "$script" hello "$work") |"
+echo "| node | $(startup "$NODE" "$script" hello "$work") |"
+vm_ms=$("$NODE" -e "const vm=require('vm');const n=200;const s=process.hrtime.bigint();for(let i=0;i<n;i++){vm.runInNewContext('1+1')}console.log((Number(process.hrtime.bigint()-s)/1e6/n).toFixed(2))")
+echo "| node vm.runInNewContext (in-process, per context) | $vm_ms |"
