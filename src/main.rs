@@ -170,7 +170,9 @@ fn audit_verify(file: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         v8box::audit::Verdict::Bad { line, reason } => {
-            println!("{}:{line}: {reason}", file.display());
+            // The verdict goes to stdout like the `ok` one; stderr carries it too, as an error.
+            println!("{}:{line}: line {line}: {reason}", file.display());
+            eprintln!("error: {}: line {line}: {reason}", file.display());
             ExitCode::from(1)
         }
     }
@@ -272,7 +274,7 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
             changed += 1;
             let word = |allowed: bool| if allowed { "allow" } else { "deny" };
             println!(
-                "seq {}: {op} \"{resource}\": {} -> {} (now by: {}; was by: {})",
+                "seq {}: {op} \"{resource}\": {} → {} (now by: {}; was by: {})",
                 record["seq"],
                 word(was_allowed),
                 word(decision.allowed),

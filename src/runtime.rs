@@ -284,7 +284,7 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         &run_name,
         exit.reason(),
         started.elapsed().as_micros() as u64,
-        json!({ "exit_code": exit.code() }),
+        json!({ "exit_code": exit.code(), "reason": exit.reason() }),
     );
     drop(worker);
     exit

@@ -349,12 +349,12 @@ fn policy_test_reports_exactly_the_changed_decisions() {
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines.len(), 3, "{report}");
     assert!(
-        lines[0].contains("env.get \"V8BOX_SECRET_ENV\": allow -> deny (now by: default deny"),
+        lines[0].contains("env.get \"V8BOX_SECRET_ENV\": allow → deny (now by: default deny"),
         "{report}"
     );
     assert!(
         lines[1].contains(
-            "fs.readFile \"/etc/passwd\": deny -> allow (now by: changed.toml:2 [fs] read"
+            "fs.readFile \"/etc/passwd\": deny → allow (now by: changed.toml:2 [fs] read"
         ),
         "{report}"
     );
