@@ -343,6 +343,8 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut options = RunOptions::new(policy);
+    // One script per process: building the startup snapshot would cost more than it saves.
+    options.use_snapshot = false;
     options.args = args.args;
     options.audit = audit;
     let exit = v8box::run(main, options);

@@ -26,6 +26,26 @@ pub const CODEC_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/codec.js"));
 /// The name errors inside the prelude are reported under.
 pub const PRELUDE_NAME: &str = "v8box:sys.js";
 
+/// The startup snapshot with the prelude, built on first use and shared by every run of the
+/// process. `None` (and the prelude is loaded from source) if V8 could not build it.
+pub fn prelude_snapshot() -> Option<crate::worker::Snapshot> {
+    static SNAPSHOT: std::sync::OnceLock<Option<crate::worker::Snapshot>> =
+        std::sync::OnceLock::new();
+    SNAPSHOT
+        .get_or_init(
+            || match crate::worker::build_snapshot(PRELUDE_NAME, PRELUDE) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!(
+                        "v8box: no startup snapshot ({e}); each worker loads the prelude instead"
+                    );
+                    None
+                }
+            },
+        )
+        .clone()
+}
+
 /// The script to run.
 pub enum Main {
     /// An ES module; imports are resolved by `resolve(specifier, referrer)`.
@@ -79,6 +99,10 @@ pub struct RunOptions {
     pub requests: Option<PendingRequests>,
     /// Gets the run's control once the worker exists (to stop the run from outside).
     pub on_start: Option<Box<dyn FnOnce(RunControl) + Send>>,
+    /// Start the worker from the process-wide startup snapshot (built on first use). Worth it
+    /// when a process runs more than one script; a one-shot CLI run loads the prelude directly,
+    /// which is cheaper than building the snapshot.
+    pub use_snapshot: bool,
 }
 
 /// A message from the host application to the script.
@@ -119,6 +143,7 @@ impl RunOptions {
             host_in: None,
             requests: None,
             on_start: None,
+            use_snapshot: true,
         }
     }
 }
@@ -218,8 +243,14 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
     let worker_options = WorkerOptions {
         max_heap_bytes: policy.limits.max_heap_mb.map(|mb| (mb as usize) << 20),
         deny_code_generation: !policy.allow_eval,
+        snapshot: if options.use_snapshot {
+            prelude_snapshot()
+        } else {
+            None
+        },
         ..WorkerOptions::default()
     };
+    let prelude_loaded = worker_options.snapshot.is_some();
     let shared = Arc::new(Shared::new(options.policy, options.audit));
     let started = Instant::now();
     shared.audit.lifecycle(
@@ -269,6 +300,7 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         host_in.as_ref(),
         main,
         deadline,
+        prelude_loaded,
     );
     // Let operations already running finish, so that their outcomes reach the audit log.
     let drain_until = Instant::now() + Duration::from_secs(5);
@@ -373,10 +405,13 @@ fn event_loop(
     mut host_in: Option<&Receiver<HostMessageIn>>,
     main: Main,
     deadline: Option<Instant>,
+    prelude_loaded: bool,
 ) -> Exit {
     let fail = |e: JsError| classify(e, dispatcher);
-    if let Err(e) = worker.load(PRELUDE_NAME, PRELUDE) {
-        return fail(e);
+    if !prelude_loaded {
+        if let Err(e) = worker.load(PRELUDE_NAME, PRELUDE) {
+            return fail(e);
+        }
     }
     let is_module = matches!(main, Main::Module { .. });
     let loaded = match main {

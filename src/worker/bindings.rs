@@ -86,7 +86,11 @@ fn bytes_of(
     None
 }
 
-fn send(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+pub(crate) fn send(
+    scope: &mut v8::HandleScope,
+    args: v8::FunctionCallbackArguments,
+    mut rv: v8::ReturnValue,
+) {
     let arg = args.get(0);
     let Some((store, offset, len)) = bytes_of(scope, arg) else {
         let what = describe(scope, arg);
@@ -146,7 +150,11 @@ pub(crate) fn array_buffer_of<'s>(
     ab
 }
 
-fn recv(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+pub(crate) fn recv(
+    scope: &mut v8::HandleScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue,
+) {
     let arg = args.get(0);
     let Ok(f) = v8::Local::<v8::Function>::try_from(arg) else {
         let what = describe(scope, arg);
@@ -157,7 +165,11 @@ fn recv(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v
     state::get(scope).borrow_mut().recv = Some(global);
 }
 
-fn print(scope: &mut v8::HandleScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+pub(crate) fn print(
+    scope: &mut v8::HandleScope,
+    args: v8::FunctionCallbackArguments,
+    _rv: v8::ReturnValue,
+) {
     let mut line = String::new();
     for i in 0..args.length() {
         if i > 0 {

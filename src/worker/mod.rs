@@ -11,6 +11,7 @@ mod exception;
 mod inspect;
 mod modules;
 mod platform;
+mod snapshot;
 mod state;
 mod terminate;
 
@@ -22,13 +23,14 @@ use std::rc::Rc;
 pub use error::{JsError, TerminationReason};
 pub use modules::Evaluation;
 pub use platform::{bare_context_globals, set_flags, version};
+pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
 use state::{ModuleMap, State};
 use terminate::HeapGuard;
 
 /// Settings fixed when a worker is created.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WorkerOptions {
     /// Upper bound of the JavaScript heap in bytes. Near it the script is stopped with
     /// `TerminationReason::HeapLimit` instead of V8 aborting the process.
@@ -39,6 +41,9 @@ pub struct WorkerOptions {
     /// floor a `$send` round trip is compared with. Off in every real worker.
     #[doc(hidden)]
     pub bench_noop_function: bool,
+    /// Start from this snapshot (see [`build_snapshot`]) instead of a bare context: the
+    /// snapshot's prelude has already run, and its `$recv` callback is registered.
+    pub snapshot: Option<Snapshot>,
 }
 
 /// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
@@ -72,6 +77,11 @@ impl Worker {
     ) -> Worker {
         platform::init();
         let mut params = v8::Isolate::create_params();
+        if let Some(snap) = &options.snapshot {
+            params = params
+                .snapshot_blob(snap.blob.clone())
+                .external_references(&**snapshot::external_references());
+        }
         let mut buffers = None;
         if let Some(max) = options.max_heap_bytes {
             params = params.heap_limits(0, max);
@@ -116,7 +126,20 @@ impl Worker {
                 context.set_allow_generation_from_strings(false);
             }
             let scope = &mut v8::ContextScope::new(scope, context);
-            bindings::install(scope, context);
+            match &options.snapshot {
+                // The snapshot's context has the bindings; give back what its prelude registered.
+                Some(snap) => {
+                    if let Some(index) = snap.recv_index {
+                        if let Ok(f) =
+                            scope.get_context_data_from_snapshot_once::<v8::Function>(index)
+                        {
+                            let global = v8::Global::new(scope, f);
+                            state::get(scope).borrow_mut().recv = Some(global);
+                        }
+                    }
+                }
+                None => bindings::install(scope, context),
+            }
             if options.bench_noop_function {
                 bindings::install_noop(scope, context);
             }
