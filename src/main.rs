@@ -349,7 +349,8 @@ fn run(args: RunArgs) -> ExitCode {
     options.audit = audit;
     let exit = v8box::run(main, options);
     report(&exit, &args.file);
-    ExitCode::from(exit.code().clamp(0, 255) as u8)
+    // As a shell sees it: the low 8 bits (sys.exit(-1) is 255, sys.exit(256) is 0).
+    ExitCode::from((exit.code() & 0xff) as u8)
 }
 
 fn report(exit: &Exit, file: &Path) {
