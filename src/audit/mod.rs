@@ -153,44 +153,89 @@ struct Record {
     flush: bool,
 }
 
+/// Records waiting for the writer thread, in order.
+#[derive(Default)]
+struct Queue {
+    records: Vec<Record>,
+    closed: bool,
+}
+
+/// Records queued before the writer is woken anyway (when none of them is durable).
+const QUEUE_WAKE: usize = 1024;
+
 /// The writer thread's end: records go in, in order; durable ones come back acknowledged.
+/// Queuing a record that is not durable takes a lock and no system call: the writer is woken
+/// only by a durable record, a long queue, or the end.
 struct Sink {
-    queue: Option<crossbeam_channel::Sender<Record>>,
+    queue: Arc<(Mutex<Queue>, std::sync::Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sink {
     /// Building, hashing and writing records happens on this thread, off the isolate's.
     fn start(writer: Writer) -> Sink {
-        let (queue, records) = crossbeam_channel::unbounded::<Record>();
+        let queue: Arc<(Mutex<Queue>, std::sync::Condvar)> = Arc::default();
+        let shared = queue.clone();
         let thread = std::thread::Builder::new()
             .name("v8box-audit".into())
             .spawn(move || {
                 let mut w = writer;
-                for r in records {
-                    let written = r.written.clone();
-                    let seq = if r.flush { w.seq } else { w.append(r) };
-                    if let Some(ack) = written {
+                let (lock, wake) = &*shared;
+                loop {
+                    let (batch, closed) = {
+                        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                        while q.records.is_empty() && !q.closed {
+                            q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
+                        }
+                        (std::mem::take(&mut q.records), q.closed)
+                    };
+                    for r in batch {
+                        let written = r.written.clone();
+                        let seq = if r.flush { w.seq } else { w.append(r) };
+                        if let Some(ack) = written {
+                            w.flush_pending();
+                            let _ = ack.send(seq);
+                        } else if w.pending.len() >= PENDING_LIMIT {
+                            w.flush_pending();
+                        }
+                    }
+                    if closed {
                         w.flush_pending();
-                        let _ = ack.send(seq);
-                    } else if w.pending.len() >= PENDING_LIMIT {
-                        w.flush_pending();
+                        return;
                     }
                 }
-                w.flush_pending();
             })
             .expect("spawn the audit writer");
         Sink {
-            queue: Some(queue),
+            queue,
             thread: Some(thread),
         }
+    }
+
+    /// Queues a record; false once the writer has stopped.
+    fn push(&self, record: Record) -> bool {
+        let (lock, wake) = &*self.queue;
+        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if q.closed {
+            return false;
+        }
+        let urgent = record.written.is_some();
+        q.records.push(record);
+        if urgent || q.records.len() >= QUEUE_WAKE {
+            wake.notify_one();
+        }
+        true
     }
 }
 
 impl Drop for Sink {
     /// Writes out what is left, then lets the writer thread end.
     fn drop(&mut self) {
-        self.queue.take();
+        {
+            let (lock, wake) = &*self.queue;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+            wake.notify_one();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -332,7 +377,6 @@ impl AuditLog {
     /// for durable records, 0 otherwise.
     fn send(&self, kind: &'static str, fields: Fields, durable: bool) -> u64 {
         let Some(sink) = &self.sink else { return 0 };
-        let Some(queue) = &sink.queue else { return 0 };
         let (ack, written) = if durable {
             let (tx, rx) = crossbeam_channel::bounded(1);
             (Some(tx), Some(rx))
@@ -347,7 +391,7 @@ impl AuditLog {
             written: ack,
             flush: kind == "flush",
         };
-        if queue.send(record).is_err() {
+        if !sink.push(record) {
             return 0;
         }
         written.and_then(|rx| rx.recv().ok()).unwrap_or(0)
