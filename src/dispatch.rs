@@ -813,6 +813,13 @@ impl Dispatcher {
         if let Err(e) = self.shared.charge_bytes("net.fetch", n) {
             return self.refuse(id, &info, start, e);
         }
+        // With every host allowed, no address is out of bounds; otherwise names are guarded.
+        let guard_names = !self
+            .shared
+            .policy
+            .grants
+            .iter()
+            .any(|g| g.permission == Permission::Net && g.target == crate::policy::Target::All);
         let request = ops::net::Request {
             url,
             method,
@@ -845,7 +852,7 @@ impl Dispatcher {
                     Err(e)
                 }
             };
-            ops::net::fetch(request, max, &allow_hop)
+            ops::net::fetch(request, max, &allow_hop, guard_names)
         })
     }
 }

@@ -79,7 +79,11 @@ pub fn is_guarded(ip: IpAddr) -> bool {
 /// Resolves names once and refuses a name that resolves to a guarded address, so DNS cannot
 /// turn an allowed public name into a way to the host's own services (DNS rebinding). The
 /// connection uses exactly the addresses checked here.
-struct GuardedResolver;
+struct GuardedResolver {
+    /// Off when the policy allows every host (`--allow-net` with no value): then nothing is
+    /// out of bounds, the host's own services included.
+    enabled: bool,
+}
 
 impl ureq::Resolver for GuardedResolver {
     fn resolve(&self, netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
@@ -87,7 +91,7 @@ impl ureq::Resolver for GuardedResolver {
         let host = netloc.rsplit_once(':').map_or(netloc, |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let literal = host.parse::<IpAddr>().is_ok();
-        if !literal && !host.eq_ignore_ascii_case("localhost") {
+        if self.enabled && !literal && !host.eq_ignore_ascii_case("localhost") {
             if let Some(bad) = addrs.iter().find(|a| is_guarded(a.ip())) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
@@ -109,11 +113,14 @@ pub fn fetch(
     request: Request,
     max_bytes: u64,
     allow_hop: &dyn Fn(&url::Url) -> Result<(), OpError>,
+    guard_names: bool,
 ) -> Done {
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(TIMEOUT)
-        .resolver(GuardedResolver)
+        .resolver(GuardedResolver {
+            enabled: guard_names,
+        })
         .build();
     let mut url = request.url;
     let mut method = request.method;
@@ -237,7 +244,8 @@ mod tests {
             assert!(!is_guarded(ip.parse().unwrap()), "{ip}");
         }
         use ureq::Resolver;
-        assert!(GuardedResolver.resolve("127.0.0.1:80").is_ok());
-        assert!(GuardedResolver.resolve("localhost:80").is_ok());
+        let guarded = GuardedResolver { enabled: true };
+        assert!(guarded.resolve("127.0.0.1:80").is_ok());
+        assert!(guarded.resolve("localhost:80").is_ok());
     }
 }

@@ -275,4 +275,14 @@ fn a_name_that_resolves_to_loopback_is_refused_when_only_the_name_is_allowed() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "PERMISSION_DENIED true\n");
+    // With every host allowed, nothing is out of bounds: the same name reaches the server.
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--allow-net"],
+        &format!(
+            "const r = await sys.fetch('http://{name}:{port}/'); $print(r.status, await r.text());"
+        ),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "200 hi\n");
 }
