@@ -109,9 +109,16 @@ function deliverHostMessage(message) {
 }
 
 function onRecv(buffer) {
-  const reply = decode(REPLY, new $Uint8Array(buffer));
+  handleReply(decode(REPLY, new $Uint8Array(buffer)));
+}
+
+function handleReply(reply) {
   if (reply.id === 0) {
     if (reply.result === 'hostMessage') deliverHostMessage(reply.hostMessage);
+    else if (reply.result === 'batch') {
+      const replies = reply.batch.replies;
+      for (let i = 0; i < replies.length; i++) handleReply(replies[i]);
+    }
     return;
   }
   const entry = MapPrototypeGet(pending, reply.id);

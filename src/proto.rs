@@ -36,6 +36,25 @@ pub fn peek_call_id(bytes: &[u8]) -> u64 {
     prost::encoding::decode_varint(&mut rest).unwrap_or(0)
 }
 
+/// One `Reply` (id 0, result `batch`) carrying already-encoded replies, built without decoding
+/// them: field 12 (`batch`) holds a `Batch` whose field 1 repeats each reply's bytes.
+pub fn batch_of(encoded: &[Vec<u8>]) -> Vec<u8> {
+    use prost::encoding::{encode_varint, encoded_len_varint};
+    let inner: usize = encoded
+        .iter()
+        .map(|r| 1 + encoded_len_varint(r.len() as u64) + r.len())
+        .sum();
+    let mut out = Vec::with_capacity(2 + encoded_len_varint(inner as u64) + inner);
+    out.push((12 << 3) | 2);
+    encode_varint(inner as u64, &mut out);
+    for r in encoded {
+        out.push((1 << 3) | 2);
+        encode_varint(r.len() as u64, &mut out);
+        out.extend_from_slice(r);
+    }
+    out
+}
+
 impl Reply {
     /// The reply encoded as protobuf bytes.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -478,15 +478,21 @@ fn event_loop(
                 deliveries.push(bytes);
             }
         }
-        for bytes in deliveries {
-            if let Err(e) = worker.send_vec(bytes) {
-                return fail(e);
-            }
-        }
-        for id in dispatcher.due_timers(Instant::now()) {
-            if let Err(e) = worker.send_vec(Dispatcher::timer_reply(id)) {
-                return fail(e);
-            }
+        deliveries.extend(
+            dispatcher
+                .due_timers(Instant::now())
+                .into_iter()
+                .map(Dispatcher::timer_reply),
+        );
+        // Everything that arrived together goes to the script in one `$recv` call (one
+        // microtask checkpoint), in arrival order.
+        let delivered = match deliveries.len() {
+            0 => Ok(()),
+            1 => worker.send_vec(deliveries.pop().expect("one delivery")),
+            _ => worker.send_vec(proto::batch_of(&deliveries)),
+        };
+        if let Err(e) = delivered {
+            return fail(e);
         }
     }
 }

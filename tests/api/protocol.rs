@@ -136,6 +136,20 @@ fn replies() -> Vec<Reply> {
             data: vec![1, 2],
             request_id: 1 << 40,
         }),
+        R::Batch(Batch {
+            replies: vec![
+                Reply {
+                    id: 5,
+                    result: Some(R::Ok(Empty {})),
+                },
+                Reply {
+                    id: 6,
+                    result: Some(R::Bytes(Bytes {
+                        data: vec![1, 2, 3],
+                    })),
+                },
+            ],
+        }),
         R::Strings(Strings {
             values: vec!["a".into(), "".into(), "ß".into()],
         }),
@@ -290,4 +304,28 @@ fn utf8_survives_the_codec() {
     };
     let back = through_js(&mut w, &out, "v8box.v1.Call", call.encode_to_vec());
     assert_eq!(Call::decode(&back[..]).unwrap(), call);
+}
+
+#[test]
+fn a_batch_built_from_encoded_replies_decodes_as_those_replies() {
+    let parts = vec![
+        Reply {
+            id: 1,
+            result: Some(R::Ok(Empty {})),
+        },
+        proto::error_reply(2, ErrorCode::NotFound, "gone"),
+        Reply {
+            id: 3,
+            result: Some(R::Bytes(Bytes { data: vec![9; 200] })),
+        },
+    ];
+    let encoded: Vec<Vec<u8>> = parts.iter().map(|r| r.encode_to_vec()).collect();
+    let batch = Reply::decode(&proto::batch_of(&encoded)[..]).unwrap();
+    assert_eq!(
+        batch,
+        Reply {
+            id: 0,
+            result: Some(R::Batch(Batch { replies: parts }))
+        }
+    );
 }
