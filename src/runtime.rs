@@ -413,7 +413,9 @@ fn event_loop(
             return fail(e);
         }
     }
-    let is_module = matches!(main, Main::Module { .. });
+    let terminate = worker.terminate_handle();
+    // Only a module can wait on top-level await; once it has settled there is nothing to poll.
+    let mut main_pending = matches!(main, Main::Module { .. });
     let loaded = match main {
         Main::Module {
             name,
@@ -426,7 +428,7 @@ fn event_loop(
         return fail(e);
     }
     loop {
-        if let Some(reason) = worker.terminate_handle().reason() {
+        if let Some(reason) = terminate.reason() {
             return classify(
                 JsError::plain_message(reason.to_string()).with_termination(reason),
                 dispatcher,
@@ -435,14 +437,12 @@ fn event_loop(
         if let Some(e) = worker.take_unhandled_rejection() {
             return Exit::Error(e);
         }
-        let main_pending = if is_module {
-            match worker.poll_modules() {
+        if main_pending {
+            main_pending = match worker.poll_modules() {
                 Ok(p) => p,
                 Err(e) => return fail(e),
-            }
-        } else {
-            false
-        };
+            };
+        }
         // Listening keeps the run alive only while a host can still send.
         let listening = dispatcher.any_listener() && host_in.is_some();
         if !dispatcher.busy() && !listening {

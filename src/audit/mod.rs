@@ -413,10 +413,11 @@ impl AuditLog {
         m
     }
 
-    /// A lifecycle record (`run.start`, `run.end`), with the same fields as a call record.
+    /// A lifecycle record (`run.start`, `run.end`), with the same fields as a call record,
+    /// plus `extra`'s. Written at once.
     pub fn lifecycle(
         &self,
-        op: &str,
+        op: &'static str,
         resource: &str,
         outcome: &str,
         dur_us: u64,
@@ -425,15 +426,22 @@ impl AuditLog {
         if !self.enabled() {
             return 0;
         }
-        let mut m = Map::new();
-        m.insert("op".into(), json!(op));
-        m.insert("resource".into(), json!(resource));
-        m.insert("decision".into(), json!("allow"));
-        m.insert("rule".into(), json!("lifecycle"));
-        m.insert("outcome".into(), json!(outcome));
-        m.insert("bytes_in".into(), json!(0));
-        m.insert("bytes_out".into(), json!(0));
-        m.insert("dur_us".into(), json!(dur_us));
+        let info = CallInfo {
+            op,
+            resource: resource.to_string(),
+            allowed: true,
+            rule: "lifecycle".into(),
+            bytes_in: 0,
+            sha256: None,
+        };
+        let mut m = Fields::Call {
+            info,
+            outcome: outcome.to_string(),
+            bytes_out: 0,
+            dur_us,
+            reference: None,
+        }
+        .into_map();
         if let Value::Object(extra) = extra {
             m.extend(extra);
         }
@@ -447,33 +455,13 @@ impl AuditLog {
 
     /// A call decided and finished in one record (buffered).
     pub fn call(&self, info: &CallInfo, outcome: &str, bytes_out: u64, dur_us: u64) -> u64 {
-        if !self.enabled() {
-            return 0;
-        }
-        let fields = Fields::Call {
-            info: info.clone(),
-            outcome: outcome.to_string(),
-            bytes_out,
-            dur_us,
-            reference: None,
-        };
-        self.send("call", fields, false)
+        self.call_record("call", info, outcome, bytes_out, dur_us, None, false)
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
     /// so before the side effect executes.
     pub fn intent(&self, info: &CallInfo) -> u64 {
-        if !self.enabled() {
-            return 0;
-        }
-        let fields = Fields::Call {
-            info: info.clone(),
-            outcome: "pending".into(),
-            bytes_out: 0,
-            dur_us: 0,
-            reference: None,
-        };
-        self.send("intent", fields, true)
+        self.call_record("intent", info, "pending", 0, 0, None, true)
     }
 
     /// The outcome of a side effect announced by the intent record `intent_seq` (buffered).
@@ -485,6 +473,28 @@ impl AuditLog {
         bytes_out: u64,
         dur_us: u64,
     ) -> u64 {
+        self.call_record(
+            "outcome",
+            info,
+            outcome,
+            bytes_out,
+            dur_us,
+            Some(intent_seq),
+            false,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_record(
+        &self,
+        kind: &'static str,
+        info: &CallInfo,
+        outcome: &str,
+        bytes_out: u64,
+        dur_us: u64,
+        reference: Option<u64>,
+        durable: bool,
+    ) -> u64 {
         if !self.enabled() {
             return 0;
         }
@@ -493,9 +503,9 @@ impl AuditLog {
             outcome: outcome.to_string(),
             bytes_out,
             dur_us,
-            reference: Some(intent_seq),
+            reference,
         };
-        self.send("outcome", fields, false)
+        self.send(kind, fields, durable)
     }
 }
 

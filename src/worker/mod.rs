@@ -230,6 +230,14 @@ impl Worker {
 
     /// The oldest promise rejection that no handler has claimed, as a `JsError`.
     pub fn take_unhandled_rejection(&mut self) -> Option<JsError> {
+        // The common case, nothing rejected, needs no entry into the isolate.
+        let isolate = self
+            .isolate
+            .as_ref()
+            .expect("isolate lives as long as the worker");
+        if state::get(isolate).borrow().rejections.is_empty() {
+            return None;
+        }
         self.with_scope(|scope| {
             let shared = state::get(scope);
             let first = {
