@@ -251,11 +251,6 @@ impl Dispatcher {
         self.state.borrow().exit_code
     }
 
-    /// Whether the script listens on `channel` (`sys.host.onMessage`).
-    pub fn is_listening(&self, channel: &str) -> bool {
-        self.state.borrow().listening.contains(channel)
-    }
-
     /// Whether the script listens on any host channel.
     pub fn any_listener(&self) -> bool {
         !self.state.borrow().listening.is_empty()

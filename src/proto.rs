@@ -5,8 +5,6 @@
 
 include!(concat!(env!("OUT_DIR"), "/v8box.v1.rs"));
 
-use prost::Message;
-
 /// An error reply for call `id`.
 pub fn error_reply(id: u64, code: ErrorCode, message: impl Into<String>) -> Reply {
     Reply {
@@ -53,13 +51,6 @@ pub fn batch_of(encoded: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(r);
     }
     out
-}
-
-impl Reply {
-    /// The reply encoded as protobuf bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.encode_to_vec()
-    }
 }
 
 impl ErrorCode {

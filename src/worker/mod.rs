@@ -259,14 +259,6 @@ impl Worker {
         self.terminate.clone()
     }
 
-    /// Current size of the JavaScript heap in bytes, ArrayBuffers' memory included.
-    pub fn heap_used(&mut self) -> usize {
-        let isolate = self.isolate.as_mut().unwrap();
-        let mut stats = v8::HeapStatistics::default();
-        isolate.get_heap_statistics(&mut stats);
-        stats.used_heap_size() + stats.external_memory()
-    }
-
     fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::HandleScope) -> R) -> R {
         let isolate = self
             .isolate
