@@ -253,17 +253,20 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
     let prelude_loaded = worker_options.snapshot.is_some();
     let shared = Arc::new(Shared::new(options.policy, options.audit));
     let started = Instant::now();
-    shared.audit.lifecycle(
-        "run.start",
-        main.name(),
-        "ok",
-        0,
-        json!({
-            "script_sha256": sha256_hex(main.source()),
-            "policy_digest": policy.digest(),
-            "args": options.args,
-        }),
-    );
+    // Hashing the script and normalizing the policy are for the log only.
+    if shared.audit.enabled() {
+        shared.audit.lifecycle(
+            "run.start",
+            main.name(),
+            "ok",
+            0,
+            json!({
+                "script_sha256": sha256_hex(main.source()),
+                "policy_digest": policy.digest(),
+                "args": options.args,
+            }),
+        );
+    }
 
     let run_name = main.name().to_string();
     let (events_tx, events) = unbounded::<Event>();
