@@ -526,3 +526,24 @@ fn heap_limit_stops_a_worker_without_aborting_the_process() {
     other.load("fine.js", "$print('fine')").unwrap();
     assert_eq!(*lines.borrow(), ["fine"]);
 }
+
+#[test]
+fn send_hands_the_host_the_buffer_in_place_without_a_copy() {
+    // Two $send calls with views on one buffer see the same memory: the host gets a slice of
+    // the ArrayBuffer's backing store, not a copy.
+    let seen = Rc::new(RefCell::new(Vec::<usize>::new()));
+    let sink = seen.clone();
+    let mut w = Worker::new(move |b| {
+        sink.borrow_mut().push(b.as_ptr() as usize);
+        None
+    });
+    w.load(
+        "inplace.js",
+        "const buf = new ArrayBuffer(1 << 20);\n\
+         $send(buf);\n\
+         $send(new Uint8Array(buf, 4096, 16));",
+    )
+    .unwrap();
+    let seen = seen.borrow();
+    assert_eq!(seen[1] - seen[0], 4096);
+}
