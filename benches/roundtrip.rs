@@ -35,12 +35,18 @@ fn b1_round_trip(c: &mut Criterion) {
         &format!(
             "const msg = new Uint8Array(64);\n\
              globalThis.sends = () => {{ for (let i = 0; i < {CALLS}; i++) $send(msg); }};\n\
-             globalThis.noops = () => {{ for (let i = 0; i < {CALLS}; i++) $noop(msg); }};"
+             globalThis.noops = () => {{ for (let i = 0; i < {CALLS}; i++) $noop(msg); }};\n\
+             let last;\n\
+             globalThis.allocs = () => {{ for (let i = 0; i < {CALLS}; i++) last = new ArrayBuffer(64); }};"
         ),
     )
     .unwrap();
     group.bench_function("noop native call (floor)", |b| {
         b.iter(|| w.load("n.js", "noops()").unwrap())
+    });
+    // What a fresh 64-byte ArrayBuffer costs in JavaScript alone: every synchronous reply is one.
+    group.bench_function("JS new ArrayBuffer(64) (a reply's allocation)", |b| {
+        b.iter(|| w.load("a.js", "allocs()").unwrap())
     });
     group.bench_function("$send 64 B, 64 B reply", |b| {
         b.iter(|| w.load("s.js", "sends()").unwrap())

@@ -184,6 +184,42 @@ fn op_name(op: &Op) -> &'static str {
 }
 
 /// What a denial says: `read "/etc/passwd" (allow with --allow-read=/etc/passwd or [fs] read)`.
+fn panicked(op: &str) -> Done {
+    Done::err(OpError::new(
+        ErrorCode::Internal,
+        format!("{op}: internal error (the operation panicked)"),
+    ))
+}
+
+/// An operation that ran (inline or on the I/O pool), about to be charged, audited and answered.
+struct Finished {
+    id: u64,
+    intent: u64,
+    side_effect: bool,
+    started: Instant,
+}
+
+impl Finished {
+    /// Charges the bytes it moved, records its outcome and encodes its reply.
+    fn answer(self, shared: &Shared, info: &CallInfo, mut done: Done) -> Vec<u8> {
+        if done.result.is_ok() && done.bytes_out > 0 && info.op != "fs.writeFile" {
+            if let Err(e) = shared.charge_bytes(info.op, done.bytes_out) {
+                done = Done::err(e);
+            }
+        }
+        let outcome = outcome_name(&done.result);
+        let dur = micros(self.started);
+        if self.side_effect {
+            shared
+                .audit
+                .outcome(self.intent, info, outcome, done.bytes_out, dur);
+        } else {
+            shared.audit.call(info, outcome, done.bytes_out, dur);
+        }
+        encode(&to_reply(self.id, done.result))
+    }
+}
+
 fn denied(permission: Permission, resource: &str) -> OpError {
     let verb = match permission {
         Permission::Read => "read",
@@ -426,6 +462,21 @@ impl Dispatcher {
         start: Instant,
         job: impl FnOnce(&Shared) -> Done + Send + 'static,
     ) -> Option<Vec<u8>> {
+        self.quick_or_spawn(id, info, side_effect, start, |_| ops::fs::Quick::Defer, job)
+    }
+
+    /// Tries `quick` on this thread (small regular files); if it defers, sends `job` to the
+    /// I/O pool, whose reply comes back as an `Event::Reply`. Either way the call is charged,
+    /// holds a slot while it runs, and a side effect's intent is on record before it starts.
+    fn quick_or_spawn(
+        &self,
+        id: u64,
+        info: CallInfo,
+        side_effect: bool,
+        start: Instant,
+        quick: impl FnOnce(&Shared) -> ops::fs::Quick,
+        job: impl FnOnce(&Shared) -> Done + Send + 'static,
+    ) -> Option<Vec<u8>> {
         if let Err(e) = self.shared.charge_call(info.op) {
             return self.refuse(id, &info, start, e);
         }
@@ -437,31 +488,31 @@ impl Dispatcher {
         } else {
             0
         };
+        let done = catch_unwind(AssertUnwindSafe(|| quick(&self.shared)))
+            .unwrap_or_else(|_| ops::fs::Quick::Done(panicked(info.op)));
+        if let ops::fs::Quick::Done(done) = done {
+            self.completed();
+            let finished = Finished {
+                id,
+                intent,
+                side_effect,
+                started: start,
+            };
+            return Some(finished.answer(&self.shared, &info, done));
+        }
         let shared = self.shared.clone();
         let events = self.events.clone();
         crate::pool::submit(move || {
             let started = Instant::now();
-            let mut done = catch_unwind(AssertUnwindSafe(|| job(&shared))).unwrap_or_else(|_| {
-                Done::err(OpError::new(
-                    ErrorCode::Internal,
-                    format!("{}: internal error (the operation panicked)", info.op),
-                ))
-            });
-            if done.result.is_ok() && done.bytes_out > 0 && info.op != "fs.writeFile" {
-                if let Err(e) = shared.charge_bytes(info.op, done.bytes_out) {
-                    done = Done::err(e);
-                }
-            }
-            let outcome = outcome_name(&done.result);
-            let dur = micros(started);
-            if side_effect {
-                shared
-                    .audit
-                    .outcome(intent, &info, outcome, done.bytes_out, dur);
-            } else {
-                shared.audit.call(&info, outcome, done.bytes_out, dur);
-            }
-            let bytes = encode(&to_reply(id, done.result));
+            let done = catch_unwind(AssertUnwindSafe(|| job(&shared)))
+                .unwrap_or_else(|_| panicked(info.op));
+            let finished = Finished {
+                id,
+                intent,
+                side_effect,
+                started,
+            };
+            let bytes = finished.answer(&shared, &info, done);
             let _ = events.send(Event::Reply { id, bytes });
         });
         None
@@ -606,9 +657,15 @@ impl Dispatcher {
                 Err((info, e)) => self.refuse(id, &info, start, e),
                 Ok((loc, info)) => {
                     let max = self.shared.max_message_bytes as u64 - 64;
-                    self.spawn(id, info, false, start, move |s| {
-                        ops::fs::read_file(&s.fs, &loc, max)
-                    })
+                    let at = loc.clone();
+                    self.quick_or_spawn(
+                        id,
+                        info,
+                        false,
+                        start,
+                        |s| ops::fs::read_file_quick(&s.fs, &at, max),
+                        move |s| ops::fs::read_file(&s.fs, &loc, max),
+                    )
                 }
             },
             Op::ReadDir(r) => match self.check_path("fs.readDir", Permission::Read, &r.path, 0) {
@@ -635,8 +692,13 @@ impl Dispatcher {
                             return self.refuse(id, &info, start, e);
                         }
                         let append = w.append;
-                        let data = w.data;
-                        self.spawn(id, info, true, start, move |s| {
+                        // Shared by the inline attempt and the pool's job, not copied.
+                        let data = bytes::Bytes::from(w.data);
+                        let (at, quick_data) = (loc.clone(), data.clone());
+                        let quick = move |s: &Shared| {
+                            ops::fs::write_file_quick(&s.fs, &at, &quick_data, append)
+                        };
+                        self.quick_or_spawn(id, info, true, start, quick, move |s| {
                             ops::fs::write_file(&s.fs, &loc, &data, append)
                         })
                     }

@@ -67,21 +67,18 @@ pub(crate) fn describe(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>)
     format!("{article} {type_of}")
 }
 
-/// The bytes of an ArrayBuffer or of any view on one, without copying them.
-fn bytes_of(
-    scope: &mut v8::HandleScope,
-    value: v8::Local<v8::Value>,
-) -> Option<(v8::SharedRef<v8::BackingStore>, usize, usize)> {
+/// Where the bytes of an ArrayBuffer or of any view on one lie, without copying them and
+/// without taking a reference on the backing store (the `Local` keeps the buffer alive).
+fn bytes_of(value: v8::Local<v8::Value>) -> Option<(*const u8, usize)> {
     if let Ok(ab) = v8::Local::<v8::ArrayBuffer>::try_from(value) {
-        return Some((ab.get_backing_store(), 0, ab.byte_length()));
+        let ptr = ab
+            .data()
+            .map_or(std::ptr::null(), |p| p.as_ptr() as *const u8);
+        return Some((ptr, ab.byte_length()));
     }
     if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(value) {
-        let buffer = view.buffer(scope)?;
-        return Some((
-            buffer.get_backing_store(),
-            view.byte_offset(),
-            view.byte_length(),
-        ));
+        // A detached buffer reports length 0 (and may report no data).
+        return Some((view.data() as *const u8, view.byte_length()));
     }
     None
 }
@@ -92,7 +89,7 @@ pub(crate) fn send(
     mut rv: v8::ReturnValue,
 ) {
     let arg = args.get(0);
-    let Some((store, offset, len)) = bytes_of(scope, arg) else {
+    let Some((ptr, len)) = bytes_of(arg) else {
         let what = describe(scope, arg);
         throw_type_error(
             scope,
@@ -108,14 +105,14 @@ pub(crate) fn send(
         );
         return;
     };
-    let bytes: &[u8] = match store.data() {
-        // SAFETY: `store` keeps the backing store alive for this call; `offset + len` lies
-        // within it (V8 guarantees a view's range is inside its buffer), and no JavaScript
-        // runs (so nothing can detach or resize it) until `on_send` returns.
-        Some(ptr) if len > 0 && offset + len <= store.byte_length() => unsafe {
-            std::slice::from_raw_parts((ptr.as_ptr() as *const u8).add(offset), len)
-        },
-        _ => &[],
+    let bytes: &[u8] = if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: `ptr .. ptr + len` is the view's range inside its buffer's backing store
+        // (V8 keeps a view's range inside its buffer). `arg` is a live `Local`, so the buffer
+        // and its store stay alive, and no JavaScript runs (so nothing can detach, resize or
+        // collect it) until `on_send` returns; the slice does not outlive this call.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
     };
     let reply = catch_unwind(AssertUnwindSafe(|| on_send(bytes)));
     drop(on_send);
