@@ -1,6 +1,11 @@
 //! Compiles `proto/v8box.proto` twice from one parse, so the two sides cannot drift:
 //! - into Rust types with prost-build (the schema is parsed by `protox`: no system `protoc`);
-//! - into a JavaScript table (`schema.js`) that drives the in-isolate codec in `js/codec.js`.
+//! - into JavaScript (`schema.js`): a table of every message's fields, and for each message an
+//!   encoder and a decoder function specialised to its fields (`codec_gen`), which
+//!   `js/codec.js`'s `encode`/`decode` call. Specialised code reads and writes properties by
+//!   constant names and builds decoded objects from one literal each, so V8 keeps every access
+//!   monomorphic (a table-driven loop over field names made them megamorphic; measured in
+//!   docs/BENCHMARKS.md).
 //! Then assembles the prelude every isolate loads: schema + codec + the `sys` library.
 
 use std::collections::BTreeMap;
@@ -11,6 +16,9 @@ use std::path::PathBuf;
 use prost_types::{field_descriptor_proto::Label, DescriptorProto, FileDescriptorSet};
 use serde_json::{json, Value};
 
+#[path = "build/codec_gen.rs"]
+mod codec_gen;
+
 const PRELUDE_PARTS: [&str; 3] = ["js/primordials.js", "js/codec.js", "js/sys.js"];
 
 fn main() {
@@ -19,7 +27,8 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
     let fds = protox::compile(["v8box.proto"], ["proto"]).expect("proto/v8box.proto compiles");
-    fs::write(out.join("schema.js"), js_schema(&fds)).unwrap();
+    let schema = js_schema(&fds) + &codec_gen::generate(&fds);
+    fs::write(out.join("schema.js"), schema).unwrap();
     prost_build::Config::new()
         .compile_fds(fds)
         .expect("prost-build generates the Rust types");

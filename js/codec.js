@@ -1,4 +1,6 @@
-// A protobuf codec driven by SCHEMA, the table build.rs generates from proto/v8box.proto.
+// A protobuf codec for the messages of proto/v8box.proto. build.rs generates, per message, an
+// encoder `enc_<Name>` and a decoder `dec_<Name>` (tables ENCODERS/DECODERS) that call the
+// helpers here; SCHEMA holds the field table (enum names, defaults).
 // Messages are plain objects keyed by the fields' JSON names; a oneof group also gets a key of
 // its own name whose value is the JSON name of the field that is set (`reply.result === 'bytes'`).
 // 64-bit integers are JavaScript numbers (exact up to 2^53).
@@ -14,24 +16,13 @@ const TWO_32 = 4294967296;
 
 const F_NUMBER = 0, F_NAME = 1, F_TYPE = 2, F_REPEATED = 3, F_ONEOF = 4, F_TYPENAME = 5;
 
-function wireTypeOf(type) {
-  switch (type) {
-    case T_DOUBLE: case T_FIXED64: case T_SFIXED64: return WIRE_I64;
-    case T_FLOAT: case T_FIXED32: case T_SFIXED32: return WIRE_I32;
-    case T_STRING: case T_BYTES: case T_MESSAGE: return WIRE_LEN;
-    default: return WIRE_VARINT;
-  }
-}
-
 const scratch = new $DataView(new $ArrayBuffer(8));
 
 // ---- UTF-8
 
-function utf8Encode(str) {
+// Writes `str` as UTF-8 into `out` from `p` (room for 3 bytes per UTF-16 unit); returns the end.
+function utf8EncodeInto(out, p, str) {
   const n = str.length;
-  // Worst case 3 bytes per UTF-16 unit.
-  const out = new $Uint8Array(n * 3);
-  let p = 0;
   for (let i = 0; i < n; i++) {
     let c = StringPrototypeCharCodeAt(str, i);
     if (c < 0x80) { out[p++] = c; continue; }
@@ -49,7 +40,13 @@ function utf8Encode(str) {
     if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate is not UTF-8
     out[p++] = 0xe0 | (c >> 12); out[p++] = 0x80 | ((c >> 6) & 63); out[p++] = 0x80 | (c & 63);
   }
-  return TypedArrayPrototypeSubarray(out, 0, p);
+  return p;
+}
+
+function utf8Encode(str) {
+  // Worst case 3 bytes per UTF-16 unit.
+  const out = new $Uint8Array(str.length * 3);
+  return TypedArrayPrototypeSubarray(out, 0, utf8EncodeInto(out, 0, str));
 }
 
 const CHUNK = 4096;
@@ -96,8 +93,23 @@ function utf8Decode(bytes, start = 0, end = TypedArrayPrototypeGetLength(bytes))
 
 // ---- writing
 
-function newWriter() {
-  return { __proto__: null, buf: new $Uint8Array(64), pos: 0 };
+// Writers and readers are class instances, not null-prototype objects: V8 keeps those in
+// dictionary mode, which made every `w.pos` a slow lookup. Only own properties are read.
+class Writer {
+  constructor(size) {
+    this.buf = new $Uint8Array(size);
+    this.pos = 0;
+  }
+}
+
+class Reader {
+  constructor(buf) {
+    this.buf = buf;
+    this.pos = 0;
+    this.end = TypedArrayPrototypeGetLength(buf);
+    this.lo = 0;
+    this.hi = 0;
+  }
 }
 
 function reserve(w, n) {
@@ -147,6 +159,48 @@ function writeFixed32(w, v) {
   reserve(w, 4);
   w.buf[w.pos++] = v & 255; w.buf[w.pos++] = (v >>> 8) & 255;
   w.buf[w.pos++] = (v >>> 16) & 255; w.buf[w.pos++] = (v >>> 24) & 255;
+}
+
+function varintSize(n) {
+  let size = 1;
+  while (n >= 128) { n = MathFloor(n / 128); size++; }
+  return size;
+}
+
+// A length-delimited field written in place: one byte is kept for the length, and the body is
+// moved up only when its length needs more.
+function finishDelimited(w, start) {
+  const n = w.pos - start;
+  if (n < 128) { w.buf[start - 1] = n; return; }
+  const extra = varintSize(n) - 1;
+  reserve(w, extra);
+  TypedArrayPrototypeCopyWithin(w.buf, start + extra, start, w.pos);
+  w.pos = start - 1;
+  writeVarint(w, n);
+  w.pos += n;
+}
+
+function writeString(w, value) {
+  const str = $String(value);
+  reserve(w, str.length * 3 + 1);
+  const start = ++w.pos;
+  w.pos = utf8EncodeInto(w.buf, start, str);
+  finishDelimited(w, start);
+}
+
+function writeSub(w, encodeBody, value) {
+  reserve(w, 1);
+  const start = ++w.pos;
+  encodeBody(w, value);
+  finishDelimited(w, start);
+}
+
+function writePacked(w, field, values) {
+  writeVarint(w, field[F_NUMBER] * 8 + WIRE_LEN);
+  reserve(w, 1);
+  const start = ++w.pos;
+  for (let j = 0; j < values.length; j++) writeScalar(w, field, values[j]);
+  finishDelimited(w, start);
 }
 
 function toInteger(value, field) {
@@ -237,47 +291,26 @@ function isDefault(field, value) {
   }
 }
 
-function writeMessage(w, typeName, obj) {
-  const fields = SCHEMA.messages[typeName];
-  if (fields === undefined) throw new $TypeError(`unknown message type ${typeName}`);
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i];
-    const value = obj[field[F_NAME]];
-    if (field[F_REPEATED]) {
-      if (value === undefined || value === null) continue;
-      const n = value.length;
-      if (field[F_TYPE] === T_MESSAGE || field[F_TYPE] === T_STRING || field[F_TYPE] === T_BYTES) {
-        for (let j = 0; j < n; j++) writeField(w, field, value[j]);
-      } else if (n > 0) {
-        // packed
-        const inner = newWriter();
-        for (let j = 0; j < n; j++) writeScalar(inner, field, value[j]);
-        writeVarint(w, field[F_NUMBER] * 8 + WIRE_LEN);
-        writeBytes(w, TypedArrayPrototypeSubarray(inner.buf, 0, inner.pos));
-      }
-      continue;
-    }
-    if (isDefault(field, value)) continue;
-    writeField(w, field, value);
-  }
-}
+// One writer is reused for every message (the encoding is handed to `$send` before the next
+// one starts); a nested `encode` (from a getter, say) gets a fresh one.
+let spareWriter = new Writer(256);
 
-function writeField(w, field, value) {
-  writeVarint(w, field[F_NUMBER] * 8 + wireTypeOf(field[F_TYPE]));
-  if (field[F_TYPE] === T_MESSAGE) {
-    const inner = newWriter();
-    writeMessage(inner, field[F_TYPENAME], value);
-    writeBytes(w, TypedArrayPrototypeSubarray(inner.buf, 0, inner.pos));
-  } else {
-    writeScalar(w, field, value);
-  }
-}
-
-/** Encodes `obj` as the message `typeName` (e.g. "v8box.v1.Call"); returns a Uint8Array. */
+/** Encodes `obj` as the message `typeName` (e.g. "v8box.v1.Call"); returns a Uint8Array. The
+ * result is valid until the next `encode`: copy it to keep it. */
 function encode(typeName, obj) {
-  const w = newWriter();
-  writeMessage(w, typeName, obj);
-  return TypedArrayPrototypeSubarray(w.buf, 0, w.pos);
+  const encodeBody = ENCODERS[typeName];
+  if (encodeBody === undefined) throw new $TypeError(`unknown message type ${typeName}`);
+  let w = spareWriter;
+  spareWriter = null;
+  if (w === null) w = new Writer(256);
+  w.pos = 0;
+  try {
+    encodeBody(w, obj);
+    return TypedArrayPrototypeSubarray(w.buf, 0, w.pos);
+  } finally {
+    // A writer grown past 64 KiB by one big message is not kept.
+    spareWriter = TypedArrayPrototypeGetLength(w.buf) > 65536 ? new Writer(256) : w;
+  }
 }
 
 // ---- reading
@@ -376,72 +409,55 @@ function skip(r, wire) {
   if (r.pos > r.end) fail('truncated field');
 }
 
-const fieldIndexCache = new $Map();
-function fieldsByNumber(typeName) {
-  let index = MapPrototypeGet(fieldIndexCache, typeName);
-  if (index === undefined) {
-    index = new $Map();
-    const fields = SCHEMA.messages[typeName];
-    for (let i = 0; i < fields.length; i++) MapPrototypeSet(index, fields[i][F_NUMBER], fields[i]);
-    MapPrototypeSet(fieldIndexCache, typeName, index);
-  }
-  return index;
+function readLength(r) {
+  const n = readUnsigned(r);
+  if (r.pos + n > r.end) fail('truncated field');
+  return n;
 }
 
-function readMessage(r, typeName) {
-  const fields = SCHEMA.messages[typeName];
-  if (fields === undefined) fail(`unknown message type ${typeName}`);
-  const obj = { __proto__: null };
-  for (let i = 0; i < fields.length; i++) {
-    if (fields[i][F_ONEOF] === null) obj[fields[i][F_NAME]] = defaultOf(fields[i]);
-  }
-  const index = fieldsByNumber(typeName);
-  while (r.pos < r.end) {
-    readVarint(r);
-    const tag = r.lo;
-    const number = tag >>> 3, wire = tag & 7;
-    const field = MapPrototypeGet(index, number);
-    if (field === undefined) { skip(r, wire); continue; }
-    const type = field[F_TYPE];
-    let value;
-    if (type === T_MESSAGE) {
-      if (wire !== WIRE_LEN) fail(`field ${field[F_NAME]}: wrong wire type`);
-      const n = readUnsigned(r);
-      if (r.pos + n > r.end) fail('truncated message');
-      const end = r.end;
-      r.end = r.pos + n;
-      value = readMessage(r, field[F_TYPENAME]);
-      r.end = end;
-    } else if (type === T_STRING || type === T_BYTES) {
-      if (wire !== WIRE_LEN) fail(`field ${field[F_NAME]}: wrong wire type`);
-      const n = readUnsigned(r);
-      if (r.pos + n > r.end) fail('truncated bytes');
-      value = type === T_STRING ? utf8Decode(r.buf, r.pos, r.pos + n)
-        : TypedArrayPrototypeSubarray(r.buf, r.pos, r.pos + n);
-      r.pos += n;
-    } else if (field[F_REPEATED] && wire === WIRE_LEN) {
-      // packed repeated scalars
-      const n = readUnsigned(r);
-      if (r.pos + n > r.end) fail('truncated packed field');
-      const end = r.end;
-      r.end = r.pos + n;
-      const list = obj[field[F_NAME]];
-      while (r.pos < r.end) arrayAppend(list, readScalar(r, field));
-      r.end = end;
-      continue;
-    } else {
-      if (wire !== wireTypeOf(type)) fail(`field ${field[F_NAME]}: wrong wire type`);
-      value = readScalar(r, field);
-    }
-    if (field[F_REPEATED]) arrayAppend(obj[field[F_NAME]], value);
-    else obj[field[F_NAME]] = value;
-    if (field[F_ONEOF] !== null) obj[field[F_ONEOF]] = field[F_NAME];
-  }
-  return obj;
+function readSub(r, decodeBody) {
+  const n = readLength(r);
+  const end = r.end;
+  r.end = r.pos + n;
+  const value = decodeBody(r);
+  r.end = end;
+  return value;
+}
+
+function readString(r) {
+  const n = readLength(r);
+  const value = utf8Decode(r.buf, r.pos, r.pos + n);
+  r.pos += n;
+  return value;
+}
+
+function readBytes(r) {
+  const n = readLength(r);
+  const value = TypedArrayPrototypeSubarray(r.buf, r.pos, r.pos + n);
+  r.pos += n;
+  return value;
+}
+
+function readPacked(r, field, list) {
+  const n = readLength(r);
+  const end = r.end;
+  r.end = r.pos + n;
+  while (r.pos < r.end) arrayAppend(list, readScalar(r, field));
+  r.end = end;
+}
+
+// A field the decoder has no case for: a known field with the wrong wire type fails, an
+// unknown one is skipped (as protobuf requires).
+function skipField(r, names) {
+  const number = r.lo >>> 3;
+  if (r.hi !== 0 || number === 0) fail('invalid field number');
+  if (names[number] !== undefined) fail(`field ${names[number]}: wrong wire type`);
+  skip(r, r.lo & 7);
 }
 
 /** Decodes `bytes` (Uint8Array) as the message `typeName`. Bytes fields are views into `bytes`. */
 function decode(typeName, bytes) {
-  const r = { __proto__: null, buf: bytes, pos: 0, end: TypedArrayPrototypeGetLength(bytes), lo: 0, hi: 0 };
-  return readMessage(r, typeName);
+  const decodeBody = DECODERS[typeName];
+  if (decodeBody === undefined) fail(`unknown message type ${typeName}`);
+  return decodeBody(new Reader(bytes));
 }

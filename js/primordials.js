@@ -52,6 +52,7 @@ const TypedArrayPrototypeGetByteOffset = getter(TypedArrayPrototype, 'byteOffset
 const TypedArrayPrototypeGetByteLength = getter(TypedArrayPrototype, 'byteLength');
 const TypedArrayPrototypeGetSymbolToStringTag = getter(TypedArrayPrototype, Symbol.toStringTag);
 const TypedArrayPrototypeSet = uncurryThis(TypedArrayPrototype.set);
+const TypedArrayPrototypeCopyWithin = uncurryThis(TypedArrayPrototype.copyWithin);
 const TypedArrayPrototypeSubarray = uncurryThis(TypedArrayPrototype.subarray);
 const DataViewPrototypeGetByteOffset = getter(DataView.prototype, 'byteOffset');
 const DataViewPrototypeGetByteLength = getter(DataView.prototype, 'byteLength');

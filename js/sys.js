@@ -80,10 +80,20 @@ function settle(entry, reply) {
 
 // A call that may take time: a Promise, settled when the reply arrives through `$recv`
 // (or at once when the host refuses it). `map` turns the reply's result into the value.
+// (A class, not a null-prototype object: V8 keeps those in dictionary mode.)
+class Pending {
+  constructor(resolve, reject, map, timer) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.map = map;
+    this.timer = timer;
+  }
+}
+
 function callAsync(op, payload, map) {
   return new $Promise((resolve, reject) => {
     const id = nextCallId++;
-    const entry = { __proto__: null, resolve, reject, map };
+    const entry = new Pending(resolve, reject, map, undefined);
     const answer = send(op, payload, id);
     if (answer !== null) settle(entry, decode(REPLY, new $Uint8Array(answer)));
     else MapPrototypeSet(pending, id, entry);
@@ -242,7 +252,7 @@ function armTimer(timer) {
   timer.callId = id;
   const answer = send('sleep', { ms: timer.ms }, id);
   if (answer !== null) unwrap(decode(REPLY, new $Uint8Array(answer)));
-  MapPrototypeSet(pending, id, { __proto__: null, timer });
+  MapPrototypeSet(pending, id, new Pending(undefined, undefined, undefined, timer));
 }
 
 function fireTimer(timer) {

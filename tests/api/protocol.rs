@@ -17,6 +17,24 @@ fn calls() -> Vec<Call> {
             data: vec![0, 1, 255],
             append: true,
         }),
+        // Lengths that need two- and three-byte varints: the encoder writes a field in place
+        // and moves its body up when the length outgrows one byte.
+        Op::WriteFile(WriteFile {
+            path: "ü/".repeat(100),
+            data: (0..70_000u32).map(|i| i as u8).collect(),
+            append: false,
+        }),
+        Op::Fetch(Fetch {
+            url: format!("https://example.com/{}", "ß".repeat(60)),
+            method: "GET".into(),
+            headers: (0..20)
+                .map(|i| Header {
+                    name: format!("x-header-{i}"),
+                    value: "v".repeat(i * 3),
+                })
+                .collect(),
+            body: vec![],
+        }),
         Op::ReadDir(ReadDir { path: ".".into() }),
         Op::Stat(Stat { path: "a".into() }),
         Op::Remove(Remove {
