@@ -94,6 +94,7 @@ pub fn generate(fds: &FileDescriptorSet) -> String {
     for m in &msgs {
         encoder(&mut js, m);
         decoder(&mut js, m);
+        members(&mut js, m);
     }
     for (table, prefix) in [("ENCODERS", "enc_"), ("DECODERS", "dec_")] {
         let _ = writeln!(js, "const {table} = {{ __proto__: null,");
@@ -151,6 +152,31 @@ fn encoder(js: &mut String, m: &Message) {
         }
     }
     js.push_str("}\n");
+}
+
+/// `MEMBERS_<message>`: for a message with oneof message members, member name -> a function
+/// `(w, value)` that writes that member (`encodeCall` writes a `Call` without building it).
+fn members(js: &mut String, m: &Message) {
+    let list: Vec<String> = sorted(m.desc)
+        .into_iter()
+        .filter(|f| oneof(m.desc, f).is_some() && f.r#type() == Type::Message)
+        .map(|f| {
+            let tag = (f.number() as u32) << 3 | 2;
+            format!(
+                "  {}: (w, v) => {{ writeVarint(w, {tag}); writeSub(w, enc_{}, v); }},",
+                js_str(&json_name(f)),
+                ident(&type_name(f).unwrap())
+            )
+        })
+        .collect();
+    if !list.is_empty() {
+        let _ = writeln!(
+            js,
+            "const MEMBERS_{} = {{ __proto__: null,\n{}\n}};",
+            ident(&m.full),
+            list.join("\n")
+        );
+    }
 }
 
 fn decoder(js: &mut String, m: &Message) {

@@ -295,22 +295,42 @@ function isDefault(field, value) {
 // one starts); a nested `encode` (from a getter, say) gets a fresh one.
 let spareWriter = new Writer(256);
 
-/** Encodes `obj` as the message `typeName` (e.g. "v8box.v1.Call"); returns a Uint8Array. The
- * result is valid until the next `encode`: copy it to keep it. */
-function encode(typeName, obj) {
-  const encodeBody = ENCODERS[typeName];
-  if (encodeBody === undefined) throw new $TypeError(`unknown message type ${typeName}`);
+function encodeWith(body, a, b, c) {
   let w = spareWriter;
   spareWriter = null;
   if (w === null) w = new Writer(256);
   w.pos = 0;
   try {
-    encodeBody(w, obj);
+    body(w, a, b, c);
     return TypedArrayPrototypeSubarray(w.buf, 0, w.pos);
   } finally {
     // A writer grown past 64 KiB by one big message is not kept.
     spareWriter = TypedArrayPrototypeGetLength(w.buf) > 65536 ? new Writer(256) : w;
   }
+}
+
+/** Encodes `obj` as the message `typeName` (e.g. "v8box.v1.Call"); returns a Uint8Array. The
+ * result is valid until the next `encode`: copy it to keep it. */
+function encode(typeName, obj) {
+  const encodeBody = ENCODERS[typeName];
+  if (encodeBody === undefined) throw new $TypeError(`unknown message type ${typeName}`);
+  return encodeWith(encodeBody, obj);
+}
+
+// Call's `op` members: name -> a function writing that member (generated).
+const CALL_OPS = MEMBERS_v8box_v1_Call;
+
+function writeCall(w, id, writeOp, payload) {
+  if (id !== 0) { writeVarint(w, 8); writeVarint(w, toInteger(id, FD_v8box_v1_Call_id)); }
+  writeOp(w, payload);
+}
+
+/** Encodes the `Call` `{ id, [op]: payload }` without building that object; valid until the
+ * next encoding, like `encode`'s result. */
+function encodeCall(id, op, payload) {
+  const writeOp = CALL_OPS[op];
+  if (writeOp === undefined) throw new $TypeError(`unknown operation ${op}`);
+  return encodeWith(writeCall, id, writeOp, payload);
 }
 
 // ---- reading

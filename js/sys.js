@@ -46,7 +46,7 @@ function errorFrom(error) {
 // ---- calls
 
 function send(op, payload, id) {
-  return NativeSend(encode(CALL, { id, [op]: payload }));
+  return NativeSend(encodeCall(id, op, payload));
 }
 
 function unwrap(reply) {
@@ -122,12 +122,24 @@ function onRecv(buffer) {
   handleReply(decode(REPLY, new $Uint8Array(buffer)));
 }
 
+// What a fired `sleep` settles with.
+const TIMER_OK = ObjectFreeze({ __proto__: null, id: 0, result: 'ok', ok: ObjectFreeze({ __proto__: null }) });
+
 function handleReply(reply) {
   if (reply.id === 0) {
     if (reply.result === 'hostMessage') deliverHostMessage(reply.hostMessage);
     else if (reply.result === 'batch') {
       const replies = reply.batch.replies;
       for (let i = 0; i < replies.length; i++) handleReply(replies[i]);
+    } else if (reply.result === 'timersFired') {
+      const ids = reply.timersFired.callIds;
+      for (let i = 0; i < ids.length; i++) {
+        const entry = MapPrototypeGet(pending, ids[i]);
+        if (entry === undefined) continue; // cancelled meanwhile
+        MapPrototypeDelete(pending, ids[i]);
+        if (entry.timer !== undefined) fireTimer(entry.timer);
+        else settle(entry, TIMER_OK);
+      }
     }
     return;
   }
@@ -262,11 +274,22 @@ function fireTimer(timer) {
   ReflectApply(timer.fn, globalThis, timer.args);
 }
 
+class Timer {
+  constructor(id, fn, args, repeat, ms) {
+    this.id = id;
+    this.fn = fn;
+    this.args = args;
+    this.repeat = repeat;
+    this.ms = ms;
+    this.callId = 0;
+  }
+}
+
 function startTimer(fn, ms, args, repeat) {
   if (typeof fn !== 'function') {
     throw new $TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the callback must be a function`);
   }
-  const timer = { __proto__: null, id: nextTimerId++, fn, args, repeat, ms: clampMs(ms), callId: 0 };
+  const timer = new Timer(nextTimerId++, fn, args, repeat, clampMs(ms));
   MapPrototypeSet(timers, timer.id, timer);
   armTimer(timer);
   return timer.id;

@@ -318,9 +318,12 @@ impl Dispatcher {
         st.in_flight = st.in_flight.saturating_sub(1);
     }
 
-    /// The encoded `ok` reply that fires the timer `id`.
-    pub fn timer_reply(id: u64) -> Vec<u8> {
-        encode(&proto::reply(id, reply::Result::Ok(Empty {})))
+    /// The encoded reply (id 0) that fires the timers `call_ids`, in order.
+    pub fn timers_fired(call_ids: Vec<u64>) -> Vec<u8> {
+        encode(&proto::reply(
+            0,
+            reply::Result::TimersFired(proto::TimersFired { call_ids }),
+        ))
     }
 
     /// Handles one `$send`.

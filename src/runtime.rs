@@ -481,12 +481,10 @@ fn event_loop(
                 deliveries.push(bytes);
             }
         }
-        deliveries.extend(
-            dispatcher
-                .due_timers(Instant::now())
-                .into_iter()
-                .map(Dispatcher::timer_reply),
-        );
+        let fired = dispatcher.due_timers(Instant::now());
+        if !fired.is_empty() {
+            deliveries.push(Dispatcher::timers_fired(fired));
+        }
         // Everything that arrived together goes to the script in one `$recv` call (one
         // microtask checkpoint), in arrival order.
         let delivered = match deliveries.len() {

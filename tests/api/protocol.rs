@@ -171,6 +171,9 @@ fn replies() -> Vec<Reply> {
         R::Strings(Strings {
             values: vec!["a".into(), "".into(), "ß".into()],
         }),
+        R::TimersFired(TimersFired {
+            call_ids: vec![1, 300, (1 << 53) - 1],
+        }),
     ];
     results
         .into_iter()
