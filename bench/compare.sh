@@ -31,8 +31,8 @@ run() { # runtime case -> ms
   local rt=$1 case=$2
   rm -rf "$work/out" && mkdir -p "$work/out"
   case $rt in
-    v8box) "$V8BOX" run --allow-read="$work" --allow-write="$work" "$script" "$case" "$work" ;;
-    deno) "$DENO" run --quiet --allow-read="$work" --allow-write="$work" "$script" "$case" "$work" ;;
+    v8box) "$V8BOX" run --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
+    deno) "$DENO" run --quiet --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
     node) "$NODE" "$script" "$case" "$work" ;;
   esac | awk '{print $2}'
 }
@@ -42,7 +42,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo
 printf '| %-20s | %10s | %10s | %10s | %14s |\n' case "v8box ms" "deno ms" "node ms" "v8box / deno"
 printf '| %-20s | %10s | %10s | %10s | %14s |\n' --- --- --- --- ---
-for case in reads-sequential reads-64-in-flight write-10k-files timers-10k; do
+for case in reads-sequential reads-64-in-flight write-10k-files timers-10k env-get-100k; do
   declare -A t
   for rt in v8box deno node; do
     t[$rt]=$(for _ in 1 2 3; do run "$rt" "$case"; done | median)

@@ -52,6 +52,18 @@ function utf8Encode(str) {
 const CHUNK = 4096;
 const decodeUnits = new $Uint16Array(CHUNK + 2);
 function utf8Decode(bytes, start = 0, end = TypedArrayPrototypeGetLength(bytes)) {
+  // Short ASCII (names, paths, values): built directly; applying fromCharCode to a typed
+  // array costs more than the whole string for these.
+  if (end - start <= 32) {
+    let ascii = '';
+    let i = start;
+    for (; i < end; i++) {
+      const b = bytes[i];
+      if (b >= 0x80) break;
+      ascii += StringFromCharCode(b);
+    }
+    if (i === end) return ascii;
+  }
   let result = '';
   const units = decodeUnits;
   let u = 0;
