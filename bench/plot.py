@@ -46,17 +46,27 @@ def main():
     x = range(len(ops))
     ax.bar([i - 0.2 for i in x], off, 0.4, label="audit off")
     ax.bar([i + 0.2 for i in x], on, 0.4, label="audit on")
+    # Deno.env.get and v8box's sys.env.get from compare.sh (100,000 calls, one process each).
+    if "env-get-100k" in rows:
+        v8, deno = rows["env-get-100k"][0], rows["env-get-100k"][1]
+        n = len(ops)
+        ax.bar([n - 0.2], [100_000 / v8], 0.4, color="C0")
+        ax.bar([n + 0.2], [100_000 / deno], 0.4, color="C1", label="Deno.env.get")
+        x = range(n + 1)
+        ops = ops + ["env.get:\nv8box vs Deno"]
     ax.set_xticks(list(x), ops)
     ax.set_ylabel("thousand calls per second (higher is better)")
     ax.set_title("B3 full syscalls, per worker")
     ax.legend()
 
     ax = axes[1]
-    cases = list(rows)
-    for k, (name, color) in enumerate([("v8box", "C0"), ("deno", "C1"), ("node", "C2")]):
-        ax.bar([i + (k - 1) * 0.27 for i in range(len(cases))], [rows[c][k] / 1000 for c in cases], 0.27, label=name, color=color)
+    cases = [c for c in rows if c != "env-get-100k"]
+    for k, (name, color) in enumerate([("v8box", "C0"), ("node", "C2")]):
+        col = 0 if name == "v8box" else 2
+        ax.bar([i + (k - 0.5) * 0.4 for i in range(len(cases))], [rows[c][col] / rows[c][1] for c in cases], 0.4, label=name, color=color)
+    ax.axhline(1.0, color="C1", label="deno (= 1)")
     ax.set_xticks(range(len(cases)), [c.replace("-", "\n", 1) for c in cases])
-    ax.set_ylabel("seconds (lower is better)")
+    ax.set_ylabel("time relative to Deno's (lower is better)")
     ax.set_title("B4 the same work in v8box, Deno, Node")
     ax.legend()
 

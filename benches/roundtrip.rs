@@ -216,9 +216,47 @@ fn memory() {
     }
 }
 
+/// B5's p50 and p99 (criterion reports means and medians only), printed once: 300 start-ups
+/// of each kind, after 20 to warm up.
+fn startup_percentiles() {
+    let policy = Policy::deny_all();
+    let kinds: [(&str, &dyn Fn()); 2] = [
+        ("bare worker: create, run hello, drop", &|| {
+            let mut w = Worker::new(|_| None);
+            w.set_print_handler(|_| {});
+            w.load("hello.js", "$print('hello')").unwrap();
+        }),
+        ("v8box::run: worker + sys prelude + hello", &|| {
+            run_script("$print('hello')", false, &policy)
+        }),
+    ];
+    for (name, start) in kinds {
+        for _ in 0..20 {
+            start();
+        }
+        let mut times: Vec<Duration> = (0..300)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                start();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "B5 {name}: p50 {:.2} ms, p99 {:.2} ms",
+            at(0.50).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
     if std::env::var_os("V8BOX_BENCH_SKIP_MEMORY").is_none() {
         memory();
+    }
+    if std::env::var_os("V8BOX_BENCH_SKIP_PERCENTILES").is_none() {
+        startup_percentiles();
     }
     let mut c = Criterion::default()
         .configure_from_args()
