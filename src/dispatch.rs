@@ -220,7 +220,7 @@ struct Finished {
 
 impl Finished {
     /// Charges the bytes it moved, records its outcome and encodes its reply.
-    fn answer(self, shared: &Shared, info: &CallInfo, mut done: Done) -> Vec<u8> {
+    fn answer(self, shared: &Shared, info: CallInfo, mut done: Done) -> Vec<u8> {
         if done.result.is_ok() && done.bytes_out > 0 && info.op != "fs.writeFile" {
             if let Err(e) = shared.charge_bytes(info.op, done.bytes_out) {
                 done = Done::err(e);
@@ -385,7 +385,7 @@ impl Dispatcher {
                 let info = Self::info(name, "", &Decision::deny(), bytes.len() as u64);
                 self.quick(
                     id,
-                    Some(&info),
+                    Some(info),
                     start,
                     Done::err(OpError::new(
                         ErrorCode::Internal,
@@ -418,7 +418,7 @@ impl Dispatcher {
     fn quick(
         &self,
         id: u64,
-        info: Option<&CallInfo>,
+        info: Option<CallInfo>,
         start: Instant,
         done: Done,
     ) -> Option<Vec<u8>> {
@@ -434,7 +434,7 @@ impl Dispatcher {
     }
 
     /// A refusal before execution (bad argument, denied, quota): audited, answered at once.
-    fn refuse(&self, id: u64, info: &CallInfo, start: Instant, e: OpError) -> Option<Vec<u8>> {
+    fn refuse(&self, id: u64, info: CallInfo, start: Instant, e: OpError) -> Option<Vec<u8>> {
         self.quick(id, Some(info), start, Done::err(e))
     }
 
@@ -500,10 +500,10 @@ impl Dispatcher {
         job: impl FnOnce(&Shared) -> Done + Send + 'static,
     ) -> Option<Vec<u8>> {
         if let Err(e) = self.shared.charge_call(info.op) {
-            return self.refuse(id, &info, start, e);
+            return self.refuse(id, info, start, e);
         }
         if let Err(e) = self.reserve_slot() {
-            return self.refuse(id, &info, start, e);
+            return self.refuse(id, info, start, e);
         }
         let intent = if side_effect {
             self.shared.audit.intent(&info)
@@ -520,7 +520,7 @@ impl Dispatcher {
                 side_effect,
                 started: start,
             };
-            return Some(finished.answer(&self.shared, &info, done));
+            return Some(finished.answer(&self.shared, info, done));
         }
         let shared = self.shared.clone();
         let events = self.events.clone();
@@ -534,7 +534,7 @@ impl Dispatcher {
                 side_effect,
                 started,
             };
-            let bytes = finished.answer(&shared, &info, done);
+            let bytes = finished.answer(&shared, info, done);
             let _ = events.send(Event::Reply { id, bytes });
         });
         None
@@ -573,14 +573,14 @@ impl Dispatcher {
             ))),
             Op::Now(_) => {
                 let info = Self::info("now", "", &Decision::always(), 0);
-                self.quick(id, Some(&info), start, ops::clock::now())
+                self.quick(id, Some(info), start, ops::clock::now())
             }
             Op::RandomBytes(r) => {
                 let info = Self::info("randomBytes", r.length.to_string(), &Decision::always(), 0);
                 if let Err(e) = self.shared.charge_call("randomBytes") {
-                    return self.refuse(id, &info, start, e);
+                    return self.refuse(id, info, start, e);
                 }
-                self.quick(id, Some(&info), start, ops::clock::random_bytes(r.length))
+                self.quick(id, Some(info), start, ops::clock::random_bytes(r.length))
             }
             Op::Sleep(s) => {
                 let info = Self::info("sleep", format!("{}ms", s.ms), &Decision::always(), 0);
@@ -589,7 +589,7 @@ impl Dispatcher {
                     .charge_call("sleep")
                     .and_then(|()| self.reserve_timer())
                 {
-                    return self.refuse(id, &info, start, e);
+                    return self.refuse(id, info, start, e);
                 }
                 let ms = if s.ms.is_finite() && s.ms > 0.0 {
                     s.ms.min(1e12)
@@ -601,7 +601,7 @@ impl Dispatcher {
                 st.timers.insert((deadline, id), ());
                 st.timer_deadline.insert(id, deadline);
                 drop(st);
-                self.shared.audit.call(&info, "ok", 0, 0);
+                self.shared.audit.call(info, "ok", 0, 0);
                 None
             }
             Op::Cancel(c) => {
@@ -615,15 +615,15 @@ impl Dispatcher {
                 let d = self.shared.policy.check_name(Permission::Env, &e.name);
                 let info = Self::info("env.get", e.name.clone(), &d, 0);
                 if let Err(err) = ops::env::validate_name(&e.name) {
-                    return self.refuse(id, &info, start, err);
+                    return self.refuse(id, info, start, err);
                 }
                 if !d.allowed {
-                    return self.refuse(id, &info, start, denied(Permission::Env, &e.name));
+                    return self.refuse(id, info, start, denied(Permission::Env, &e.name));
                 }
                 if let Err(err) = self.shared.charge_call("env.get") {
-                    return self.refuse(id, &info, start, err);
+                    return self.refuse(id, info, start, err);
                 }
-                self.quick(id, Some(&info), start, ops::env::get(&e.name))
+                self.quick(id, Some(info), start, ops::env::get(&e.name))
             }
             Op::Exit(x) => {
                 let info = Self::info("exit", x.code.to_string(), &Decision::always(), 0);
@@ -634,21 +634,21 @@ impl Dispatcher {
                 }
                 self.shared
                     .audit
-                    .outcome(seq, &info, "ok", 0, self.shared.micros(start));
+                    .outcome(seq, info, "ok", 0, self.shared.micros(start));
                 Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
             }
             Op::HostSend(h) => {
                 let d = self.shared.policy.check_name(Permission::Host, &h.channel);
                 let info = Self::info("host.send", h.channel.clone(), &d, h.data.len() as u64);
                 if !d.allowed {
-                    return self.refuse(id, &info, start, denied(Permission::Host, &h.channel));
+                    return self.refuse(id, info, start, denied(Permission::Host, &h.channel));
                 }
                 if let Err(e) = self
                     .shared
                     .charge_call("host.send")
                     .and_then(|()| self.shared.charge_bytes("host.send", h.data.len() as u64))
                 {
-                    return self.refuse(id, &info, start, e);
+                    return self.refuse(id, info, start, e);
                 }
                 let seq = self.shared.audit.intent(&info);
                 let result = if h.reply_to != 0 {
@@ -658,7 +658,7 @@ impl Dispatcher {
                 };
                 self.shared.audit.outcome(
                     seq,
-                    &info,
+                    info,
                     outcome_name(&result),
                     0,
                     self.shared.micros(start),
@@ -669,18 +669,18 @@ impl Dispatcher {
                 let d = self.shared.policy.check_name(Permission::Host, &h.channel);
                 let info = Self::info("host.listen", h.channel.clone(), &d, 0);
                 if !d.allowed {
-                    return self.refuse(id, &info, start, denied(Permission::Host, &h.channel));
+                    return self.refuse(id, info, start, denied(Permission::Host, &h.channel));
                 }
                 self.state.borrow_mut().listening.insert(h.channel);
                 self.quick(
                     id,
-                    Some(&info),
+                    Some(info),
                     start,
                     Done::ok(reply::Result::Ok(Empty {}), 0),
                 )
             }
             Op::ReadFile(r) => match self.check_path("fs.readFile", Permission::Read, &r.path, 0) {
-                Err((info, e)) => self.refuse(id, &info, start, e),
+                Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => {
                     let max = self.shared.max_message_bytes as u64 - 64;
                     let at = loc.clone();
@@ -695,13 +695,13 @@ impl Dispatcher {
                 }
             },
             Op::ReadDir(r) => match self.check_path("fs.readDir", Permission::Read, &r.path, 0) {
-                Err((info, e)) => self.refuse(id, &info, start, e),
+                Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => self.spawn(id, info, false, start, move |s| {
                     ops::fs::read_dir(&s.fs, &loc)
                 }),
             },
             Op::Stat(r) => match self.check_path("fs.stat", Permission::Read, &r.path, 0) {
-                Err((info, e)) => self.refuse(id, &info, start, e),
+                Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => {
                     self.spawn(id, info, false, start, move |s| ops::fs::stat(&s.fs, &loc))
                 }
@@ -709,13 +709,13 @@ impl Dispatcher {
             Op::WriteFile(w) => {
                 let n = w.data.len() as u64;
                 match self.check_path("fs.writeFile", Permission::Write, &w.path, n) {
-                    Err((info, e)) => self.refuse(id, &info, start, e),
+                    Err((info, e)) => self.refuse(id, info, start, e),
                     Ok((loc, mut info)) => {
                         if self.shared.audit.enabled() {
                             info.sha256 = Some(crate::audit::sha256_hex(&w.data));
                         }
                         if let Err(e) = self.shared.charge_bytes("fs.writeFile", n) {
-                            return self.refuse(id, &info, start, e);
+                            return self.refuse(id, info, start, e);
                         }
                         let append = w.append;
                         // Shared by the inline attempt and the pool's job, not copied.
@@ -731,7 +731,7 @@ impl Dispatcher {
                 }
             }
             Op::Remove(r) => match self.check_path("fs.remove", Permission::Write, &r.path, 0) {
-                Err((info, e)) => self.refuse(id, &info, start, e),
+                Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => {
                     let recursive = r.recursive;
                     self.spawn(id, info, true, start, move |s| {
@@ -740,7 +740,7 @@ impl Dispatcher {
                 }
             },
             Op::Mkdir(r) => match self.check_path("fs.mkdir", Permission::Write, &r.path, 0) {
-                Err((info, e)) => self.refuse(id, &info, start, e),
+                Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => {
                     let recursive = r.recursive;
                     self.spawn(id, info, true, start, move |s| {
@@ -753,7 +753,7 @@ impl Dispatcher {
                 let to = self.check_path("fs.rename", Permission::Write, &r.to, 0);
                 match (from, to) {
                     (Err((info, e)), _) | (Ok(_), Err((info, e))) => {
-                        self.refuse(id, &info, start, e)
+                        self.refuse(id, info, start, e)
                     }
                     (Ok((from, fi)), Ok((to, ti))) => {
                         let info = CallInfo {
@@ -868,19 +868,14 @@ impl Dispatcher {
             Ok(x) => x,
             Err(e) => {
                 let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
-                return self.refuse(id, &info, start, e);
+                return self.refuse(id, info, start, e);
             }
         };
         let target = match NetTarget::from_url(&url) {
             Ok(t) => t,
             Err(m) => {
                 let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
-                return self.refuse(
-                    id,
-                    &info,
-                    start,
-                    OpError::new(ErrorCode::InvalidArgument, m),
-                );
+                return self.refuse(id, info, start, OpError::new(ErrorCode::InvalidArgument, m));
             }
         };
         let d = self.shared.policy.check_net(&target);
@@ -888,13 +883,13 @@ impl Dispatcher {
         if !d.allowed {
             return self.refuse(
                 id,
-                &info,
+                info,
                 start,
                 denied(Permission::Net, &target.to_string()),
             );
         }
         if let Err(e) = self.shared.charge_bytes("net.fetch", n) {
-            return self.refuse(id, &info, start, e);
+            return self.refuse(id, info, start, e);
         }
         // With every host allowed, no address is out of bounds; otherwise names are guarded.
         let guard_names = !self
@@ -926,12 +921,12 @@ impl Dispatcher {
                     sha256: None,
                 };
                 if d.allowed {
-                    s.audit.call(&info, "redirect", 0, s.micros(hop_start));
+                    s.audit.call(info, "redirect", 0, s.micros(hop_start));
                     Ok(())
                 } else {
                     let e = denied(Permission::Net, &target.to_string());
                     let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
-                    s.audit.call(&info, e.code.name(), 0, s.micros(hop_start));
+                    s.audit.call(info, e.code.name(), 0, s.micros(hop_start));
                     Err(e)
                 }
             };

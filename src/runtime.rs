@@ -319,7 +319,9 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         &run_name,
         exit.reason(),
         started.elapsed().as_micros() as u64,
-        json!({ "exit_code": exit.code(), "reason": exit.reason() }),
+        // Calls still running when the drain gave up (a FIFO nobody writes, say): their own
+        // records never come, so the end of the run says how many there were.
+        json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
     );
     drop(worker);
     exit
@@ -348,11 +350,11 @@ fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
         sha256: None,
     };
     if !d.allowed {
-        shared.audit.call(&info, "PERMISSION_DENIED", 0, 0);
+        shared.audit.call(info, "PERMISSION_DENIED", 0, 0);
         dispatcher.refuse_request(msg.request_id, &msg.channel);
         return None;
     }
-    shared.audit.call(&info, "ok", 0, 0);
+    shared.audit.call(info, "ok", 0, 0);
     let reply = proto::reply(
         0,
         proto::reply::Result::HostMessage(proto::HostMessage {

@@ -15,7 +15,7 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// The `prev` of the first record.
@@ -29,7 +29,9 @@ pub use verify::{verify, Verdict};
 
 /// SHA-256 of bytes, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(bytes), &mut text).expect("64 hex digits for 32 bytes");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// The field every record ends with: `,"hash":"<64 hex digits>"}`.
@@ -84,26 +86,37 @@ impl Writer {
         }
     }
 
-    /// Seals a record into the chain; returns its `seq`.
+    /// Seals a record into the chain; returns its `seq`. The JSON is written straight into the
+    /// line (no `Value` tree: building one was most of the writer's time per record), in the
+    /// order `seq, ts, worker, kind, <fields>, prev`, then `hash`.
     fn append(&mut self, r: Record) -> u64 {
         let seq = self.seq + 1;
-        let mut obj = Map::new();
-        obj.insert("seq".into(), json!(seq));
-        obj.insert(
-            "ts".into(),
-            json!(humantime::format_rfc3339_micros(r.ts).to_string()),
+        let mut line = Vec::with_capacity(384);
+        let _ = write!(
+            line,
+            "{{\"seq\":{seq},\"ts\":\"{}\"",
+            humantime::format_rfc3339_micros(r.ts)
         );
-        obj.insert("worker".into(), json!(&*r.worker));
-        obj.insert("kind".into(), json!(r.kind));
-        obj.extend(r.fields.into_map());
-        obj.insert("prev".into(), json!(self.prev));
-        let (line, hash) = seal(serde_json::to_vec(&Value::Object(obj)).expect("JSON"));
+        json_field(&mut line, "worker", &*r.worker);
+        json_field(&mut line, "kind", r.kind);
+        r.fields.write_json(&mut line);
+        json_field(&mut line, "prev", self.prev.as_str());
+        line.push(b'}');
+        let (mut line, hash) = seal(line);
+        line.push(b'\n');
         self.pending.extend_from_slice(&line);
-        self.pending.push(b'\n');
         self.seq = seq;
         self.prev = hash;
         seq
     }
+}
+
+/// Appends `,"key":<value as JSON>`.
+fn json_field(out: &mut Vec<u8>, key: &str, value: &(impl serde::Serialize + ?Sized)) {
+    out.push(b',');
+    serde_json::to_writer(&mut *out, key).expect("a key serializes");
+    out.push(b':');
+    serde_json::to_writer(&mut *out, value).expect("a value serializes");
 }
 
 /// The fields of a record, built into JSON on the writer thread.
@@ -111,32 +124,49 @@ enum Fields {
     Map(Map<String, Value>),
     Call {
         info: CallInfo,
-        outcome: String,
+        outcome: &'static str,
         bytes_out: u64,
         dur_us: u64,
         reference: Option<u64>,
+        /// More fields after the call's own (lifecycle records).
+        extra: Map<String, Value>,
     },
 }
 
 impl Fields {
-    fn into_map(self) -> Map<String, Value> {
+    /// Appends the fields as `,"key":value` pairs; a call's as listed in docs/AUDIT.md.
+    fn write_json(self, out: &mut Vec<u8>) {
         match self {
-            Fields::Map(m) => m,
+            Fields::Map(m) => {
+                for (k, v) in &m {
+                    json_field(out, k, v);
+                }
+            }
             Fields::Call {
                 info,
                 outcome,
                 bytes_out,
                 dur_us,
                 reference,
+                extra,
             } => {
-                let mut m = AuditLog::call_fields(&info);
-                if let Some(r) = reference {
-                    m.insert("ref".into(), json!(r));
+                json_field(out, "op", info.op);
+                json_field(out, "resource", &info.resource);
+                json_field(out, "decision", info.decision());
+                json_field(out, "rule", &info.rule);
+                json_field(out, "bytes_in", &info.bytes_in);
+                if let Some(h) = &info.sha256 {
+                    json_field(out, "sha256", h);
                 }
-                m.insert("outcome".into(), json!(outcome));
-                m.insert("bytes_out".into(), json!(bytes_out));
-                m.insert("dur_us".into(), json!(dur_us));
-                m
+                if let Some(r) = reference {
+                    json_field(out, "ref", &r);
+                }
+                json_field(out, "outcome", outcome);
+                json_field(out, "bytes_out", &bytes_out);
+                json_field(out, "dur_us", &dur_us);
+                for (k, v) in &extra {
+                    json_field(out, k, v);
+                }
             }
         }
     }
@@ -181,15 +211,20 @@ impl Sink {
             .spawn(move || {
                 let mut w = writer;
                 let (lock, wake) = &*shared;
+                // Two buffers swap places, so the queue's memory is allocated and freed on
+                // no thread once they have grown (a Vec freed on another thread than the one
+                // that allocated it costs glibc a contended arena lock).
+                let mut batch: Vec<Record> = Vec::with_capacity(QUEUE_WAKE);
                 loop {
-                    let (batch, closed) = {
+                    let closed = {
                         let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
                         while q.records.is_empty() && !q.closed {
                             q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
                         }
-                        (std::mem::take(&mut q.records), q.closed)
+                        std::mem::swap(&mut q.records, &mut batch);
+                        q.closed
                     };
-                    for r in batch {
+                    for r in batch.drain(..) {
                         let written = r.written.clone();
                         let seq = if r.flush { w.seq } else { w.append(r) };
                         if let Some(ack) = written {
@@ -292,6 +327,17 @@ pub struct CallInfo {
     pub bytes_in: u64,
     /// For writes: SHA-256 of the bytes written.
     pub sha256: Option<String>,
+}
+
+impl CallInfo {
+    /// `allow` or `deny`, as records spell the decision.
+    pub fn decision(&self) -> &'static str {
+        if self.allowed {
+            "allow"
+        } else {
+            "deny"
+        }
+    }
 }
 
 impl AuditLog {
@@ -397,29 +443,13 @@ impl AuditLog {
         written.and_then(|rx| rx.recv().ok()).unwrap_or(0)
     }
 
-    fn call_fields(info: &CallInfo) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("op".into(), json!(info.op));
-        m.insert("resource".into(), json!(info.resource));
-        m.insert(
-            "decision".into(),
-            json!(if info.allowed { "allow" } else { "deny" }),
-        );
-        m.insert("rule".into(), json!(info.rule));
-        m.insert("bytes_in".into(), json!(info.bytes_in));
-        if let Some(h) = &info.sha256 {
-            m.insert("sha256".into(), json!(h));
-        }
-        m
-    }
-
     /// A lifecycle record (`run.start`, `run.end`), with the same fields as a call record,
     /// plus `extra`'s. Written at once.
     pub fn lifecycle(
         &self,
         op: &'static str,
         resource: &str,
-        outcome: &str,
+        outcome: &'static str,
         dur_us: u64,
         extra: Value,
     ) -> u64 {
@@ -434,42 +464,45 @@ impl AuditLog {
             bytes_in: 0,
             sha256: None,
         };
-        let mut m = Fields::Call {
+        let fields = Fields::Call {
             info,
-            outcome: outcome.to_string(),
+            outcome,
             bytes_out: 0,
             dur_us,
             reference: None,
-        }
-        .into_map();
-        if let Value::Object(extra) = extra {
-            m.extend(extra);
-        }
+            extra: match extra {
+                Value::Object(extra) => extra,
+                _ => Map::new(),
+            },
+        };
         let kind = if op == "run.start" {
             "run_start"
         } else {
             "run_end"
         };
-        self.send(kind, Fields::Map(m), true)
+        self.send(kind, fields, true)
     }
 
     /// A call decided and finished in one record (buffered).
-    pub fn call(&self, info: &CallInfo, outcome: &str, bytes_out: u64, dur_us: u64) -> u64 {
+    pub fn call(&self, info: CallInfo, outcome: &'static str, bytes_out: u64, dur_us: u64) -> u64 {
         self.call_record("call", info, outcome, bytes_out, dur_us, None, false)
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
     /// so before the side effect executes.
     pub fn intent(&self, info: &CallInfo) -> u64 {
-        self.call_record("intent", info, "pending", 0, 0, None, true)
+        if !self.enabled() {
+            return 0;
+        }
+        self.call_record("intent", info.clone(), "pending", 0, 0, None, true)
     }
 
     /// The outcome of a side effect announced by the intent record `intent_seq` (buffered).
     pub fn outcome(
         &self,
         intent_seq: u64,
-        info: &CallInfo,
-        outcome: &str,
+        info: CallInfo,
+        outcome: &'static str,
         bytes_out: u64,
         dur_us: u64,
     ) -> u64 {
@@ -488,8 +521,8 @@ impl AuditLog {
     fn call_record(
         &self,
         kind: &'static str,
-        info: &CallInfo,
-        outcome: &str,
+        info: CallInfo,
+        outcome: &'static str,
         bytes_out: u64,
         dur_us: u64,
         reference: Option<u64>,
@@ -499,11 +532,12 @@ impl AuditLog {
             return 0;
         }
         let fields = Fields::Call {
-            info: info.clone(),
-            outcome: outcome.to_string(),
+            info,
+            outcome,
             bytes_out,
             dur_us,
             reference,
+            extra: Map::new(),
         };
         self.send(kind, fields, durable)
     }

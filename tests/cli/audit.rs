@@ -360,3 +360,34 @@ fn policy_test_reports_exactly_the_changed_decisions() {
     );
     assert_eq!(lines[2], "2 of 4 decisions would change");
 }
+
+/// Small regular files are read and written inside `$send`; a FIFO must not be, or a read with
+/// no writer (a write with no reader) would freeze the script. Timers keep firing meanwhile.
+#[test]
+fn a_fifo_waits_on_the_io_pool_and_the_script_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["in.fifo", "out.fifo"] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(name))
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+    }
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--allow-read=.", "--allow-write=.", "--audit=audit.log"],
+        r#"
+        sys.readFile('in.fifo').then(() => $print('read?'));
+        sys.writeFile('out.fifo', 'x').then(() => $print('written?'));
+        setTimeout(() => { $print('timer fired'); sys.exit(0); }, 0);
+        "#,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "timer fired\n");
+    // The two calls never finished: the end of the run says so, and the write's intent is there.
+    let recs = records(&dir.path().join("audit.log"));
+    assert_eq!(recs.last().unwrap()["calls_unfinished"], 2);
+    assert!(recs
+        .iter()
+        .any(|r| r["kind"] == "intent" && r["op"] == "fs.writeFile"));
+}

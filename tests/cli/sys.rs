@@ -595,28 +595,3 @@ fn policy_paths_resolve_against_the_policy_file_folder() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "from data\n");
 }
-
-/// Small regular files are read and written inside `$send`; a FIFO must not be, or a read with
-/// no writer (a write with no reader) would freeze the script. Timers keep firing meanwhile.
-#[test]
-fn a_fifo_waits_on_the_io_pool_and_the_script_keeps_running() {
-    let dir = tmp();
-    for name in ["in.fifo", "out.fifo"] {
-        let made = std::process::Command::new("mkfifo")
-            .arg(dir.path().join(name))
-            .status()
-            .expect("mkfifo runs");
-        assert!(made.success());
-    }
-    let (code, out, err) = run_js(
-        dir.path(),
-        &["--allow-read=.", "--allow-write=."],
-        r#"
-        sys.readFile('in.fifo').then(() => $print('read?'));
-        sys.writeFile('out.fifo', 'x').then(() => $print('written?'));
-        setTimeout(() => { $print('timer fired'); sys.exit(0); }, 0);
-        "#,
-    );
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "timer fired\n");
-}
