@@ -51,9 +51,10 @@ def main():
         v8, deno = rows["env-get-100k"][0], rows["env-get-100k"][1]
         n = len(ops)
         ax.bar([n - 0.2], [100_000 / v8], 0.4, color="C0")
-        ax.bar([n + 0.2], [100_000 / deno], 0.4, color="C1", label="Deno.env.get")
+        ax.bar([n + 0.2], [100_000 / deno], 0.4, color="C3", label="Deno.env.get")
         x = range(n + 1)
-        ops = ops + ["env.get:\nv8box vs Deno"]
+        ops = ops + ["env.get, CLI:\nv8box | Deno"]
+    ops = [o.replace("async ", "async\n") for o in ops]
     ax.set_xticks(list(x), ops)
     ax.set_ylabel("thousand calls per second (higher is better)")
     ax.set_title("B3 full syscalls, per worker")
@@ -76,7 +77,8 @@ def main():
               median_ns("B5 start-up", "bare worker_ create, run hello, drop") / 1e6] + list(startup.values())
     ax.barh(range(len(labels)), values, color=["C0", "C0"] + ["C7"] * len(startup))
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("milliseconds (lower is better)")
+    ax.set_xscale("log")
+    ax.set_xlabel("milliseconds, log scale (lower is better)")
     ax.set_title("B5 start-up")
     for i, v in enumerate(values):
         ax.text(v, i, f" {v:.1f}", va="center")
