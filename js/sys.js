@@ -133,19 +133,18 @@ function handleReply(reply) {
       for (let i = 0; i < replies.length; i++) handleReply(replies[i]);
     } else if (reply.result === 'timersFired') {
       const ids = reply.timersFired.callIds;
-      for (let i = 0; i < ids.length; i++) {
-        const entry = MapPrototypeGet(pending, ids[i]);
-        if (entry === undefined) continue; // cancelled meanwhile
-        MapPrototypeDelete(pending, ids[i]);
-        if (entry.timer !== undefined) fireTimer(entry.timer);
-        else settle(entry, TIMER_OK);
-      }
+      for (let i = 0; i < ids.length; i++) settleCall(ids[i], TIMER_OK);
     }
     return;
   }
-  const entry = MapPrototypeGet(pending, reply.id);
+  settleCall(reply.id, reply);
+}
+
+// Settles the call `id` (or fires its timer) with `reply`.
+function settleCall(id, reply) {
+  const entry = MapPrototypeGet(pending, id);
   if (entry === undefined) return; // cancelled meanwhile
-  MapPrototypeDelete(pending, reply.id);
+  MapPrototypeDelete(pending, id);
   if (entry.timer !== undefined) fireTimer(entry.timer);
   else settle(entry, reply);
 }
