@@ -1,9 +1,10 @@
 //! The dispatcher: decode → validate → policy check → execute → encode → answer.
 //!
 //! It runs inside `$send` on the isolate's thread. Quick operations (clock, randomness, env,
-//! host channels, refusals of every kind) are answered at once through `$send`'s return value;
-//! file and network operations go to the I/O pool and are answered later through `$recv` (the
-//! runtime's event loop delivers them); sleeps become timers owned by the event loop.
+//! host channels, refusals of every kind, reads and writes of small regular files) are answered
+//! at once through `$send`'s return value; other file and network operations go to the I/O pool
+//! and are answered later through `$recv` (the runtime's event loop delivers them); sleeps
+//! become timers owned by the event loop.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -484,7 +485,7 @@ impl Dispatcher {
         start: Instant,
         job: impl FnOnce(&Shared) -> Done + Send + 'static,
     ) -> Option<Vec<u8>> {
-        self.quick_or_spawn(id, info, side_effect, start, |_| ops::fs::Quick::Defer, job)
+        self.quick_or_spawn(id, info, side_effect, start, |_| ops::Quick::Defer, job)
     }
 
     /// Tries `quick` on this thread (small regular files); if it defers, sends `job` to the
@@ -496,7 +497,7 @@ impl Dispatcher {
         info: CallInfo,
         side_effect: bool,
         start: Instant,
-        quick: impl FnOnce(&Shared) -> ops::fs::Quick,
+        quick: impl FnOnce(&Shared) -> ops::Quick,
         job: impl FnOnce(&Shared) -> Done + Send + 'static,
     ) -> Option<Vec<u8>> {
         if let Err(e) = self.shared.charge_call(info.op) {
@@ -511,8 +512,8 @@ impl Dispatcher {
             0
         };
         let done = catch_unwind(AssertUnwindSafe(|| quick(&self.shared)))
-            .unwrap_or_else(|_| ops::fs::Quick::Done(panicked(info.op)));
-        if let ops::fs::Quick::Done(done) = done {
+            .unwrap_or_else(|_| ops::Quick::Done(panicked(info.op)));
+        if let ops::Quick::Done(done) = done {
             self.completed();
             let finished = Finished {
                 id,

@@ -15,7 +15,7 @@ use cap_std::fs::{Dir, OpenOptions};
 use crate::policy::{Permission, Policy, Target};
 use crate::proto::{reply, Bytes, DirEntries, DirEntry, Empty, ErrorCode, FileInfo};
 
-use super::{Done, OpError};
+use super::{Done, OpError, Quick};
 
 /// An allowed file or folder, opened on first use.
 struct Root {
@@ -186,14 +186,6 @@ pub fn io_error(op: &str, path: &Path, e: io::Error) -> OpError {
 /// Files up to this size are read or written on the isolate's thread, inside `$send`: a small
 /// regular file costs a few system calls, less than the two thread hand-offs of the I/O pool.
 pub const INLINE_MAX_BYTES: u64 = 64 * 1024;
-
-/// What a quick attempt at an operation on the isolate's thread came to.
-pub enum Quick {
-    /// It finished (or failed) there.
-    Done(Done),
-    /// It could block or take long (not a small regular file): run it on the I/O pool.
-    Defer,
-}
 
 /// Opened without waiting: a FIFO or device opens at once (or fails with `ENXIO`) instead of
 /// blocking the isolate's thread; a regular file ignores the flag.

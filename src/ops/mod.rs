@@ -73,6 +73,14 @@ impl Done {
     }
 }
 
+/// What a quick attempt at an operation on the isolate's thread (inside `$send`) came to.
+pub enum Quick {
+    /// It finished (or failed) there.
+    Done(Done),
+    /// It could block or take long (e.g. not a small regular file): run it on the I/O pool.
+    Defer,
+}
+
 impl From<Result<reply::Result, OpError>> for Done {
     fn from(result: Result<reply::Result, OpError>) -> Done {
         Done {
