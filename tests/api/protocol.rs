@@ -185,8 +185,8 @@ fn replies() -> Vec<Reply> {
         .collect()
 }
 
-/// A worker with only the codec; `$recv` gets "type\0bytes", `$send` returns the re-encoding.
-fn codec_worker() -> (Worker, Rc<RefCell<Vec<Vec<u8>>>>) {
+/// A worker with only the codec loaded, and what it has passed to `$send` so far.
+fn recording_codec_worker() -> (Worker, Rc<RefCell<Vec<Vec<u8>>>>) {
     let out = Rc::new(RefCell::new(Vec::new()));
     let sink = out.clone();
     let mut w = Worker::new(move |b| {
@@ -194,6 +194,12 @@ fn codec_worker() -> (Worker, Rc<RefCell<Vec<Vec<u8>>>>) {
         None
     });
     w.load("codec.js", v8box::runtime::CODEC_JS).unwrap();
+    (w, out)
+}
+
+/// A worker with only the codec; `$recv` gets "type\0bytes", `$send` returns the re-encoding.
+fn codec_worker() -> (Worker, Rc<RefCell<Vec<Vec<u8>>>>) {
+    let (mut w, out) = recording_codec_worker();
     w.load(
         "roundtrip.js",
         "$recv(buf => {\n\
@@ -238,13 +244,7 @@ fn every_message_encoded_in_rust_decodes_in_js_and_back() {
 
 #[test]
 fn messages_built_in_js_decode_in_rust() {
-    let out = Rc::new(RefCell::new(Vec::new()));
-    let sink = out.clone();
-    let mut w = Worker::new(move |b| {
-        sink.borrow_mut().push(b.to_vec());
-        None
-    });
-    w.load("codec.js", v8box::runtime::CODEC_JS).unwrap();
+    let (mut w, out) = recording_codec_worker();
     w.load(
         "build.js",
         "const C = 'v8box.v1.Call';\n\
