@@ -1,6 +1,6 @@
 //! Compiles `proto/v8box.proto` twice from one parse, so the two sides cannot drift:
 //! - into Rust types with prost-build (the schema is parsed by `protox`: no system `protoc`);
-//! - into JavaScript (`schema.js`): a table of every message's fields, and for each message an
+//! - into JavaScript (`schema.js`): the enums' value names, and for each message an
 //!   encoder and a decoder function specialised to its fields (`codec_gen`), which
 //!   `js/codec.js`'s `encode`/`decode` call. Specialised code reads and writes properties by
 //!   constant names and builds decoded objects from one literal each, so V8 keeps every access
@@ -13,7 +13,7 @@ use std::env;
 use std::fs;
 use std::path::PathBuf;
 
-use prost_types::{field_descriptor_proto::Label, DescriptorProto, FileDescriptorSet};
+use prost_types::FileDescriptorSet;
 use serde_json::{json, Value};
 
 #[path = "build/codec_gen.rs"]
@@ -52,22 +52,21 @@ fn main() {
     fs::write(out.join("codec.js"), codec).unwrap();
 }
 
-/// `const SCHEMA = {messages: {...}, enums: {...}};` — for each message its fields as
-/// `[number, jsonName, type, repeated, oneofName|null, typeName|null]`, types being
-/// `FieldDescriptorProto.Type` numbers.
+/// `const SCHEMA = {enums: {...}};` — each enum's value names by number (the per-message
+/// field tables and functions come from `codec_gen`).
 fn js_schema(fds: &FileDescriptorSet) -> String {
-    let mut messages = BTreeMap::new();
     let mut enums = BTreeMap::new();
     for file in &fds.file {
-        let package = file.package();
         for e in &file.enum_type {
-            enums.insert(format!("{package}.{}", e.name()), enum_values(e));
-        }
-        for m in &file.message_type {
-            walk(package, m, &mut messages, &mut enums);
+            enums.insert(format!("{}.{}", file.package(), e.name()), enum_values(e));
         }
     }
-    let schema = json!({ "messages": messages, "enums": enums });
+    for m in codec_gen::messages(fds) {
+        for e in &m.desc.enum_type {
+            enums.insert(format!("{}.{}", m.full, e.name()), enum_values(e));
+        }
+    }
+    let schema = json!({ "enums": enums });
     format!("const SCHEMA = {schema};\n")
 }
 
@@ -78,45 +77,6 @@ fn enum_values(e: &prost_types::EnumDescriptorProto) -> Value {
         .map(|v| (v.number().to_string(), v.name().to_string()))
         .collect();
     json!(map)
-}
-
-fn walk(
-    prefix: &str,
-    m: &DescriptorProto,
-    messages: &mut BTreeMap<String, Value>,
-    enums: &mut BTreeMap<String, Value>,
-) {
-    let full = format!("{prefix}.{}", m.name());
-    let mut fields: Vec<_> = m.field.iter().collect();
-    fields.sort_by_key(|f| f.number());
-    let fields: Vec<Value> = fields
-        .into_iter()
-        .map(|f| {
-            let oneof = match f.oneof_index {
-                Some(i) if !f.proto3_optional() => json!(m.oneof_decl[i as usize].name()),
-                _ => Value::Null,
-            };
-            let type_name = f
-                .type_name
-                .as_deref()
-                .map(|t| t.trim_start_matches('.').to_string());
-            json!([
-                f.number(),
-                f.json_name.clone().unwrap_or_else(|| camel(f.name())),
-                f.r#type,
-                f.label() == Label::Repeated,
-                oneof,
-                type_name
-            ])
-        })
-        .collect();
-    messages.insert(full.clone(), json!(fields));
-    for e in &m.enum_type {
-        enums.insert(format!("{full}.{}", e.name()), enum_values(e));
-    }
-    for nested in &m.nested_type {
-        walk(&full, nested, messages, enums);
-    }
 }
 
 fn camel(name: &str) -> String {

@@ -1,24 +1,26 @@
 //! Generates, for every message in the schema, a JavaScript encoder `enc_<Name>(w, obj)` and
 //! decoder `dec_<Name>(r)` specialised to its fields, plus the `ENCODERS`/`DECODERS` tables
 //! that `js/codec.js` looks them up in. The helpers they call (`writeVarint`, `readScalar`, …)
-//! live in `js/codec.js`; the field descriptors they pass are the same
-//! `[number, jsonName, type, repeated, oneof, typeName]` arrays as in `SCHEMA`.
+//! live in `js/codec.js`; the field descriptors they pass are
+//! `[number, jsonName, type, repeated, oneof, typeName]` arrays (`FD_<message>_<field>`).
 
 use std::fmt::Write;
 
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
-struct Message<'a> {
-    full: String,
-    desc: &'a DescriptorProto,
+/// A message of the schema: its full name (`v8box.v1.Call`) and descriptor.
+pub struct Message<'a> {
+    pub full: String,
+    pub desc: &'a DescriptorProto,
 }
 
 fn ident(full: &str) -> String {
     full.replace('.', "_")
 }
 
-fn messages(fds: &FileDescriptorSet) -> Vec<Message<'_>> {
+/// Every message, nested ones included.
+pub fn messages(fds: &FileDescriptorSet) -> Vec<Message<'_>> {
     fn walk<'a>(prefix: &str, m: &'a DescriptorProto, out: &mut Vec<Message<'a>>) {
         let full = format!("{prefix}.{}", m.name());
         for nested in &m.nested_type {

@@ -1,6 +1,6 @@
 // A protobuf codec for the messages of proto/v8box.proto. build.rs generates, per message, an
 // encoder `enc_<Name>` and a decoder `dec_<Name>` (tables ENCODERS/DECODERS) that call the
-// helpers here; SCHEMA holds the field table (enum names, defaults).
+// helpers here; SCHEMA holds the enums' value names.
 // Messages are plain objects keyed by the fields' JSON names; a oneof group also gets a key of
 // its own name whose value is the JSON name of the field that is set (`reply.result === 'bytes'`).
 // 64-bit integers are JavaScript numbers (exact up to 2^53).
@@ -292,7 +292,6 @@ function scratchByte(i) { return scratchBytes[i]; }
 
 function isDefault(field, value) {
   if (value === undefined || value === null) return true;
-  if (field[F_ONEOF] !== null) return false; // a set oneof member is always written
   switch (field[F_TYPE]) {
     case T_STRING: return value === '';
     case T_BYTES: return typeof value === 'string' ? value === '' : TypedArrayPrototypeGetLength(asBytes(value, field)) === 0;
