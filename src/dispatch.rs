@@ -168,15 +168,6 @@ impl Shared {
             self.epoch
         }
     }
-
-    /// Microseconds since `since` (from `clock`), or 0 without an audit log.
-    fn micros(&self, since: Instant) -> u64 {
-        if self.audit.enabled() {
-            since.elapsed().as_micros() as u64
-        } else {
-            0
-        }
-    }
 }
 
 /// The audit name of an operation.
@@ -228,13 +219,13 @@ impl Finished {
             }
         }
         let outcome = outcome_name(&done.result);
-        let dur = shared.micros(self.started);
+        let started = Some(self.started);
         if self.side_effect {
             shared
                 .audit
-                .outcome(self.intent, info, outcome, done.bytes_out, dur);
+                .outcome(self.intent, info, outcome, done.bytes_out, started);
         } else {
-            shared.audit.call(info, outcome, done.bytes_out, dur);
+            shared.audit.call(info, outcome, done.bytes_out, started);
         }
         encode(&to_reply(self.id, done.result))
     }
@@ -380,7 +371,7 @@ impl Dispatcher {
         };
         let name = op_name(&op);
         let start = self.shared.clock();
-        match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op))) {
+        match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op, start))) {
             Ok(answer) => answer,
             Err(_) => {
                 let info = Self::info(name, "", &Decision::deny(), bytes.len() as u64);
@@ -428,7 +419,7 @@ impl Dispatcher {
                 info,
                 outcome_name(&done.result),
                 done.bytes_out,
-                self.shared.micros(start),
+                Some(start),
             );
         }
         Some(encode(&to_reply(id, done.result)))
@@ -555,8 +546,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn dispatch(&self, id: u64, op: Op) -> Option<Vec<u8>> {
-        let start = self.shared.clock();
+    /// Runs one call; `start` is when it arrived (see `Shared::clock`).
+    fn dispatch(&self, id: u64, op: Op, start: Instant) -> Option<Vec<u8>> {
         match op {
             Op::Log(log) => {
                 let stream = match proto::log::Level::try_from(log.level) {
@@ -602,7 +593,7 @@ impl Dispatcher {
                 st.timers.insert((deadline, id), ());
                 st.timer_deadline.insert(id, deadline);
                 drop(st);
-                self.shared.audit.call(info, "ok", 0, 0);
+                self.shared.audit.call(info, "ok", 0, None);
                 None
             }
             Op::Cancel(c) => {
@@ -633,9 +624,7 @@ impl Dispatcher {
                 if let Some(t) = self.terminate.borrow().as_ref() {
                     t.terminate_for(TerminationReason::Exit);
                 }
-                self.shared
-                    .audit
-                    .outcome(seq, info, "ok", 0, self.shared.micros(start));
+                self.shared.audit.outcome(seq, info, "ok", 0, Some(start));
                 Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
             }
             Op::HostSend(h) => {
@@ -657,13 +646,9 @@ impl Dispatcher {
                 } else {
                     self.send_to_host(&h.channel, bytes::Bytes::from(h.data))
                 };
-                self.shared.audit.outcome(
-                    seq,
-                    info,
-                    outcome_name(&result),
-                    0,
-                    self.shared.micros(start),
-                );
+                self.shared
+                    .audit
+                    .outcome(seq, info, outcome_name(&result), 0, Some(start));
                 Some(encode(&to_reply(id, result)))
             }
             Op::HostListen(h) => {
@@ -922,12 +907,12 @@ impl Dispatcher {
                     sha256: None,
                 };
                 if d.allowed {
-                    s.audit.call(info, "redirect", 0, s.micros(hop_start));
+                    s.audit.call(info, "redirect", 0, Some(hop_start));
                     Ok(())
                 } else {
                     let e = denied(Permission::Net, &target.to_string());
                     let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
-                    s.audit.call(info, e.code.name(), 0, s.micros(hop_start));
+                    s.audit.call(info, e.code.name(), 0, Some(hop_start));
                     Err(e)
                 }
             };

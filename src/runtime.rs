@@ -350,11 +350,11 @@ fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
         sha256: None,
     };
     if !d.allowed {
-        shared.audit.call(info, "PERMISSION_DENIED", 0, 0);
+        shared.audit.call(info, "PERMISSION_DENIED", 0, None);
         dispatcher.refuse_request(msg.request_id, &msg.channel);
         return None;
     }
-    shared.audit.call(info, "ok", 0, 0);
+    shared.audit.call(info, "ok", 0, None);
     let reply = proto::reply(
         0,
         proto::reply::Result::HostMessage(proto::HostMessage {

@@ -14,6 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -39,16 +40,6 @@ const HASH_FIELD: &str = ",\"hash\":\"";
 /// Length of the hash suffix: `,"hash":"` + 64 hex digits + `"}`.
 const HASH_SUFFIX_LEN: usize = 9 + 64 + 2;
 
-/// Seals a record: appends its hash (of the text without it) as the last field.
-fn seal(mut body: Vec<u8>) -> (Vec<u8>, String) {
-    let hash = sha256_hex(&body);
-    body.pop(); // the closing brace
-    body.extend_from_slice(HASH_FIELD.as_bytes());
-    body.extend_from_slice(hash.as_bytes());
-    body.extend_from_slice(b"\"}");
-    (body, hash)
-}
-
 /// Splits a sealed line into (the text its hash covers, the stored hash).
 fn unseal(line: &[u8]) -> Option<(Vec<u8>, &str)> {
     if line.len() < HASH_SUFFIX_LEN + 2 || !line.ends_with(b"\"}") {
@@ -70,6 +61,7 @@ struct Writer {
     prev: String,
     /// Records that need not be on disk yet (no side effect waits for them), in order.
     pending: Vec<u8>,
+    ts: Timestamps,
 }
 
 /// Buffered records are written once this many bytes wait.
@@ -80,50 +72,110 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending);
-        if let Err(e) = self.out.write_all(&pending).and_then(|()| self.out.flush()) {
+        if let Err(e) = self
+            .out
+            .write_all(&self.pending)
+            .and_then(|()| self.out.flush())
+        {
             eprintln!("v8box: audit log write failed: {e}");
         }
+        self.pending.clear();
     }
 
-    /// Seals a record into the chain; returns its `seq`. The JSON is written straight into the
-    /// line (no `Value` tree: building one was most of the writer's time per record), in the
-    /// order `seq, ts, worker, kind, <fields>, prev`, then `hash`.
-    fn append(&mut self, r: Record) -> u64 {
+    /// Seals a record into the chain and appends it to `pending`; returns its `seq`. The line
+    /// is written in place (no `Value` tree, no line buffer of its own), in the order
+    /// `seq, ts, worker, kind, <fields>, prev`, then `hash` of the text before it. `text`
+    /// holds the record's strings (see `Queue::text`); they are taken from its front.
+    fn append(&mut self, r: Queued, text: &mut &[u8]) -> u64 {
         let seq = self.seq + 1;
-        let mut line = Vec::with_capacity(384);
-        let _ = write!(
-            line,
-            "{{\"seq\":{seq},\"ts\":\"{}\"",
-            humantime::format_rfc3339_micros(r.ts)
-        );
-        json_field(&mut line, "worker", &*r.worker);
-        json_field(&mut line, "kind", r.kind);
-        r.fields.write_json(&mut line);
-        json_field(&mut line, "prev", self.prev.as_str());
+        let start = self.pending.len();
+        let line = &mut self.pending;
+        line.extend_from_slice(b"{\"seq\":");
+        json_value(line, &seq);
+        line.extend_from_slice(b",\"ts\":\"");
+        self.ts.write(line, r.ts);
+        line.push(b'"');
+        json_field(line, "worker", &*r.worker);
+        json_field(line, "kind", r.kind);
+        r.body.write_json(line, text);
+        json_field(line, "prev", self.prev.as_str());
         line.push(b'}');
-        let (mut line, hash) = seal(line);
-        line.push(b'\n');
-        self.pending.extend_from_slice(&line);
+        let mut hash = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(&line[start..]), &mut hash)
+            .expect("64 hex digits for 32 bytes");
+        line.pop(); // the closing brace: `hash` is the last field
+        line.extend_from_slice(HASH_FIELD.as_bytes());
+        line.extend_from_slice(&hash);
+        line.extend_from_slice(b"\"}\n");
         self.seq = seq;
-        self.prev = hash;
+        self.prev.clear();
+        self.prev
+            .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
         seq
     }
 }
 
-/// Appends `,"key":<value as JSON>`.
+/// Formats record timestamps (RFC 3339, microseconds, UTC), reusing the date and time of the
+/// last one while the second is the same: formatting the date was a tenth of the writer's time.
+#[derive(Default)]
+struct Timestamps {
+    second: u64,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second`.
+    prefix: Vec<u8>,
+}
+
+impl Timestamps {
+    fn write(&mut self, out: &mut Vec<u8>, ts: std::time::SystemTime) {
+        let since = ts.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if self.prefix.is_empty() || since.as_secs() != self.second {
+            self.second = since.as_secs();
+            self.prefix.clear();
+            let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.second);
+            let _ = write!(self.prefix, "{}", humantime::format_rfc3339_seconds(whole));
+            self.prefix.pop(); // the `Z`
+        }
+        out.extend_from_slice(&self.prefix);
+        let _ = write!(out, ".{:06}Z", since.subsec_micros());
+    }
+}
+
+/// Appends `,"key":<value as JSON>`. A key that needs no escaping (every field name v8box
+/// writes) is copied as it is.
 fn json_field(out: &mut Vec<u8>, key: &str, value: &(impl serde::Serialize + ?Sized)) {
     out.push(b',');
-    serde_json::to_writer(&mut *out, key).expect("a key serializes");
+    if key
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'"');
+    } else {
+        json_value(out, key);
+    }
     out.push(b':');
+    json_value(out, value);
+}
+
+/// Appends a value as JSON.
+fn json_value(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(&mut *out, value).expect("a value serializes");
 }
 
 /// The fields of a record, built into JSON on the writer thread.
-enum Fields {
+enum Body {
+    /// Write out everything buffered so far (no record of its own).
+    Flush,
     Map(Map<String, Value>),
+    /// A call's fields; its three strings wait in `Queue::text`, these long, in this order:
+    /// resource, rule, sha256 (`None`: no such field).
     Call {
-        info: CallInfo,
+        op: &'static str,
+        allowed: bool,
+        resource: usize,
+        rule: usize,
+        sha256: Option<usize>,
+        bytes_in: u64,
         outcome: &'static str,
         bytes_out: u64,
         dur_us: u64,
@@ -133,30 +185,44 @@ enum Fields {
     },
 }
 
-impl Fields {
+/// The next `len` bytes of `text` (a string copied in by `Queue::push`).
+fn take_str<'t>(text: &mut &'t [u8], len: usize) -> &'t str {
+    let (s, rest) = text.split_at(len);
+    *text = rest;
+    // Copied from a `&str` by `Queue::push`, cut at the same lengths.
+    std::str::from_utf8(s).expect("queued text is the UTF-8 it was copied from")
+}
+
+impl Body {
     /// Appends the fields as `,"key":value` pairs; a call's as listed in docs/AUDIT.md.
-    fn write_json(self, out: &mut Vec<u8>) {
+    fn write_json(self, out: &mut Vec<u8>, text: &mut &[u8]) {
         match self {
-            Fields::Map(m) => {
+            Body::Flush => {}
+            Body::Map(m) => {
                 for (k, v) in &m {
                     json_field(out, k, v);
                 }
             }
-            Fields::Call {
-                info,
+            Body::Call {
+                op,
+                allowed,
+                resource,
+                rule,
+                sha256,
+                bytes_in,
                 outcome,
                 bytes_out,
                 dur_us,
                 reference,
                 extra,
             } => {
-                json_field(out, "op", info.op);
-                json_field(out, "resource", &info.resource);
-                json_field(out, "decision", info.decision());
-                json_field(out, "rule", &info.rule);
-                json_field(out, "bytes_in", &info.bytes_in);
-                if let Some(h) = &info.sha256 {
-                    json_field(out, "sha256", h);
+                json_field(out, "op", op);
+                json_field(out, "resource", take_str(text, resource));
+                json_field(out, "decision", if allowed { "allow" } else { "deny" });
+                json_field(out, "rule", take_str(text, rule));
+                json_field(out, "bytes_in", &bytes_in);
+                if let Some(len) = sha256 {
+                    json_field(out, "sha256", take_str(text, len));
                 }
                 if let Some(r) = reference {
                     json_field(out, "ref", &r);
@@ -172,61 +238,150 @@ impl Fields {
     }
 }
 
-struct Record {
+/// A record as it waits for the writer thread.
+struct Queued {
     kind: &'static str,
     worker: Arc<str>,
     ts: std::time::SystemTime,
-    fields: Fields,
+    body: Body,
     /// For a durable record: where to say its `seq` once it is written.
     written: Option<crossbeam_channel::Sender<u64>>,
-    /// Write out everything buffered so far (with no record of its own).
-    flush: bool,
 }
 
 /// Records waiting for the writer thread, in order.
+///
+/// A call record's strings are copied into `text` rather than moved in as `String`s: then the
+/// isolate's thread allocates nothing per record once the buffers have grown, and the writer
+/// thread frees nothing the isolate's thread allocated (such frees cost glibc a contended arena
+/// lock; with audit on they made `malloc` the top of the isolate thread's profile).
 #[derive(Default)]
 struct Queue {
-    records: Vec<Record>,
+    records: Vec<Queued>,
+    text: Vec<u8>,
     closed: bool,
+    /// A producer waits for room (the queue is at `QUEUE_LIMIT`).
+    full: bool,
+}
+
+impl Queue {
+    /// Queues a record without strings of its own in `text`.
+    fn push_body(&mut self, head: Head, body: Body) {
+        self.records.push(Queued {
+            kind: head.kind,
+            worker: head.worker,
+            ts: head.ts,
+            written: head.written,
+            body,
+        });
+    }
+
+    /// Queues a call record, copying its strings into `text`.
+    fn push_call(&mut self, head: Head, info: &CallInfo, call: CallEnd, extra: Map<String, Value>) {
+        self.text.extend_from_slice(info.resource.as_bytes());
+        self.text.extend_from_slice(info.rule.as_bytes());
+        if let Some(h) = &info.sha256 {
+            self.text.extend_from_slice(h.as_bytes());
+        }
+        self.push_body(
+            head,
+            Body::Call {
+                op: info.op,
+                allowed: info.allowed,
+                resource: info.resource.len(),
+                rule: info.rule.len(),
+                sha256: info.sha256.as_ref().map(String::len),
+                bytes_in: info.bytes_in,
+                outcome: call.outcome,
+                bytes_out: call.bytes_out,
+                dur_us: call.dur_us,
+                reference: call.reference,
+                extra,
+            },
+        );
+    }
+}
+
+/// What every queued record starts with.
+struct Head {
+    kind: &'static str,
+    worker: Arc<str>,
+    ts: std::time::SystemTime,
+    written: Option<crossbeam_channel::Sender<u64>>,
+}
+
+/// How a call ended, as its record says.
+struct CallEnd {
+    outcome: &'static str,
+    bytes_out: u64,
+    dur_us: u64,
+    reference: Option<u64>,
 }
 
 /// Records queued before the writer is woken anyway (when none of them is durable).
-const QUEUE_WAKE: usize = 1024;
+const QUEUE_WAKE: usize = 128;
+
+/// Records queued at most: a script that makes calls faster than the writer can seal them
+/// waits for it here, instead of growing the queue without bound (records are never dropped).
+const QUEUE_LIMIT: usize = 16 * 1024;
+
+/// The queue and the two things its users wait for.
+#[derive(Default)]
+struct Channel {
+    queue: Mutex<Queue>,
+    /// The writer waits for records.
+    wake: std::sync::Condvar,
+    /// A producer waits for room.
+    room: std::sync::Condvar,
+}
 
 /// The writer thread's end: records go in, in order; durable ones come back acknowledged.
-/// Queuing a record that is not durable takes a lock and no system call: the writer is woken
-/// only by a durable record, a long queue, or the end.
+/// Queuing a record that is not durable takes a lock and, mostly, no system call: the writer
+/// is woken only by a durable record, a queue of `QUEUE_WAKE`, or the end.
 struct Sink {
-    queue: Arc<(Mutex<Queue>, std::sync::Condvar)>,
+    channel: Arc<Channel>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The wall clock and the monotonic clock read together when the log was opened: a
+    /// record's `ts` is the wall-clock time then plus the monotonic time since, so that a call
+    /// reads the clock once for both its duration and its timestamp, and the timestamps in a
+    /// log never go backwards.
+    epoch: (std::time::SystemTime, Instant),
 }
 
 impl Sink {
     /// Building, hashing and writing records happens on this thread, off the isolate's.
     fn start(writer: Writer) -> Sink {
-        let queue: Arc<(Mutex<Queue>, std::sync::Condvar)> = Arc::default();
-        let shared = queue.clone();
+        let channel: Arc<Channel> = Arc::default();
+        let shared = channel.clone();
         let thread = std::thread::Builder::new()
             .name("v8box-audit".into())
             .spawn(move || {
                 let mut w = writer;
-                let (lock, wake) = &*shared;
+                let Channel { queue, wake, room } = &*shared;
                 // Two buffers swap places, so the queue's memory is allocated and freed on
                 // no thread once they have grown (a Vec freed on another thread than the one
                 // that allocated it costs glibc a contended arena lock).
-                let mut batch: Vec<Record> = Vec::with_capacity(QUEUE_WAKE);
+                let mut batch: Vec<Queued> = Vec::with_capacity(QUEUE_WAKE);
+                let mut text: Vec<u8> = Vec::new();
                 loop {
                     let closed = {
-                        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
                         while q.records.is_empty() && !q.closed {
                             q = wake.wait(q).unwrap_or_else(|p| p.into_inner());
                         }
                         std::mem::swap(&mut q.records, &mut batch);
+                        std::mem::swap(&mut q.text, &mut text);
+                        if std::mem::take(&mut q.full) {
+                            room.notify_all();
+                        }
                         q.closed
                     };
-                    for r in batch.drain(..) {
-                        let written = r.written.clone();
-                        let seq = if r.flush { w.seq } else { w.append(r) };
+                    let mut rest: &[u8] = &text;
+                    for mut r in batch.drain(..) {
+                        let written = r.written.take();
+                        let seq = match r.body {
+                            Body::Flush => w.seq,
+                            _ => w.append(r, &mut rest),
+                        };
                         if let Some(ack) = written {
                             w.flush_pending();
                             let _ = ack.send(seq);
@@ -234,6 +389,7 @@ impl Sink {
                             w.flush_pending();
                         }
                     }
+                    text.clear();
                     if closed {
                         w.flush_pending();
                         return;
@@ -242,21 +398,28 @@ impl Sink {
             })
             .expect("spawn the audit writer");
         Sink {
-            queue,
+            channel,
             thread: Some(thread),
+            epoch: (std::time::SystemTime::now(), Instant::now()),
         }
     }
 
-    /// Queues a record; false once the writer has stopped.
-    fn push(&self, record: Record) -> bool {
-        let (lock, wake) = &*self.queue;
-        let mut q = lock.lock().unwrap_or_else(|p| p.into_inner());
+    /// Queues a record (`add` puts it in); false once the writer has stopped.
+    fn push(&self, urgent: bool, add: impl FnOnce(&mut Queue)) -> bool {
+        let Channel { queue, wake, room } = &*self.channel;
+        let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+        while q.records.len() >= QUEUE_LIMIT && !q.closed {
+            q.full = true;
+            wake.notify_one();
+            q = room.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
         if q.closed {
             return false;
         }
-        let urgent = record.written.is_some();
-        q.records.push(record);
-        if urgent || q.records.len() >= QUEUE_WAKE {
+        add(&mut q);
+        // Only as the queue reaches `QUEUE_WAKE`: a writer still busy with the last batch
+        // takes this one when it is done, without being woken again.
+        if urgent || q.records.len() == QUEUE_WAKE {
             wake.notify_one();
         }
         true
@@ -267,9 +430,10 @@ impl Drop for Sink {
     /// Writes out what is left, then lets the writer thread end.
     fn drop(&mut self) {
         {
-            let (lock, wake) = &*self.queue;
-            lock.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+            let Channel { queue, wake, room } = &*self.channel;
+            queue.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
             wake.notify_one();
+            room.notify_all();
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -368,6 +532,7 @@ impl AuditLog {
                 seq,
                 prev,
                 pending: Vec::new(),
+                ts: Timestamps::default(),
             }))),
             worker: Arc::from(worker),
         })
@@ -381,6 +546,7 @@ impl AuditLog {
                 seq: 0,
                 prev: GENESIS.to_string(),
                 pending: Vec::new(),
+                ts: Timestamps::default(),
             }))),
             worker: Arc::from(worker),
         }
@@ -408,20 +574,30 @@ impl AuditLog {
     /// Writes one record (adding `seq`, `ts`, `worker`, `prev`); returns its `seq` (0 when
     /// disabled). A failing audit write is reported on stderr: it must not pass silently.
     pub fn record(&self, kind: &'static str, fields: Map<String, Value>) -> u64 {
-        self.send(kind, Fields::Map(fields), true)
+        self.send(kind, true, Instant::now(), |q, head| {
+            q.push_body(head, Body::Map(fields))
+        })
     }
 
     /// Writes out buffered records, and returns once they are written.
     pub fn flush(&self) {
-        self.send("flush", Fields::Map(Map::new()), true);
+        self.send("flush", true, Instant::now(), |q, head| {
+            q.push_body(head, Body::Flush)
+        });
     }
 
     /// Hands a record to the writer thread. A `durable` one is written at once, together with
     /// everything before it (one `write(2)`), and this waits until it is; others wait in memory
     /// (at most `PENDING_LIMIT` bytes) so that calls without side effects pay neither a system
     /// call nor the JSON and hashing work on the caller's thread. Returns the record's `seq`
-    /// for durable records, 0 otherwise.
-    fn send(&self, kind: &'static str, fields: Fields, durable: bool) -> u64 {
+    /// for durable records, 0 otherwise. `at` is when it happened (see `Sink::epoch`).
+    fn send(
+        &self,
+        kind: &'static str,
+        durable: bool,
+        at: Instant,
+        add: impl FnOnce(&mut Queue, Head),
+    ) -> u64 {
         let Some(sink) = &self.sink else { return 0 };
         let (ack, written) = if durable {
             let (tx, rx) = crossbeam_channel::bounded(1);
@@ -429,15 +605,13 @@ impl AuditLog {
         } else {
             (None, None)
         };
-        let record = Record {
+        let head = Head {
             kind,
             worker: self.worker.clone(),
-            ts: std::time::SystemTime::now(),
-            fields,
+            ts: sink.epoch.0 + at.saturating_duration_since(sink.epoch.1),
             written: ack,
-            flush: kind == "flush",
         };
-        if !sink.push(record) {
+        if !sink.push(durable, |q| add(q, head)) {
             return 0;
         }
         written.and_then(|rx| rx.recv().ok()).unwrap_or(0)
@@ -464,37 +638,56 @@ impl AuditLog {
             bytes_in: 0,
             sha256: None,
         };
-        let fields = Fields::Call {
-            info,
+        let end = CallEnd {
             outcome,
             bytes_out: 0,
             dur_us,
             reference: None,
-            extra: match extra {
-                Value::Object(extra) => extra,
-                _ => Map::new(),
-            },
+        };
+        let extra = match extra {
+            Value::Object(extra) => extra,
+            _ => Map::new(),
         };
         let kind = if op == "run.start" {
             "run_start"
         } else {
             "run_end"
         };
-        self.send(kind, fields, true)
+        self.call_record(kind, &info, end, extra, true, Instant::now())
     }
 
-    /// A call decided and finished in one record (buffered).
-    pub fn call(&self, info: CallInfo, outcome: &'static str, bytes_out: u64, dur_us: u64) -> u64 {
-        self.call_record("call", info, outcome, bytes_out, dur_us, None, false)
+    /// A call decided and finished in one record (buffered). `started`: when the call began,
+    /// for its `dur_us` (`None`: 0).
+    pub fn call(
+        &self,
+        info: CallInfo,
+        outcome: &'static str,
+        bytes_out: u64,
+        started: Option<Instant>,
+    ) -> u64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let now = Instant::now();
+        let end = CallEnd {
+            outcome,
+            bytes_out,
+            dur_us: micros_between(started, now),
+            reference: None,
+        };
+        self.call_record("call", &info, end, Map::new(), false, now)
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
     /// so before the side effect executes.
     pub fn intent(&self, info: &CallInfo) -> u64 {
-        if !self.enabled() {
-            return 0;
-        }
-        self.call_record("intent", info.clone(), "pending", 0, 0, None, true)
+        let end = CallEnd {
+            outcome: "pending",
+            bytes_out: 0,
+            dur_us: 0,
+            reference: None,
+        };
+        self.call_record("intent", info, end, Map::new(), true, Instant::now())
     }
 
     /// The outcome of a side effect announced by the intent record `intent_seq` (buffered).
@@ -504,43 +697,41 @@ impl AuditLog {
         info: CallInfo,
         outcome: &'static str,
         bytes_out: u64,
-        dur_us: u64,
-    ) -> u64 {
-        self.call_record(
-            "outcome",
-            info,
-            outcome,
-            bytes_out,
-            dur_us,
-            Some(intent_seq),
-            false,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn call_record(
-        &self,
-        kind: &'static str,
-        info: CallInfo,
-        outcome: &'static str,
-        bytes_out: u64,
-        dur_us: u64,
-        reference: Option<u64>,
-        durable: bool,
+        started: Option<Instant>,
     ) -> u64 {
         if !self.enabled() {
             return 0;
         }
-        let fields = Fields::Call {
-            info,
+        let now = Instant::now();
+        let end = CallEnd {
             outcome,
             bytes_out,
-            dur_us,
-            reference,
-            extra: Map::new(),
+            dur_us: micros_between(started, now),
+            reference: Some(intent_seq),
         };
-        self.send(kind, fields, durable)
+        self.call_record("outcome", &info, end, Map::new(), false, now)
     }
+
+    /// A call's record. `info` is copied into the queue and stays with the caller (see
+    /// `Queue`).
+    fn call_record(
+        &self,
+        kind: &'static str,
+        info: &CallInfo,
+        end: CallEnd,
+        extra: Map<String, Value>,
+        durable: bool,
+        at: Instant,
+    ) -> u64 {
+        self.send(kind, durable, at, |q, head| {
+            q.push_call(head, info, end, extra)
+        })
+    }
+}
+
+/// Whole microseconds from `started` to `now` (0 without a start).
+fn micros_between(started: Option<Instant>, now: Instant) -> u64 {
+    started.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64)
 }
 
 /// The `seq` and hash of the last record in an existing log, to continue its chain.

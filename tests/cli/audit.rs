@@ -253,6 +253,26 @@ fn run_end_records_the_reason() {
 }
 
 #[test]
+fn a_script_faster_than_its_log_loses_no_record() {
+    // More calls than the writer's queue holds (16,384): the script waits for the writer.
+    let dir = tempfile::tempdir().unwrap();
+    let (exit, _, err) = run_js(
+        dir.path(),
+        &["--audit=audit.log", "--allow-env=HOME"],
+        "for (let i = 0; i < 40000; i++) try { sys.env.get(i % 2 ? 'HOME' : 'NOT_ALLOWED') } catch {}",
+    );
+    assert_eq!(exit, 0, "{err}");
+    let out = v8box(dir.path(), &["audit", "verify", "audit.log"]);
+    assert_eq!(text(&out.stdout), "ok: 40002 records\n");
+    let recs = records(&dir.path().join("audit.log"));
+    let denied = recs.iter().filter(|r| r["decision"] == "deny").count();
+    assert_eq!(denied, 20000);
+    assert!(recs
+        .windows(2)
+        .all(|w| w[0]["ts"].as_str() <= w[1]["ts"].as_str()));
+}
+
+#[test]
 fn a_second_run_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     run_js(dir.path(), &["--audit=audit.log"], "sys.now()");
