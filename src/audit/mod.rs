@@ -95,7 +95,7 @@ impl Writer {
         line.extend_from_slice(b",\"ts\":\"");
         self.ts.write(line, r.ts);
         line.push(b'"');
-        json_field(line, "worker", &*r.worker);
+        json_field(line, "worker", take_str(text, r.worker));
         json_field(line, "kind", r.kind);
         r.body.write_json(line, text);
         json_field(line, "prev", self.prev.as_str());
@@ -112,6 +112,30 @@ impl Writer {
         self.prev
             .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
         seq
+    }
+}
+
+impl Writer {
+    /// Seals a batch of queued records, in order, with `text` holding their strings; answers
+    /// the durable ones once they are written.
+    fn write_batch(&mut self, batch: impl Iterator<Item = Queued>, text: &[u8]) {
+        let mut rest = text;
+        for mut r in batch {
+            let written = r.written.take();
+            let seq = match r.body {
+                Body::Flush => {
+                    take_str(&mut rest, r.worker);
+                    self.seq
+                }
+                _ => self.append(r, &mut rest),
+            };
+            if let Some(ack) = written {
+                self.flush_pending();
+                let _ = ack.send(seq);
+            } else if self.pending.len() >= PENDING_LIMIT {
+                self.flush_pending();
+            }
+        }
     }
 }
 
@@ -241,7 +265,8 @@ impl Body {
 /// A record as it waits for the writer thread.
 struct Queued {
     kind: &'static str,
-    worker: Arc<str>,
+    /// The worker's name: the first string of the record in `Queue::text`, this long.
+    worker: usize,
     ts: std::time::SystemTime,
     body: Body,
     /// For a durable record: where to say its `seq` once it is written.
@@ -250,10 +275,11 @@ struct Queued {
 
 /// Records waiting for the writer thread, in order.
 ///
-/// A call record's strings are copied into `text` rather than moved in as `String`s: then the
-/// isolate's thread allocates nothing per record once the buffers have grown, and the writer
-/// thread frees nothing the isolate's thread allocated (such frees cost glibc a contended arena
-/// lock; with audit on they made `malloc` the top of the isolate thread's profile).
+/// A record's strings are copied into `text` rather than moved in as `String`s (or shared as
+/// an `Arc`): then the isolate's thread allocates nothing per record once the buffers have
+/// grown, the writer thread frees nothing the isolate's thread allocated (such frees cost glibc
+/// a contended arena lock; with audit on they made `malloc` the top of the isolate thread's
+/// profile), and no reference count bounces between the two threads' caches.
 #[derive(Default)]
 struct Queue {
     records: Vec<Queued>,
@@ -264,19 +290,26 @@ struct Queue {
 }
 
 impl Queue {
-    /// Queues a record without strings of its own in `text`.
+    /// Queues a record whose own strings (after the worker's name) are already in `text`.
     fn push_body(&mut self, head: Head, body: Body) {
         self.records.push(Queued {
             kind: head.kind,
-            worker: head.worker,
+            worker: head.worker.len(),
             ts: head.ts,
             written: head.written,
             body,
         });
     }
 
+    /// Queues a record without strings of its own.
+    fn push_plain(&mut self, head: Head, body: Body) {
+        self.text.extend_from_slice(head.worker.as_bytes());
+        self.push_body(head, body);
+    }
+
     /// Queues a call record, copying its strings into `text`.
     fn push_call(&mut self, head: Head, info: &CallInfo, call: CallEnd, extra: Map<String, Value>) {
+        self.text.extend_from_slice(head.worker.as_bytes());
         self.text.extend_from_slice(info.resource.as_bytes());
         self.text.extend_from_slice(info.rule.as_bytes());
         if let Some(h) = &info.sha256 {
@@ -302,9 +335,9 @@ impl Queue {
 }
 
 /// What every queued record starts with.
-struct Head {
+struct Head<'w> {
     kind: &'static str,
-    worker: Arc<str>,
+    worker: &'w str,
     ts: std::time::SystemTime,
     written: Option<crossbeam_channel::Sender<u64>>,
 }
@@ -375,20 +408,7 @@ impl Sink {
                         }
                         q.closed
                     };
-                    let mut rest: &[u8] = &text;
-                    for mut r in batch.drain(..) {
-                        let written = r.written.take();
-                        let seq = match r.body {
-                            Body::Flush => w.seq,
-                            _ => w.append(r, &mut rest),
-                        };
-                        if let Some(ack) = written {
-                            w.flush_pending();
-                            let _ = ack.send(seq);
-                        } else if w.pending.len() >= PENDING_LIMIT {
-                            w.flush_pending();
-                        }
-                    }
+                    w.write_batch(batch.drain(..), &text);
                     text.clear();
                     if closed {
                         w.flush_pending();
@@ -575,14 +595,14 @@ impl AuditLog {
     /// disabled). A failing audit write is reported on stderr: it must not pass silently.
     pub fn record(&self, kind: &'static str, fields: Map<String, Value>) -> u64 {
         self.send(kind, true, Instant::now(), |q, head| {
-            q.push_body(head, Body::Map(fields))
+            q.push_plain(head, Body::Map(fields))
         })
     }
 
     /// Writes out buffered records, and returns once they are written.
     pub fn flush(&self) {
         self.send("flush", true, Instant::now(), |q, head| {
-            q.push_body(head, Body::Flush)
+            q.push_plain(head, Body::Flush)
         });
     }
 
@@ -607,7 +627,7 @@ impl AuditLog {
         };
         let head = Head {
             kind,
-            worker: self.worker.clone(),
+            worker: &self.worker,
             ts: sink.epoch.0 + at.saturating_duration_since(sink.epoch.1),
             written: ack,
         };
@@ -764,4 +784,116 @@ fn chain_end(file: File) -> Result<(u64, String), String> {
     let seq = v["seq"].as_u64().ok_or("the last record has no seq")?;
     let hash = v["hash"].as_str().ok_or("the last record has no hash")?;
     Ok((seq, hash.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(op: &'static str, resource: &str, rule: &str) -> CallInfo {
+        CallInfo {
+            op,
+            resource: resource.into(),
+            allowed: true,
+            rule: rule.into(),
+            bytes_in: 0,
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn records_of_every_kind_and_worker_keep_their_own_strings() {
+        let (log, sink) = AuditLog::in_memory("first");
+        let other = log.for_worker("the \"second\" wörker");
+        log.call(info("env.get", "HOME", "--allow-env=HOME"), "ok", 5, None);
+        log.flush();
+        let mut write = info("fs.writeFile", "/tmp/a \"b\"\n", "[fs] write");
+        write.sha256 = Some(sha256_hex(b"x"));
+        let seq = other.intent(&write);
+        other.outcome(seq, write, "ok", 0, Some(Instant::now()));
+        log.record("note", Map::from_iter([("k".into(), Value::from("v"))]));
+        log.flush();
+        let recs: Vec<Value> = sink
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(&str, &str, &str, &str)> = recs
+            .iter()
+            .map(|r| {
+                (
+                    r["worker"].as_str().unwrap(),
+                    r["kind"].as_str().unwrap(),
+                    r["resource"].as_str().unwrap_or("-"),
+                    r["rule"].as_str().unwrap_or("-"),
+                )
+            })
+            .collect();
+        let second = "the \"second\" wörker";
+        assert_eq!(
+            seen,
+            [
+                ("first", "call", "HOME", "--allow-env=HOME"),
+                (second, "intent", "/tmp/a \"b\"\n", "[fs] write"),
+                (second, "outcome", "/tmp/a \"b\"\n", "[fs] write"),
+                ("first", "note", "-", "-"),
+            ]
+        );
+        assert_eq!(recs[1]["sha256"], sha256_hex(b"x"));
+        assert_eq!(recs[2]["ref"], recs[1]["seq"]);
+        assert_eq!(recs[3]["k"], "v");
+        let text = sink.lines().join("\n") + "\n";
+        assert_eq!(verify(text.as_bytes()), Verdict::Ok { records: 4 });
+    }
+
+    #[test]
+    fn a_flush_inside_a_batch_leaves_the_next_records_strings_in_place() {
+        // Another thread's records can follow a flush in the same batch.
+        let sink = MemorySink::default();
+        let mut w = Writer {
+            out: Box::new(sink.clone()),
+            seq: 0,
+            prev: GENESIS.to_string(),
+            pending: Vec::new(),
+            ts: Timestamps::default(),
+        };
+        let mut q = Queue::default();
+        let head = |worker| Head {
+            kind: "call",
+            worker,
+            ts: std::time::SystemTime::now(),
+            written: None,
+        };
+        let end = || CallEnd {
+            outcome: "ok",
+            bytes_out: 0,
+            dur_us: 0,
+            reference: None,
+        };
+        q.push_call(
+            head("a"),
+            &info("now", "", "always allowed"),
+            end(),
+            Map::new(),
+        );
+        q.push_plain(head("flusher"), Body::Flush);
+        q.push_call(
+            head("b"),
+            &info("env.get", "HOME", "--allow-env=HOME"),
+            end(),
+            Map::new(),
+        );
+        w.write_batch(q.records.drain(..), &q.text);
+        w.flush_pending();
+        let recs: Vec<Value> = sink
+            .lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(
+            (recs[1]["worker"].as_str(), recs[1]["resource"].as_str()),
+            (Some("b"), Some("HOME"))
+        );
+    }
 }
