@@ -5,8 +5,9 @@
 #
 # Installs Deno from the npm registry (package `deno`) into bench/.peers if it is missing; Node is
 # the machine's. Prints one table: each case's time in each runtime (measured inside the runtime,
-# median of 3) and v8box's time as a fraction of Deno's; then process start-up (`hello`, wall
-# clock, median of 10) and a fresh Node `vm` context.
+# median of 5, the runtimes taking turns so that a slow spell of the machine hits all three) and
+# v8box's time as a fraction of Deno's; then process start-up (`hello`, wall clock, median of 10)
+# and a fresh Node `vm` context.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared_archive="../shared/rusty_v8/librusty_v8_release_x86_64-unknown-linux-gnu.a.gz"
@@ -30,6 +31,9 @@ script="$PWD/bench/work.mjs"
 run() { # runtime case -> ms
   local rt=$1 case=$2
   rm -rf "$work/out" && mkdir -p "$work/out"
+  # The last run's 10,000 deleted files are still being freed; without this, the next run's
+  # file creation varied 5x depending on what ran before it.
+  sync
   case $rt in
     v8box) "$V8BOX" run --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
     deno) "$DENO" run --quiet --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
@@ -43,9 +47,14 @@ echo
 printf '| %-20s | %10s | %10s | %10s | %14s |\n' case "v8box ms" "deno ms" "node ms" "v8box / deno"
 printf '| %-20s | %10s | %10s | %10s | %14s |\n' --- --- --- --- ---
 for case in reads-sequential reads-64-in-flight write-10k-files timers-10k env-get-100k; do
-  declare -A t
+  declare -A t=([v8box]="" [deno]="" [node]="")
+  for _ in 1 2 3 4 5; do
+    for rt in v8box deno node; do
+      t[$rt]+="$(run "$rt" "$case")"$'\n'
+    done
+  done
   for rt in v8box deno node; do
-    t[$rt]=$(for _ in 1 2 3; do run "$rt" "$case"; done | median)
+    t[$rt]=$(printf '%s' "${t[$rt]}" | median)
   done
   ratio=$(awk -v a="${t[v8box]}" -v b="${t[deno]}" 'BEGIN {printf "%.2f", a / b}')
   printf '| %-20s | %10s | %10s | %10s | %14s |\n' "$case" "${t[v8box]}" "${t[deno]}" "${t[node]}" "$ratio"
