@@ -731,17 +731,7 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
     ) -> u64 {
-        if !self.enabled() {
-            return 0;
-        }
-        let now = Instant::now();
-        let end = CallEnd {
-            outcome,
-            bytes_out,
-            dur_us: micros_between(started, now),
-            reference: None,
-        };
-        self.call_record("call", &info, end, Map::new(), false, now)
+        self.finished("call", &info, outcome, bytes_out, started, None)
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
@@ -765,6 +755,21 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
     ) -> u64 {
+        let reference = Some(intent_seq);
+        self.finished("outcome", &info, outcome, bytes_out, started, reference)
+    }
+
+    /// The record of a call that has ended (buffered); the clock is read once, for both its
+    /// duration and its time.
+    fn finished(
+        &self,
+        kind: &'static str,
+        info: &CallInfo,
+        outcome: &'static str,
+        bytes_out: u64,
+        started: Option<Instant>,
+        reference: Option<u64>,
+    ) -> u64 {
         if !self.enabled() {
             return 0;
         }
@@ -773,9 +778,9 @@ impl AuditLog {
             outcome,
             bytes_out,
             dur_us: micros_between(started, now),
-            reference: Some(intent_seq),
+            reference,
         };
-        self.call_record("outcome", &info, end, Map::new(), false, now)
+        self.call_record(kind, info, end, Map::new(), false, now)
     }
 
     /// A call's record. `info` is copied into the queue and stays with the caller (see
