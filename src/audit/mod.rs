@@ -414,6 +414,20 @@ struct Sink {
     epoch: (std::time::SystemTime, Instant),
 }
 
+/// Closes the queue when the writer thread ends, however it ends: should it fail, callers get
+/// `0` at once instead of waiting for room or for an acknowledgement that cannot come.
+struct CloseOnExit<'c>(&'c Channel);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.closed = true;
+        q.records.clear(); // drops the acknowledgement senders: their waiters wake
+        self.0.wake.notify_all();
+        self.0.room.notify_all();
+    }
+}
+
 impl Sink {
     /// Building, hashing and writing records happens on this thread, off the isolate's.
     fn start(writer: Writer) -> Sink {
@@ -422,6 +436,7 @@ impl Sink {
         let thread = std::thread::Builder::new()
             .name("v8box-audit".into())
             .spawn(move || {
+                let _closes = CloseOnExit(&shared);
                 let mut w = writer;
                 let Channel { queue, wake, room } = &*shared;
                 // Two buffers swap places, so the queue's memory is allocated and freed on
@@ -895,6 +910,26 @@ mod tests {
         assert_eq!(recs[3]["k"], "v");
         let text = sink.lines().join("\n") + "\n";
         assert_eq!(verify(text.as_bytes()), Verdict::Ok { records: 4 });
+    }
+
+    #[test]
+    fn a_failed_writer_thread_does_not_hang_its_callers() {
+        struct Fails;
+        impl Write for Fails {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("injected fault: the audit output failed");
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let log = AuditLog::to_writer(Fails, "w");
+        // More than the queue holds: without the writer, a caller would wait for room forever.
+        for _ in 0..QUEUE_LIMIT + 10 {
+            log.call(info("now", "", "always allowed"), "ok", 0, None);
+        }
+        log.flush();
+        assert_eq!(log.intent(&info("exit", "0", "always allowed")), 0);
     }
 
     #[test]
