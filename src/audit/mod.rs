@@ -113,9 +113,7 @@ impl Writer {
             .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
         seq
     }
-}
 
-impl Writer {
     /// Seals a batch of queued records, in order, with `text` holding their strings; answers
     /// the durable ones once they are written.
     fn write_batch(&mut self, batch: impl Iterator<Item = Queued>, text: &[u8]) {
