@@ -482,6 +482,8 @@ impl Dispatcher {
     /// Tries `quick` on this thread (small regular files); if it defers, sends `job` to the
     /// I/O pool, whose reply comes back as an `Event::Reply`. Either way the call is charged,
     /// holds a slot while it runs, and a side effect's intent is on record before it starts.
+    /// With no slot free, a call without side effects is still tried here: answered at once,
+    /// it never waits, so it needs no slot (only if it would have to wait is it refused).
     fn quick_or_spawn(
         &self,
         id: u64,
@@ -494,8 +496,11 @@ impl Dispatcher {
         if let Err(e) = self.shared.charge_call(info.op) {
             return self.refuse(id, info, start, e);
         }
-        if let Err(e) = self.reserve_slot() {
-            return self.refuse(id, info, start, e);
+        let no_slot = self.reserve_slot().err();
+        if let Some(e) = &no_slot {
+            if side_effect {
+                return self.refuse(id, info, start, e.clone());
+            }
         }
         let intent = if side_effect {
             self.shared.audit.intent(&info)
@@ -505,7 +510,9 @@ impl Dispatcher {
         let done = catch_unwind(AssertUnwindSafe(|| quick(&self.shared)))
             .unwrap_or_else(|_| ops::Quick::Done(panicked(info.op)));
         if let ops::Quick::Done(done) = done {
-            self.completed();
+            if no_slot.is_none() {
+                self.completed();
+            }
             let finished = Finished {
                 id,
                 intent,
@@ -513,6 +520,9 @@ impl Dispatcher {
                 started: start,
             };
             return Some(finished.answer(&self.shared, info, done));
+        }
+        if let Some(e) = no_slot {
+            return self.refuse(id, info, start, e);
         }
         let shared = self.shared.clone();
         let events = self.events.clone();

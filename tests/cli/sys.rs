@@ -302,6 +302,7 @@ fn too_many_calls_in_flight_get_a_clear_error() {
     let dir = tmp();
     // Larger than a read done inside `$send`, so each read waits on the I/O pool.
     write(dir.path(), "f", &"x".repeat(100 * 1024));
+    write(dir.path(), "small", "abc");
     write(
         dir.path(),
         "policy.toml",
@@ -311,16 +312,21 @@ fn too_many_calls_in_flight_get_a_clear_error() {
         dir.path(),
         &["--policy=policy.toml"],
         r#"
-        const results = await Promise.allSettled(Array.from({ length: 8 }, () => sys.readFile('f')));
+        const big = Array.from({ length: 8 }, () => sys.readFile('f'));
+        // Five reads wait; a small file is read at once, so it needs no slot of its own.
+        const small = await sys.readTextFile('small');
+        const results = await Promise.allSettled(big);
         $print(results.filter(r => r.status === 'fulfilled').length,
                results.filter(r => r.status === 'rejected' && r.reason.code === 'QUOTA_EXCEEDED').length);
         $print(results.find(r => r.status === 'rejected').reason.message);
+        $print(small);
         "#,
     );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "5 3");
     assert!(lines[1].contains("max_calls_in_flight = 5"), "{out}");
+    assert_eq!(lines[2], "abc");
 }
 
 /// A tiny HTTP/1.1 server on loopback for the fetch tests; serves `count` connections.
