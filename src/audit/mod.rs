@@ -269,7 +269,7 @@ impl Body {
             } => {
                 json_str_field(out, "op", op);
                 json_str_field(out, "resource", take_str(text, resource));
-                json_plain_field(out, "decision", if allowed { "allow" } else { "deny" });
+                json_plain_field(out, "decision", decision_word(allowed));
                 json_str_field(out, "rule", take_str(text, rule));
                 json_field(out, "bytes_in", &bytes_in);
                 if let Some(len) = sha256 {
@@ -575,11 +575,16 @@ pub struct CallInfo {
 impl CallInfo {
     /// `allow` or `deny`, as records spell the decision.
     pub fn decision(&self) -> &'static str {
-        if self.allowed {
-            "allow"
-        } else {
-            "deny"
-        }
+        decision_word(self.allowed)
+    }
+}
+
+/// `allow` or `deny`.
+fn decision_word(allowed: bool) -> &'static str {
+    if allowed {
+        "allow"
+    } else {
+        "deny"
     }
 }
 
