@@ -916,6 +916,71 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_makes_the_caller_wait_and_loses_nothing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // An output that blocks until the gate opens: the writer stops taking records.
+        struct Gated {
+            gate: crossbeam_channel::Receiver<()>,
+            open: bool,
+            sink: MemorySink,
+        }
+        impl Write for Gated {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                if !self.open {
+                    let _ = self.gate.recv();
+                    self.open = true;
+                }
+                self.sink.write(b)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (open, gate) = crossbeam_channel::bounded(1);
+        let sink = MemorySink::default();
+        let out = Gated {
+            gate,
+            open: false,
+            sink: sink.clone(),
+        };
+        let log = Arc::new(AuditLog::to_writer(out, "w"));
+        let total = 3 * QUEUE_LIMIT;
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (log, pushed) = (log.clone(), pushed.clone());
+            std::thread::spawn(move || {
+                for _ in 0..total {
+                    log.call(info("now", "", "always allowed"), "ok", 0, None);
+                    pushed.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let channel = &log.sink.as_ref().unwrap().channel;
+        // Until the caller waits for room (`full`), with the writer held up. A queue without
+        // a bound would let the caller finish instead.
+        loop {
+            let done = pushed.load(Ordering::SeqCst) == total;
+            let q = channel.queue.lock().unwrap();
+            assert!(
+                q.records.len() <= QUEUE_LIMIT,
+                "the queue grew to {}",
+                q.records.len()
+            );
+            if q.full {
+                assert_eq!(q.records.len(), QUEUE_LIMIT);
+                break;
+            }
+            assert!(!done, "the caller never waited for room");
+            drop(q);
+            std::thread::yield_now();
+        }
+        open.send(()).unwrap();
+        producer.join().unwrap();
+        log.flush();
+        assert_eq!(sink.lines().len(), total);
+    }
+
+    #[test]
     fn a_failed_writer_thread_does_not_hang_its_callers() {
         struct Fails;
         impl Write for Fails {
