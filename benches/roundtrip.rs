@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use v8box::audit::AuditLog;
-use v8box::{Job, Main, Policy, RunOptions, Worker, WorkerOptions, WorkerPool};
+use v8box::{Job, Main, Policy, RunOptions, WarmWorker, Worker, WorkerOptions, WorkerPool};
 
 const CALLS: u64 = 10_000;
 
@@ -122,6 +122,16 @@ fn run_script(source: &str, audit: bool, policy: &Policy) {
     run_with(source, run_options(audit, policy));
 }
 
+/// `v8box::run_warm`: the run gets a fresh context in `warm`'s kept isolate.
+fn run_warm_script(source: &str, policy: &Policy, warm: &mut WarmWorker) {
+    let main = Main::Script {
+        name: "bench.js".into(),
+        source: source.into(),
+    };
+    let exit = v8box::run_warm(main, run_options(false, policy), warm);
+    assert_eq!(exit, v8box::Exit::Ok);
+}
+
 fn b3_syscalls(c: &mut Criterion) {
     let mut group = c.benchmark_group("B3 syscalls");
     group.throughput(Throughput::Elements(CALLS));
@@ -182,6 +192,11 @@ fn b5_startup(c: &mut Criterion) {
     group.bench_function("v8box::run: worker + sys prelude + hello", |b| {
         b.iter(|| run_script("$print('hello')", false, &policy))
     });
+    let mut warm = WarmWorker::new();
+    group.bench_function(
+        "v8box::run_warm: fresh context in a kept isolate + hello",
+        |b| b.iter(|| run_warm_script("$print('hello')", &policy, &mut warm)),
+    );
     group.finish();
 }
 
@@ -241,7 +256,8 @@ fn memory() {
 /// of each kind, after 20 to warm up.
 fn startup_percentiles() {
     let policy = Policy::deny_all();
-    let kinds: [(&str, &dyn Fn()); 2] = [
+    let warm = std::cell::RefCell::new(WarmWorker::new());
+    let kinds: [(&str, &dyn Fn()); 3] = [
         ("bare worker: create, run hello, drop", &|| {
             let mut w = Worker::new(|_| None);
             w.set_print_handler(|_| {});
@@ -250,6 +266,10 @@ fn startup_percentiles() {
         ("v8box::run: worker + sys prelude + hello", &|| {
             run_script("$print('hello')", false, &policy)
         }),
+        (
+            "v8box::run_warm: fresh context in a kept isolate + hello",
+            &|| run_warm_script("$print('hello')", &policy, &mut warm.borrow_mut()),
+        ),
     ];
     for (name, start) in kinds {
         for _ in 0..20 {

@@ -21,7 +21,7 @@ pub mod worker;
 pub mod worker_pool;
 
 pub use policy::Policy;
-pub use runtime::{run, Exit, Main, RunOptions};
+pub use runtime::{run, run_warm, Exit, Main, RunOptions, WarmWorker};
 pub use sandbox::{HostReceiver, HostSender, RunHandle, Sandbox, SandboxBuilder};
 pub use worker::{
     set_flags, version, JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions,

@@ -236,8 +236,47 @@ fn sha256_hex(text: &str) -> String {
     crate::audit::sha256_hex(text.as_bytes())
 }
 
-/// Runs `main` under `options` until it ends.
-pub fn run(main: Main, mut options: RunOptions) -> Exit {
+/// Runs `main` under `options` until it ends, in a new worker.
+pub fn run(main: Main, options: RunOptions) -> Exit {
+    run_in(main, options, None)
+}
+
+/// A worker kept between runs on one thread, so that the next run skips creating an isolate
+/// (most of a start-up; docs/BENCHMARKS.md B5). Each run still gets a fresh context: its own
+/// globals, builtins, modules and policy, and nothing the previous script left behind is
+/// reachable (see `Worker::renew`). What runs share is the isolate: V8's caches of compiled
+/// code and its heap, whose garbage a later run may find in memory it is given. Use one
+/// `WarmWorker` for scripts of one trust domain; docs/SECURITY.md says more. Not `Send`.
+#[derive(Default)]
+pub struct WarmWorker {
+    worker: Option<Worker>,
+    renewals: u64,
+}
+
+impl WarmWorker {
+    /// No isolate yet; the first run creates one.
+    pub fn new() -> WarmWorker {
+        WarmWorker::default()
+    }
+
+    /// How many runs got a kept isolate instead of a new one.
+    pub fn renewals(&self) -> u64 {
+        self.renewals
+    }
+
+    /// Whether an isolate is kept for the next run.
+    pub fn is_warm(&self) -> bool {
+        self.worker.is_some()
+    }
+}
+
+/// Runs `main` like `run`, in `warm`'s isolate when its settings allow (`Worker::can_renew`:
+/// a run with a heap limit always gets a new isolate), and keeps the isolate there afterwards.
+pub fn run_warm(main: Main, options: RunOptions, warm: &mut WarmWorker) -> Exit {
+    run_in(main, options, Some(warm))
+}
+
+fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>) -> Exit {
     let policy = options.policy.clone();
     let timeout = policy.limits.timeout_ms.map(Duration::from_millis);
     let worker_options = WorkerOptions {
@@ -279,8 +318,26 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         std::mem::take(&mut options.host_out),
         options.requests.clone(),
     ));
-    let d = dispatcher.clone();
-    let mut worker = Worker::with_options(worker_options, move |bytes| d.on_send(bytes));
+    let on_send = || {
+        let d = dispatcher.clone();
+        move |bytes: &[u8]| d.on_send(bytes)
+    };
+    let mut kept = warm.as_deref_mut().and_then(|w| w.worker.take());
+    let renewed = kept
+        .as_mut()
+        .is_some_and(|w| w.renew(&worker_options, on_send()));
+    let mut worker = match kept {
+        Some(w) if renewed => {
+            if let Some(warm) = warm.as_deref_mut() {
+                warm.renewals += 1;
+            }
+            w
+        }
+        unusable => {
+            drop(unusable);
+            Worker::with_options(worker_options, on_send())
+        }
+    };
     let print = output.clone();
     worker.set_print_handler(move |line| print(Stream::Stdout, line));
     let handle = worker.terminate_handle();
@@ -323,7 +380,13 @@ pub fn run(main: Main, mut options: RunOptions) -> Exit {
         // records never come, so the end of the run says how many there were.
         json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
     );
-    drop(worker);
+    match warm {
+        Some(warm) if worker.is_renewable() => {
+            worker.park();
+            warm.worker = Some(worker);
+        }
+        _ => drop(worker),
+    }
     exit
 }
 

@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use crate::audit::AuditLog;
 use crate::dispatch::{OutputFn, Stream};
 use crate::policy::Policy;
-use crate::runtime::{self, Exit, Main, RunOptions};
+use crate::runtime::{self, Exit, Main, RunOptions, WarmWorker};
 use crate::sandbox::CAPTURE_LIMIT_BYTES;
 
 /// A script to run in the pool.
@@ -65,7 +65,7 @@ pub struct WorkerPool {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn run_job(job: Job, thread: usize) -> JobResult {
+fn run_job(job: Job, thread: usize, warm: Option<&mut WarmWorker>) -> JobResult {
     let (audit, sink) = AuditLog::in_memory(&format!("pool-{thread}"));
     let output: Arc<Mutex<(Vec<String>, Vec<String>, usize)>> = Arc::default();
     let out = output.clone();
@@ -96,7 +96,10 @@ fn run_job(job: Job, thread: usize) -> JobResult {
             source: job.source,
         }
     };
-    let exit = runtime::run(main, options);
+    let exit = match warm {
+        Some(warm) => runtime::run_warm(main, options, warm),
+        None => runtime::run(main, options),
+    };
     let (stdout, stderr, _) =
         std::mem::take(&mut *output.lock().unwrap_or_else(|p| p.into_inner()));
     JobResult {
@@ -109,8 +112,21 @@ fn run_job(job: Job, thread: usize) -> JobResult {
 }
 
 impl WorkerPool {
-    /// A pool of `threads` threads (at least one).
+    /// A pool of `threads` threads (at least one); every job gets a new worker.
     pub fn new(threads: usize) -> WorkerPool {
+        WorkerPool::spawn(threads, false)
+    }
+
+    /// Like `new`, but each thread keeps its isolate from one job to the next
+    /// (`runtime::WarmWorker`): a job starts in a fresh context of a kept isolate, which skips
+    /// most of a start-up. Jobs with a heap limit still get new isolates. Meant for jobs of one
+    /// trust domain: the jobs of a thread share V8's compiled-code caches and its heap
+    /// (docs/SECURITY.md).
+    pub fn with_warm_workers(threads: usize) -> WorkerPool {
+        WorkerPool::spawn(threads, true)
+    }
+
+    fn spawn(threads: usize, keep_isolates: bool) -> WorkerPool {
         let (tx, rx) = unbounded::<Task>();
         let threads = (0..threads.max(1))
             .map(|i| {
@@ -118,11 +134,12 @@ impl WorkerPool {
                 std::thread::Builder::new()
                     .name(format!("v8box-pool-{i}"))
                     .spawn(move || {
+                        let mut warm = WarmWorker::new();
                         for (job, reply) in rx {
                             let name = job.name.clone();
                             let result =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    run_job(job, i)
+                                    run_job(job, i, keep_isolates.then_some(&mut warm))
                                 }))
                                 .unwrap_or_else(|_| JobResult {
                                     name,

@@ -54,6 +54,8 @@ pub struct Worker {
     isolate: Option<v8::OwnedIsolate>,
     terminate: TerminateHandle,
     heap_guard: Option<Box<HeapGuard>>,
+    /// What the isolate was made with; a renewed context is made the same way.
+    options: WorkerOptions,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -110,40 +112,11 @@ impl Worker {
         let guard_ptr = &*heap_guard as *const HeapGuard as *mut std::ffi::c_void;
         isolate.add_near_heap_limit_callback(terminate::near_heap_limit, guard_ptr);
 
-        let state: state::SharedState = Rc::new(RefCell::new(State {
-            on_send: Rc::new(RefCell::new(Box::new(on_send))),
-            on_print: Rc::new(RefCell::new(Box::new(print_to_stdout))),
-            recv: None,
-            rejections: Vec::new(),
-            modules: ModuleMap::default(),
-        }));
-        isolate.set_slot(state);
-
+        isolate
+            .set_slot::<state::SharedState>(Rc::new(RefCell::new(fresh_state(Box::new(on_send)))));
         let context = {
             let scope = &mut v8::HandleScope::new(&mut isolate);
-            let context = v8::Context::new(scope, Default::default());
-            if options.deny_code_generation {
-                context.set_allow_generation_from_strings(false);
-            }
-            let scope = &mut v8::ContextScope::new(scope, context);
-            match &options.snapshot {
-                // The snapshot's context has the bindings; give back what its prelude registered.
-                Some(snap) => {
-                    if let Some(index) = snap.recv_index {
-                        if let Ok(f) =
-                            scope.get_context_data_from_snapshot_once::<v8::Function>(index)
-                        {
-                            let global = v8::Global::new(scope, f);
-                            state::get(scope).borrow_mut().recv = Some(global);
-                        }
-                    }
-                }
-                None => bindings::install(scope, context),
-            }
-            if options.bench_noop_function {
-                bindings::install_noop(scope, context);
-            }
-            v8::Global::new(scope, context)
+            new_context(scope, &options)
         };
         // The isolate is entered only while we run it, so that many workers can share a thread.
         // SAFETY: `Isolate::new` entered this isolate; we leave it here and re-enter it around
@@ -154,8 +127,95 @@ impl Worker {
             isolate: Some(isolate),
             terminate,
             heap_guard: Some(heap_guard),
+            options,
             _not_send: PhantomData,
         }
+    }
+
+    /// Whether `renew` can give this worker's isolate to a run that asks for `options`: the
+    /// same settings and snapshot, no heap limit (a limit must count one run's memory only, and
+    /// an earlier run's garbage would count against it), and the isolate never reached a limit.
+    pub fn can_renew(&self, options: &WorkerOptions) -> bool {
+        let same_snapshot = match (&self.options.snapshot, &options.snapshot) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(&a.blob, &b.blob),
+            _ => false,
+        };
+        same_snapshot
+            && self.options.max_heap_bytes.is_none()
+            && options.max_heap_bytes.is_none()
+            && self.options.deny_code_generation == options.deny_code_generation
+            && self.options.bench_noop_function == options.bench_noop_function
+            && !self.terminate.heap_limit_reached()
+    }
+
+    /// Whether this worker's isolate could host another run (`can_renew` with its own settings).
+    pub fn is_renewable(&self) -> bool {
+        self.can_renew(&self.options)
+    }
+
+    /// Gives this worker a fresh context, as if it were new, but keeps its isolate (what makes a
+    /// worker expensive to create). Everything the previous script could reach goes: its
+    /// globals, modules, `$recv` callback, pending promises and microtasks, and its
+    /// `TerminateHandle`s (they no longer stop anything). What stays is the isolate's heap
+    /// until it is collected and V8's caches of compiled code. Returns `false`, changing
+    /// nothing, when `can_renew(options)` is false.
+    pub fn renew(
+        &mut self,
+        options: &WorkerOptions,
+        on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static,
+    ) -> bool {
+        if !self.can_renew(options) {
+            return false;
+        }
+        if self.context.is_some() {
+            self.park();
+        }
+        let isolate = self
+            .isolate
+            .as_mut()
+            .expect("isolate lives as long as the worker");
+        *state::get(isolate).borrow_mut() = fresh_state(Box::new(on_send));
+        // SAFETY: the isolate is made current on this thread while the context is created, and
+        // left again right after (as in `with_scope`).
+        unsafe { isolate.enter() };
+        let context = {
+            let scope = &mut v8::HandleScope::new(&mut **isolate);
+            new_context(scope, &self.options)
+        };
+        // SAFETY: pairs with the `enter` above.
+        unsafe { isolate.exit() };
+        self.context = Some(context);
+        true
+    }
+
+    /// Ends the current run and keeps the isolate for `renew`: the script can no longer reach
+    /// the host, its microtasks are dropped, its `TerminateHandle`s go inert, and its context
+    /// and everything it registered are let go (so the host's closures, and whatever they hold,
+    /// are dropped now, not at the next run). Until `renew`, the worker runs nothing.
+    pub(crate) fn park(&mut self) {
+        if self.context.is_none() {
+            return;
+        }
+        let isolate = self
+            .isolate
+            .as_mut()
+            .expect("isolate lives as long as the worker");
+        let shared = state::get(isolate);
+        {
+            let st = shared.borrow();
+            *st.on_send.borrow_mut() = Box::new(|_| None);
+            *st.on_print.borrow_mut() = Box::new(|_| {});
+        }
+        // V8's microtask queue belongs to the isolate, not the context: a checkpoint run while
+        // terminating empties it without running what is queued.
+        self.terminate.terminate();
+        self.with_scope(|scope| scope.perform_microtask_checkpoint());
+        self.terminate.next_run();
+        // Replacing the state drops the old run's handles (modules, `$recv`, rejections) and
+        // the host's closures.
+        *shared.borrow_mut() = fresh_state(Box::new(|_| None));
+        self.context = None;
     }
 
     /// Routes `$print` output to `f` (one call per line, without the newline) instead of stdout.
@@ -256,7 +316,7 @@ impl Worker {
 
     /// A handle that stops this worker's JavaScript from any thread.
     pub fn terminate_handle(&self) -> TerminateHandle {
-        self.terminate.clone()
+        self.terminate.for_current_run()
     }
 
     fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::HandleScope) -> R) -> R {
@@ -317,6 +377,45 @@ impl Drop for Worker {
         // Only now, with the isolate gone, may the near-heap-limit data go.
         self.heap_guard.take();
     }
+}
+
+/// The state of a new run: nothing registered yet.
+fn fresh_state(on_send: state::SendFn) -> State {
+    State {
+        on_send: Rc::new(RefCell::new(on_send)),
+        on_print: Rc::new(RefCell::new(Box::new(print_to_stdout))),
+        recv: None,
+        rejections: Vec::new(),
+        modules: ModuleMap::default(),
+    }
+}
+
+/// A new context: from the snapshot (whose prelude has run) or bare with the three natives.
+fn new_context(
+    scope: &mut v8::HandleScope<()>,
+    options: &WorkerOptions,
+) -> v8::Global<v8::Context> {
+    let context = v8::Context::new(scope, Default::default());
+    if options.deny_code_generation {
+        context.set_allow_generation_from_strings(false);
+    }
+    let scope = &mut v8::ContextScope::new(scope, context);
+    match &options.snapshot {
+        // The snapshot's context has the bindings; give back what its prelude registered.
+        Some(snap) => {
+            if let Some(index) = snap.recv_index {
+                if let Ok(f) = scope.get_context_data_from_snapshot_once::<v8::Function>(index) {
+                    let global = v8::Global::new(scope, f);
+                    state::get(scope).borrow_mut().recv = Some(global);
+                }
+            }
+        }
+        None => bindings::install(scope, context),
+    }
+    if options.bench_noop_function {
+        bindings::install_noop(scope, context);
+    }
+    v8::Global::new(scope, context)
 }
 
 extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {

@@ -2,8 +2,8 @@
 //! that stops a runaway heap before V8's out-of-memory handler would abort the process.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::error::TerminationReason;
 
@@ -28,19 +28,63 @@ fn decode(v: u8) -> Option<TerminationReason> {
     })
 }
 
+/// What every `TerminateHandle` of one isolate shares.
+struct Control {
+    isolate: v8::IsolateHandle,
+    /// The run now in the isolate, and why it was stopped (if it was). One lock, so that a
+    /// handle of a finished run can never stop the next run between its check and its stop.
+    run: Mutex<Run>,
+    /// Set for good once the heap limit was reached: such an isolate is not reused.
+    heap_limit_reached: AtomicBool,
+}
+
+struct Run {
+    /// Counts the runs (contexts) this isolate has hosted; see `Worker::renew`.
+    generation: u64,
+    reason: u8,
+}
+
 /// Stops the worker's running JavaScript from any thread. `Clone + Send + Sync`.
+///
+/// A handle belongs to the run that was in the worker when the handle was made
+/// (`Worker::terminate_handle`): once the worker is renewed for another run, the handle does
+/// nothing, so a host that keeps a stale handle cannot stop someone else's script.
 #[derive(Clone)]
 pub struct TerminateHandle {
-    isolate: v8::IsolateHandle,
-    reason: Arc<AtomicU8>,
+    control: Arc<Control>,
+    /// `None`: whichever run is current (the worker's own handle and its limit guards).
+    generation: Option<u64>,
 }
 
 impl TerminateHandle {
     pub(crate) fn new(isolate: v8::IsolateHandle) -> TerminateHandle {
         TerminateHandle {
-            isolate,
-            reason: Arc::new(AtomicU8::new(NONE)),
+            control: Arc::new(Control {
+                isolate,
+                run: Mutex::new(Run {
+                    generation: 0,
+                    reason: NONE,
+                }),
+                heap_limit_reached: AtomicBool::new(false),
+            }),
+            generation: None,
         }
+    }
+
+    fn run(&self) -> MutexGuard<'_, Run> {
+        self.control.run.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A handle that stops only the run that is current now.
+    pub(crate) fn for_current_run(&self) -> TerminateHandle {
+        TerminateHandle {
+            control: self.control.clone(),
+            generation: Some(self.run().generation),
+        }
+    }
+
+    fn is_mine(&self, run: &Run) -> bool {
+        self.generation.is_none_or(|g| g == run.generation)
     }
 
     /// Stops the script that is running now (or the next one to run). The worker's call
@@ -51,21 +95,50 @@ impl TerminateHandle {
 
     /// Like `terminate`, recording why; the first reason given wins.
     pub fn terminate_for(&self, reason: TerminationReason) {
-        let _ =
-            self.reason
-                .compare_exchange(NONE, encode(reason), Ordering::SeqCst, Ordering::SeqCst);
-        self.isolate.terminate_execution();
+        let mut run = self.run();
+        if !self.is_mine(&run) {
+            return;
+        }
+        if run.reason == NONE {
+            run.reason = encode(reason);
+        }
+        if reason == TerminationReason::HeapLimit {
+            self.control
+                .heap_limit_reached
+                .store(true, Ordering::SeqCst);
+        }
+        self.control.isolate.terminate_execution();
     }
 
     /// The reason recorded by the last termination, if any.
     pub fn reason(&self) -> Option<TerminationReason> {
-        decode(self.reason.load(Ordering::SeqCst))
+        let run = self.run();
+        if !self.is_mine(&run) {
+            return None;
+        }
+        decode(run.reason)
     }
 
     /// Forgets the recorded reason and lets the isolate run code again.
     pub(crate) fn reset(&self) {
-        self.reason.store(NONE, Ordering::SeqCst);
-        self.isolate.cancel_terminate_execution();
+        let mut run = self.run();
+        if self.is_mine(&run) {
+            run.reason = NONE;
+            self.control.isolate.cancel_terminate_execution();
+        }
+    }
+
+    /// Starts the next run in the same isolate: every handle of earlier runs goes inert.
+    pub(crate) fn next_run(&self) {
+        let mut run = self.run();
+        run.generation += 1;
+        run.reason = NONE;
+        self.control.isolate.cancel_terminate_execution();
+    }
+
+    /// Whether the isolate ever reached its heap limit (it had to be given head-room to unwind).
+    pub(crate) fn heap_limit_reached(&self) -> bool {
+        self.control.heap_limit_reached.load(Ordering::SeqCst)
     }
 }
 

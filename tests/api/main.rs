@@ -3,4 +3,5 @@
 mod fuzz_corpus;
 mod protocol;
 mod sandbox;
+mod warm;
 mod worker;

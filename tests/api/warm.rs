@@ -1,0 +1,141 @@
+//! `WarmWorker` and `WorkerPool::with_warm_workers`: runs that reuse an isolate must not see,
+//! be stopped by, or be reached by anything an earlier run left behind.
+
+use std::sync::{Arc, Mutex};
+
+use v8box::dispatch::{OutputFn, Stream};
+use v8box::runtime::RunControl;
+use v8box::{run_warm, Exit, Job, Main, Policy, RunOptions, WarmWorker, WorkerPool};
+
+fn script(source: &str) -> Main {
+    Main::Script {
+        name: "warm.js".into(),
+        source: source.into(),
+    }
+}
+
+/// Runs `source` in `warm` and returns how it ended and what it printed.
+fn run_printing(
+    warm: &mut WarmWorker,
+    source: &str,
+    mut options: RunOptions,
+) -> (Exit, Vec<String>) {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let out = lines.clone();
+    let print: OutputFn =
+        Arc::new(move |_: Stream, line: &str| out.lock().unwrap().push(line.to_string()));
+    options.output = Some(print);
+    let exit = run_warm(script(source), options, warm);
+    let printed = lines.lock().unwrap().clone();
+    (exit, printed)
+}
+
+fn with_timeout(ms: u64) -> RunOptions {
+    let mut policy = Policy::deny_all();
+    policy.limits.timeout_ms = Some(ms);
+    RunOptions::new(policy)
+}
+
+#[test]
+fn a_warm_run_sees_nothing_the_previous_script_left() {
+    let mut warm = WarmWorker::new();
+    let (exit, _) = run_printing(
+        &mut warm,
+        "globalThis.leak = 'secret'; Object.prototype.polluted = 1; \
+         Array.prototype.push = () => 0; sys.env = null;",
+        RunOptions::new(Policy::deny_all()),
+    );
+    assert_eq!(exit, Exit::Ok);
+    assert!(warm.is_warm());
+    let (exit, printed) = run_printing(
+        &mut warm,
+        "const a = []; a.push(1); \
+         console.log(typeof leak, ({}).polluted, a.length, typeof sys.env.get);",
+        RunOptions::new(Policy::deny_all()),
+    );
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(printed, ["undefined undefined 1 function"]);
+    assert_eq!(warm.renewals(), 1, "the second run reused the isolate");
+}
+
+#[test]
+fn a_stop_handle_from_an_earlier_run_cannot_stop_the_next() {
+    let mut warm = WarmWorker::new();
+    let first: Arc<Mutex<Option<RunControl>>> = Arc::default();
+    let keep = first.clone();
+    let mut options = RunOptions::new(Policy::deny_all());
+    options.on_start = Some(Box::new(move |c| *keep.lock().unwrap() = Some(c)));
+    assert_eq!(run_printing(&mut warm, "1", options).0, Exit::Ok);
+    let stale = first.lock().unwrap().take().expect("the first run started");
+
+    let mut options = RunOptions::new(Policy::deny_all());
+    // The host stops the earlier run, late: the run now in the isolate is someone else's.
+    options.on_start = Some(Box::new(move |_| stale.stop()));
+    let (exit, printed) = run_printing(&mut warm, "$print('still running')", options);
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(printed, ["still running"]);
+    assert_eq!(warm.renewals(), 1);
+}
+
+#[test]
+fn microtasks_queued_by_a_stopped_run_never_run_in_the_next() {
+    let mut warm = WarmWorker::new();
+    // Stopped inside the loop, before the microtask checkpoint: the callback stays queued.
+    let (exit, printed) = run_printing(
+        &mut warm,
+        "Promise.resolve().then(() => $print('from the first run')); for (;;) {}",
+        with_timeout(50),
+    );
+    assert_eq!(exit, Exit::Timeout);
+    assert!(printed.is_empty());
+    let (exit, printed) = run_printing(
+        &mut warm,
+        "Promise.resolve().then(() => $print('second'))",
+        with_timeout(10_000),
+    );
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(printed, ["second"]);
+    assert_eq!(warm.renewals(), 1);
+}
+
+#[test]
+fn a_run_with_a_heap_limit_always_gets_a_new_isolate() {
+    let mut warm = WarmWorker::new();
+    let limited = || {
+        let mut policy = Policy::deny_all();
+        policy.limits.max_heap_mb = Some(64);
+        RunOptions::new(policy)
+    };
+    assert_eq!(run_printing(&mut warm, "1", limited()).0, Exit::Ok);
+    assert!(!warm.is_warm(), "an isolate with a heap limit is not kept");
+    assert_eq!(
+        run_printing(&mut warm, "1", RunOptions::new(Policy::deny_all())).0,
+        Exit::Ok
+    );
+    assert!(warm.is_warm());
+    assert_eq!(run_printing(&mut warm, "1", limited()).0, Exit::Ok);
+    assert_eq!(warm.renewals(), 0);
+}
+
+#[test]
+fn a_warm_pool_runs_jobs_like_a_new_worker_each() {
+    let pool = WorkerPool::with_warm_workers(2);
+    let jobs: Vec<Job> = (0..40)
+        .map(|i| {
+            let source = if i % 5 == 0 {
+                format!("globalThis.seen = {i}; throw new Error('job {i}')")
+            } else {
+                format!("console.log(typeof seen, {i})")
+            };
+            Job::module(&format!("job{i}.js"), &source, Policy::deny_all())
+        })
+        .collect();
+    for (i, r) in pool.run_all(jobs).into_iter().enumerate() {
+        if i % 5 == 0 {
+            assert!(matches!(&r.exit, Exit::Error(e) if e.message.contains(&format!("job {i}"))));
+        } else {
+            assert_eq!(r.exit, Exit::Ok, "job {i}");
+            assert_eq!(r.stdout, [format!("undefined {i}")]);
+        }
+    }
+}
