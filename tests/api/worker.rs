@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::mpsc;
 
-use v8box::{TerminationReason, Worker};
+use v8box::{TerminationReason, Worker, WorkerOptions};
 
 /// A worker whose `$print` lines are collected.
 fn printing_worker() -> (Worker, Rc<RefCell<Vec<String>>>) {
@@ -546,4 +546,51 @@ fn send_hands_the_host_the_buffer_in_place_without_a_copy() {
     .unwrap();
     let seen = seen.borrow();
     assert_eq!(seen[1] - seen[0], 4096);
+}
+
+#[test]
+fn a_renewed_worker_starts_clean_and_refuses_other_settings() {
+    let options = WorkerOptions::default();
+    let mut w = Worker::with_options(options.clone(), |_| None);
+    let lib = |_: &str, _: &str| Some(("lib.js".to_string(), "export const v = 1;".to_string()));
+    w.load_module("lib.js", "export const v = 1;", lib).unwrap();
+    w.load("a.js", "globalThis.x = 1; $recv(() => {});")
+        .unwrap();
+
+    let stricter = WorkerOptions {
+        deny_code_generation: true,
+        ..WorkerOptions::default()
+    };
+    assert!(
+        !w.renew(&stricter, |_| None),
+        "other settings need a new isolate"
+    );
+    w.load("b.js", "if (x !== 1) throw new Error('changed')")
+        .unwrap();
+
+    let replies = Rc::new(RefCell::new(0));
+    let r = replies.clone();
+    assert!(w.renew(&options, move |_| {
+        *r.borrow_mut() += 1;
+        Some(vec![7])
+    }));
+    w.load(
+        "c.js",
+        "if (typeof x !== 'undefined') throw new Error('x survived')",
+    )
+    .unwrap();
+    // The old `$recv` callback is gone, and `$send` reaches the new host function.
+    assert!(w.send_bytes(b"hi").is_err());
+    w.load(
+        "d.js",
+        "if (new Uint8Array($send(new Uint8Array(1)))[0] !== 7) throw 0",
+    )
+    .unwrap();
+    assert_eq!(*replies.borrow(), 1);
+    // A module of the same name is compiled anew, from its new source.
+    let (tx, rx) = mpsc::channel();
+    w.set_print_handler(move |l| tx.send(l.to_string()).unwrap());
+    w.load_module("lib.js", "$print('new lib')", |_, _| None)
+        .unwrap();
+    assert_eq!(rx.try_recv().unwrap(), "new lib");
 }
