@@ -271,7 +271,8 @@ impl WarmWorker {
 }
 
 /// Runs `main` like `run`, in `warm`'s isolate when its settings allow (`Worker::can_renew`:
-/// a run with a heap limit always gets a new isolate), and keeps the isolate there afterwards.
+/// a run with a heap limit always gets a new isolate), and keeps the isolate there afterwards
+/// unless its heap is over `worker::KEEP_HEAP_BYTES` (`Worker::is_renewable`).
 pub fn run_warm(main: Main, options: RunOptions, warm: &mut WarmWorker) -> Exit {
     run_in(main, options, Some(warm))
 }

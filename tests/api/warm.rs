@@ -139,3 +139,18 @@ fn a_warm_pool_runs_jobs_like_a_new_worker_each() {
         }
     }
 }
+
+#[test]
+fn an_isolate_left_with_a_big_heap_is_not_kept() {
+    let mut warm = WarmWorker::new();
+    let (exit, _) = run_printing(
+        &mut warm,
+        "globalThis.big = new Array(1e7).fill(1.5)",
+        RunOptions::new(Policy::deny_all()),
+    );
+    assert_eq!(exit, Exit::Ok);
+    assert!(!warm.is_warm(), "an 80 MB heap is dropped, not kept");
+    let (exit, _) = run_printing(&mut warm, "1", RunOptions::new(Policy::deny_all()));
+    assert_eq!(exit, Exit::Ok);
+    assert!(warm.is_warm());
+}
