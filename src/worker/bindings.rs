@@ -83,6 +83,26 @@ fn bytes_of(value: v8::Local<v8::Value>) -> Option<(*const u8, usize)> {
     None
 }
 
+/// The worker's state if the native function `name` was called from the current run's
+/// context; otherwise throws (an earlier run's function, still alive in a kept isolate, must
+/// not reach the host of the run now in it) and returns `None`.
+fn current_run(scope: &mut v8::HandleScope, name: &str) -> Option<state::SharedState> {
+    let shared = state::get(scope);
+    // Only a renewed worker has a context to compare with (a new isolate holds no other).
+    let ours = match &shared.borrow().context {
+        None => true,
+        Some(run) => *run == scope.get_current_context(),
+    };
+    if ours {
+        return Some(shared);
+    }
+    throw_error(
+        scope,
+        &format!("{name} belongs to a run that has ended; it reaches no host"),
+    );
+    None
+}
+
 pub(crate) fn send(
     scope: &mut v8::HandleScope,
     args: v8::FunctionCallbackArguments,
@@ -97,7 +117,9 @@ pub(crate) fn send(
         );
         return;
     };
-    let on_send = state::get(scope).borrow().on_send.clone();
+    let Some(on_send) = current_run(scope, "$send").map(|st| st.borrow().on_send.clone()) else {
+        return;
+    };
     let Ok(mut on_send) = on_send.try_borrow_mut() else {
         throw_error(
             scope,
@@ -158,8 +180,11 @@ pub(crate) fn recv(
         throw_type_error(scope, &format!("$recv expects a function, got {what}"));
         return;
     };
+    let Some(shared) = current_run(scope, "$recv") else {
+        return;
+    };
     let global = v8::Global::new(scope, f);
-    state::get(scope).borrow_mut().recv = Some(global);
+    shared.borrow_mut().recv = Some(global);
 }
 
 pub(crate) fn print(
@@ -167,6 +192,9 @@ pub(crate) fn print(
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue,
 ) {
+    let Some(shared) = current_run(scope, "$print") else {
+        return;
+    };
     let mut line = String::new();
     for i in 0..args.length() {
         if i > 0 {
@@ -174,7 +202,7 @@ pub(crate) fn print(
         }
         line.push_str(&inspect::format(scope, args.get(i)));
     }
-    let on_print = state::get(scope).borrow().on_print.clone();
+    let on_print = shared.borrow().on_print.clone();
     let Ok(mut on_print) = on_print.try_borrow_mut() else {
         return;
     };

@@ -50,6 +50,11 @@ pub struct WorkerOptions {
 /// another run (`Worker::is_renewable`): a few times what a small script leaves behind.
 pub const KEEP_HEAP_BYTES: usize = 64 << 20;
 
+/// The most runs one isolate hosts (`Worker::renew`). Some of what a run leaves outside the JS
+/// heap is freed only with its isolate (e.g. an `Atomics.waitAsync` that nobody wakes), so no
+/// isolate is kept for ever; one in a thousand runs pays for a new isolate.
+pub const MAX_RUNS_PER_ISOLATE: u32 = 1000;
+
 /// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
 /// many workers may live on one thread or on many.
 pub struct Worker {
@@ -60,6 +65,8 @@ pub struct Worker {
     heap_guard: Option<Box<HeapGuard>>,
     /// What the isolate was made with; a renewed context is made the same way.
     options: WorkerOptions,
+    /// Runs (contexts) this isolate has hosted: 1, plus one per `renew`.
+    runs: u32,
     _not_send: PhantomData<Rc<()>>,
 }
 
@@ -132,13 +139,14 @@ impl Worker {
             terminate,
             heap_guard: Some(heap_guard),
             options,
+            runs: 1,
             _not_send: PhantomData,
         }
     }
 
     /// Whether `renew` can give this worker's isolate to a run that asks for `options`: the
     /// same settings and snapshot, no heap limit (a limit must count one run's memory only, and
-    /// an earlier run's garbage would count against it), and the isolate never reached a limit.
+    /// an earlier run's garbage would count against it), the isolate never reached a limit, and it has hosted fewer than `MAX_RUNS_PER_ISOLATE` runs.
     pub fn can_renew(&self, options: &WorkerOptions) -> bool {
         let same_snapshot = match (&self.options.snapshot, &options.snapshot) {
             (None, None) => true,
@@ -151,6 +159,7 @@ impl Worker {
             && self.options.deny_code_generation == options.deny_code_generation
             && self.options.bench_noop_function == options.bench_noop_function
             && !self.terminate.heap_limit_reached()
+            && self.runs < MAX_RUNS_PER_ISOLATE
     }
 
     /// Whether this worker's isolate is worth keeping for another run: `can_renew` with its own
@@ -191,6 +200,7 @@ impl Worker {
         if self.context.is_some() {
             self.park();
         }
+        self.runs += 1;
         let isolate = self
             .isolate
             .as_mut()
@@ -205,6 +215,7 @@ impl Worker {
         };
         // SAFETY: pairs with the `enter` above.
         unsafe { isolate.exit() };
+        state::get(isolate).borrow_mut().context = Some(context.clone());
         self.context = Some(context);
         true
     }
@@ -402,6 +413,7 @@ impl Drop for Worker {
 /// The state of a new run: nothing registered yet.
 fn fresh_state(on_send: state::SendFn) -> State {
     State {
+        context: None,
         on_send: Rc::new(RefCell::new(on_send)),
         on_print: Rc::new(RefCell::new(Box::new(print_to_stdout))),
         recv: None,
@@ -443,6 +455,16 @@ extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
     let scope = &mut unsafe { v8::CallbackScope::new(&msg) };
     let promise = msg.get_promise();
     let shared = state::get(scope);
+    // A promise of an earlier run's context (a kept isolate) is not this run's business.
+    let ours = match &shared.borrow().context {
+        None => true,
+        Some(run) => promise
+            .get_creation_context(scope)
+            .is_some_and(|c| *run == c),
+    };
+    if !ours {
+        return;
+    }
     match msg.get_event() {
         v8::PromiseRejectEvent::PromiseRejectWithNoHandler => {
             let value = msg

@@ -43,6 +43,7 @@ pub fn build(name: &str, prelude: &str) -> Result<Snapshot, String> {
     super::platform::init();
     let mut creator = v8::Isolate::snapshot_creator(Some(external_references()), None);
     let shared: state::SharedState = std::rc::Rc::new(std::cell::RefCell::new(State {
+        context: None,
         on_send: std::rc::Rc::new(std::cell::RefCell::new(Box::new(|_: &[u8]| None))),
         on_print: std::rc::Rc::new(std::cell::RefCell::new(Box::new(|_: &str| {}))),
         recv: None,

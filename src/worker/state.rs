@@ -11,6 +11,11 @@ pub(crate) type SendFn = Box<dyn FnMut(&[u8]) -> Option<Vec<u8>>>;
 pub(crate) type PrintFn = Box<dyn FnMut(&str)>;
 
 pub(crate) struct State {
+    /// The context of the run now in a renewed worker (`Worker::renew`), whose isolate may
+    /// still hold functions of an earlier run's context: the native functions and callbacks
+    /// serve only calls from this one. `None` in a worker that was never renewed (its isolate
+    /// has had no other context), so the check costs nothing there.
+    pub(crate) context: Option<v8::Global<v8::Context>>,
     pub(crate) on_send: Rc<RefCell<SendFn>>,
     pub(crate) on_print: Rc<RefCell<PrintFn>>,
     /// The function registered with `$recv`.

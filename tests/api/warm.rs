@@ -99,6 +99,41 @@ fn microtasks_queued_by_a_stopped_run_never_run_in_the_next() {
 }
 
 #[test]
+fn native_reactions_left_queued_by_a_stopped_run_reach_no_host() {
+    let mut warm = WarmWorker::new();
+    // `$print` as the reaction itself: no script function runs, so termination alone would not
+    // stop it when the queue is emptied after the run.
+    let (exit, printed) = run_printing(
+        &mut warm,
+        "Promise.resolve('late').then($print); for (;;) {}",
+        with_timeout(50),
+    );
+    assert_eq!(exit, Exit::Timeout);
+    assert!(printed.is_empty(), "{printed:?}");
+    let (exit, printed) = run_printing(&mut warm, "$print('second')", with_timeout(10_000));
+    assert_eq!(exit, Exit::Ok);
+    assert_eq!(printed, ["second"]);
+    assert_eq!(warm.renewals(), 1);
+}
+
+#[test]
+fn eval_stays_denied_in_a_renewed_context() {
+    let mut warm = WarmWorker::new();
+    let no_eval = || {
+        let mut policy = Policy::deny_all();
+        policy.allow_eval = false;
+        RunOptions::new(policy)
+    };
+    let probe = "try { eval('1'); $print('eval ran') } catch (e) { $print(e.name) }";
+    for _ in 0..2 {
+        let (exit, printed) = run_printing(&mut warm, probe, no_eval());
+        assert_eq!(exit, Exit::Ok);
+        assert_eq!(printed, ["EvalError"]);
+    }
+    assert_eq!(warm.renewals(), 1);
+}
+
+#[test]
 fn a_run_with_a_heap_limit_always_gets_a_new_isolate() {
     let mut warm = WarmWorker::new();
     let limited = || {

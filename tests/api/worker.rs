@@ -594,3 +594,15 @@ fn a_renewed_worker_starts_clean_and_refuses_other_settings() {
         .unwrap();
     assert_eq!(rx.try_recv().unwrap(), "new lib");
 }
+
+#[test]
+fn an_isolate_hosts_at_most_a_thousand_runs() {
+    let options = WorkerOptions::default();
+    let mut w = Worker::with_options(options.clone(), |_| None);
+    // The first run is the worker's own; 999 renewals make 1,000.
+    for run in 2..=v8box::worker::MAX_RUNS_PER_ISOLATE {
+        assert!(w.renew(&options, |_| None), "run {run}");
+    }
+    assert!(!w.renew(&options, |_| None), "run 1001 needs a new isolate");
+    w.load("still.js", "1").unwrap();
+}
