@@ -206,15 +206,8 @@ impl Worker {
             .as_mut()
             .expect("isolate lives as long as the worker");
         *state::get(isolate).borrow_mut() = fresh_state(Box::new(on_send));
-        // SAFETY: the isolate is made current on this thread while the context is created, and
-        // left again right after (as in `with_scope`).
-        unsafe { isolate.enter() };
-        let context = {
-            let scope = &mut v8::HandleScope::new(&mut **isolate);
-            new_context(scope, &self.options)
-        };
-        // SAFETY: pairs with the `enter` above.
-        unsafe { isolate.exit() };
+        let options = &self.options;
+        let context = in_isolate(isolate, |scope| new_context(scope, options));
         state::get(isolate).borrow_mut().context = Some(context.clone());
         self.context = Some(context);
         true
@@ -355,18 +348,12 @@ impl Worker {
             .isolate
             .as_mut()
             .expect("isolate lives as long as the worker");
-        // SAFETY: entering makes this isolate current on this thread for the duration of `f`;
-        // the matching `exit` below restores the previous one (V8 keeps a stack of entries).
-        unsafe { isolate.enter() };
-        let result = {
-            let scope = &mut v8::HandleScope::new(&mut **isolate);
-            let context = v8::Local::new(scope, self.context.as_ref().unwrap());
+        let context = self.context.as_ref().expect("a parked worker runs nothing");
+        in_isolate(isolate, |scope| {
+            let context = v8::Local::new(scope, context);
             let scope = &mut v8::ContextScope::new(scope, context);
             f(scope)
-        };
-        // SAFETY: pairs with the `enter` above.
-        unsafe { isolate.exit() };
-        result
+        })
     }
 
     /// Runs `f` with a `TryCatch`, then the microtask checkpoint; a termination (from any
@@ -408,6 +395,23 @@ impl Drop for Worker {
         // Only now, with the isolate gone, may the near-heap-limit data go.
         self.heap_guard.take();
     }
+}
+
+/// Runs `f` with `isolate` entered on this thread, in a handle scope.
+fn in_isolate<R>(
+    isolate: &mut v8::OwnedIsolate,
+    f: impl FnOnce(&mut v8::HandleScope<()>) -> R,
+) -> R {
+    // SAFETY: entering makes this isolate current on this thread for the duration of `f`; the
+    // matching `exit` below restores the previous one (V8 keeps a stack of entries).
+    unsafe { isolate.enter() };
+    let result = {
+        let scope = &mut v8::HandleScope::new(&mut **isolate);
+        f(scope)
+    };
+    // SAFETY: pairs with the `enter` above.
+    unsafe { isolate.exit() };
+    result
 }
 
 /// The state of a new run: nothing registered yet.

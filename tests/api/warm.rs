@@ -77,20 +77,16 @@ fn a_stop_handle_from_an_earlier_run_cannot_stop_the_next() {
     assert_eq!(warm.renewals(), 1);
 }
 
-#[test]
-fn microtasks_queued_by_a_stopped_run_never_run_in_the_next() {
+/// Runs `first` (which queues a reaction, then loops until its timeout), then a second script
+/// in the same isolate: the first run's reaction must reach neither run's output.
+fn assert_reaction_left_queued_reaches_no_one(first: &str) {
     let mut warm = WarmWorker::new();
-    // Stopped inside the loop, before the microtask checkpoint: the callback stays queued.
-    let (exit, printed) = run_printing(
-        &mut warm,
-        "Promise.resolve().then(() => $print('from the first run')); for (;;) {}",
-        with_timeout(50),
-    );
+    let (exit, printed) = run_printing(&mut warm, first, with_timeout(50));
     assert_eq!(exit, Exit::Timeout);
-    assert!(printed.is_empty());
+    assert!(printed.is_empty(), "{printed:?}");
     let (exit, printed) = run_printing(
         &mut warm,
-        "Promise.resolve().then(() => $print('second'))",
+        "Promise.resolve('second').then((s) => $print(s))",
         with_timeout(10_000),
     );
     assert_eq!(exit, Exit::Ok);
@@ -99,21 +95,18 @@ fn microtasks_queued_by_a_stopped_run_never_run_in_the_next() {
 }
 
 #[test]
+fn microtasks_queued_by_a_stopped_run_never_run_in_the_next() {
+    // Stopped inside the loop, before the microtask checkpoint: the callback stays queued.
+    assert_reaction_left_queued_reaches_no_one(
+        "Promise.resolve().then(() => $print('from the first run')); for (;;) {}",
+    );
+}
+
+#[test]
 fn native_reactions_left_queued_by_a_stopped_run_reach_no_host() {
-    let mut warm = WarmWorker::new();
     // `$print` as the reaction itself: no script function runs, so termination alone would not
     // stop it when the queue is emptied after the run.
-    let (exit, printed) = run_printing(
-        &mut warm,
-        "Promise.resolve('late').then($print); for (;;) {}",
-        with_timeout(50),
-    );
-    assert_eq!(exit, Exit::Timeout);
-    assert!(printed.is_empty(), "{printed:?}");
-    let (exit, printed) = run_printing(&mut warm, "$print('second')", with_timeout(10_000));
-    assert_eq!(exit, Exit::Ok);
-    assert_eq!(printed, ["second"]);
-    assert_eq!(warm.renewals(), 1);
+    assert_reaction_left_queued_reaches_no_one("Promise.resolve('late').then($print); for (;;) {}");
 }
 
 #[test]
