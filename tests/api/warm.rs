@@ -38,24 +38,32 @@ fn with_timeout(ms: u64) -> RunOptions {
 
 #[test]
 fn a_warm_run_sees_nothing_the_previous_script_left() {
-    let mut warm = WarmWorker::new();
-    let (exit, _) = run_printing(
-        &mut warm,
-        "globalThis.leak = 'secret'; Object.prototype.polluted = 1; \
-         Array.prototype.push = () => 0; sys.env = null;",
-        RunOptions::new(Policy::deny_all()),
-    );
-    assert_eq!(exit, Exit::Ok);
-    assert!(warm.is_warm());
-    let (exit, printed) = run_printing(
-        &mut warm,
-        "const a = []; a.push(1); \
-         console.log(typeof leak, ({}).polluted, a.length, typeof sys.env.get);",
-        RunOptions::new(Policy::deny_all()),
-    );
-    assert_eq!(exit, Exit::Ok);
-    assert_eq!(printed, ["undefined undefined 1 function"]);
-    assert_eq!(warm.renewals(), 1, "the second run reused the isolate");
+    // With the startup snapshot (the default) and with the prelude loaded from source.
+    for use_snapshot in [true, false] {
+        let options = || {
+            let mut o = RunOptions::new(Policy::deny_all());
+            o.use_snapshot = use_snapshot;
+            o
+        };
+        let mut warm = WarmWorker::new();
+        let (exit, _) = run_printing(
+            &mut warm,
+            "globalThis.leak = 'secret'; Object.prototype.polluted = 1; \
+             Array.prototype.push = () => 0; sys.env = null;",
+            options(),
+        );
+        assert_eq!(exit, Exit::Ok);
+        assert!(warm.is_warm());
+        let (exit, printed) = run_printing(
+            &mut warm,
+            "const a = []; a.push(1); \
+             console.log(typeof leak, ({}).polluted, a.length, typeof sys.env.get);",
+            options(),
+        );
+        assert_eq!(exit, Exit::Ok);
+        assert_eq!(printed, ["undefined undefined 1 function"]);
+        assert_eq!(warm.renewals(), 1, "the second run reused the isolate");
+    }
 }
 
 #[test]
