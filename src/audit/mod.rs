@@ -407,6 +407,14 @@ mod tests {
         }
     }
 
+    /// The JSON records of a log's lines.
+    pub(super) fn parsed(lines: &[String]) -> Vec<Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     #[test]
     fn records_of_every_kind_and_worker_keep_their_own_strings() {
         let (log, sink) = AuditLog::in_memory("first");
@@ -419,11 +427,7 @@ mod tests {
         other.outcome(seq, write, "ok", 0, Some(Instant::now()));
         log.record("note", Map::from_iter([("k".into(), Value::from("v"))]));
         log.flush();
-        let recs: Vec<Value> = sink
-            .lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let recs = parsed(&sink.lines());
         let seen: Vec<(&str, &str, &str, &str)> = recs
             .iter()
             .map(|r| {

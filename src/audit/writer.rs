@@ -503,7 +503,7 @@ impl Drop for Sink {
 mod tests {
     use std::io;
 
-    use super::super::tests::info;
+    use super::super::tests::{info, parsed};
     use super::super::{AuditLog, MemorySink, GENESIS};
     use super::*;
 
@@ -631,11 +631,7 @@ mod tests {
         );
         w.write_batch(q.records.drain(..), &q.text);
         w.flush_pending();
-        let recs: Vec<Value> = sink
-            .lines()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let recs = parsed(&sink.lines());
         assert_eq!(recs.len(), 2);
         assert_eq!(
             (recs[1]["worker"].as_str(), recs[1]["resource"].as_str()),
