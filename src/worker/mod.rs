@@ -26,7 +26,7 @@ pub use platform::{bare_context_globals, set_flags, version};
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
-use state::{ModuleMap, State};
+use state::State;
 use terminate::HeapGuard;
 
 /// Settings fixed when a worker is created.
@@ -238,7 +238,7 @@ impl Worker {
         self.terminate.next_run();
         // Replacing the state drops the old run's handles (modules, `$recv`, rejections) and
         // the host's closures.
-        *shared.borrow_mut() = fresh_state(Box::new(|_| None));
+        *shared.borrow_mut() = State::new(Box::new(|_| None), Box::new(|_| {}));
         self.context = None;
     }
 
@@ -414,16 +414,9 @@ fn in_isolate<R>(
     result
 }
 
-/// The state of a new run: nothing registered yet.
+/// The state of a new run, printing to stdout until told otherwise.
 fn fresh_state(on_send: state::SendFn) -> State {
-    State {
-        context: None,
-        on_send: Rc::new(RefCell::new(on_send)),
-        on_print: Rc::new(RefCell::new(Box::new(print_to_stdout))),
-        recv: None,
-        rejections: Vec::new(),
-        modules: ModuleMap::default(),
-    }
+    State::new(on_send, Box::new(print_to_stdout))
 }
 
 /// A new context: from the snapshot (whose prelude has run) or bare with the three natives.

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use v8::MapFnTo;
 
 use super::bindings;
-use super::state::{self, ModuleMap, State};
+use super::state::{self, State};
 
 /// A serialized isolate with the prelude loaded, and where to find what it registered.
 #[derive(Clone)]
@@ -42,14 +42,10 @@ pub(crate) fn external_references() -> &'static v8::ExternalReferences {
 pub fn build(name: &str, prelude: &str) -> Result<Snapshot, String> {
     super::platform::init();
     let mut creator = v8::Isolate::snapshot_creator(Some(external_references()), None);
-    let shared: state::SharedState = std::rc::Rc::new(std::cell::RefCell::new(State {
-        context: None,
-        on_send: std::rc::Rc::new(std::cell::RefCell::new(Box::new(|_: &[u8]| None))),
-        on_print: std::rc::Rc::new(std::cell::RefCell::new(Box::new(|_: &str| {}))),
-        recv: None,
-        rejections: Vec::new(),
-        modules: ModuleMap::default(),
-    }));
+    let shared: state::SharedState = std::rc::Rc::new(std::cell::RefCell::new(State::new(
+        Box::new(|_| None),
+        Box::new(|_| {}),
+    )));
     creator.set_slot(shared.clone());
     let recv_index = {
         let scope = &mut v8::HandleScope::new(&mut creator);

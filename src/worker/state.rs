@@ -25,6 +25,20 @@ pub(crate) struct State {
     pub(crate) modules: ModuleMap,
 }
 
+impl State {
+    /// The state of a new run: nothing registered yet.
+    pub(crate) fn new(on_send: SendFn, on_print: PrintFn) -> State {
+        State {
+            context: None,
+            on_send: Rc::new(RefCell::new(on_send)),
+            on_print: Rc::new(RefCell::new(on_print)),
+            recv: None,
+            rejections: Vec::new(),
+            modules: ModuleMap::default(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct ModuleMap {
     /// Every module compiled in this worker, by its name.
