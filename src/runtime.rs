@@ -294,19 +294,13 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     let shared = Arc::new(Shared::new(options.policy, options.audit));
     let started = Instant::now();
     // Hashing the script and normalizing the policy are for the log only.
-    if shared.audit.enabled() {
-        shared.audit.lifecycle(
-            "run.start",
-            main.name(),
-            "ok",
-            0,
-            json!({
-                "script_sha256": sha256_hex(main.source()),
-                "policy_digest": policy.digest(),
-                "args": options.args,
-            }),
-        );
-    }
+    let start_fields = shared.audit.enabled().then(|| {
+        json!({
+            "script_sha256": sha256_hex(main.source()),
+            "policy_digest": policy.digest(),
+            "args": options.args,
+        })
+    });
 
     let run_name = main.name().to_string();
     let (events_tx, events) = unbounded::<Event>();
@@ -339,6 +333,13 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Worker::with_options(worker_options, on_send())
         }
     };
+    if let Some(mut fields) = start_fields {
+        // Which run of its isolate this is: 1 for a new isolate, more in a kept one.
+        fields["isolate_run"] = json!(worker.runs_hosted());
+        shared
+            .audit
+            .lifecycle("run.start", main.name(), "ok", 0, fields);
+    }
     let print = output.clone();
     worker.set_print_handler(move |line| print(Stream::Stdout, line));
     let handle = worker.terminate_handle();

@@ -144,6 +144,12 @@ impl Worker {
         }
     }
 
+    /// How many runs (contexts) this worker's isolate has hosted, the current one included: 1
+    /// for a new worker, one more per `renew`.
+    pub fn runs_hosted(&self) -> u32 {
+        self.runs
+    }
+
     /// Whether `renew` can give this worker's isolate to a run that asks for `options`: the
     /// same settings and snapshot, no heap limit (a limit must count one run's memory only, and
     /// an earlier run's garbage would count against it), the isolate never reached a limit, and it has hosted fewer than `MAX_RUNS_PER_ISOLATE` runs.

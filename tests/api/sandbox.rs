@@ -294,7 +294,12 @@ fn a_pool_of_two_threads_runs_a_hundred_scripts_some_failing() {
                 assert_eq!(r.stdout, [format!("job {i} true")]);
             }
         }
-        assert!(r.audit.first().unwrap().contains("\"op\":\"run.start\""));
+        let start = r.audit.first().unwrap();
+        assert!(start.contains("\"op\":\"run.start\""));
+        assert!(
+            start.contains("\"isolate_run\":1"),
+            "a new isolate per job: {start}"
+        );
         let end = r.audit.last().unwrap();
         assert!(end.contains("\"op\":\"run.end\""), "{end}");
     }

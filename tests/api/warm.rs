@@ -166,7 +166,19 @@ fn a_warm_pool_runs_jobs_like_a_new_worker_each() {
             Job::module(&format!("job{i}.js"), &source, Policy::deny_all())
         })
         .collect();
-    for (i, r) in pool.run_all(jobs).into_iter().enumerate() {
+    let results = pool.run_all(jobs);
+    // The audit log's first record says which run of its isolate each job was.
+    let isolate_run = |r: &v8box::JobResult| {
+        let start: serde_json::Value = serde_json::from_str(&r.audit[0]).unwrap();
+        assert_eq!(start["op"], "run.start");
+        start["isolate_run"].as_u64().unwrap()
+    };
+    let kept = results.iter().filter(|r| isolate_run(r) > 1).count();
+    assert!(
+        kept >= 30,
+        "40 jobs on 2 threads: most in a kept isolate, got {kept}"
+    );
+    for (i, r) in results.into_iter().enumerate() {
         if i % 5 == 0 {
             assert!(matches!(&r.exit, Exit::Error(e) if e.message.contains(&format!("job {i}"))));
         } else {
