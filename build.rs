@@ -6,18 +6,26 @@
 //!   constant names and builds decoded objects from one literal each, so V8 keeps every access
 //!   monomorphic (a table-driven loop over field names made them megamorphic; measured in
 //!   docs/BENCHMARKS.md).
-//! Then assembles the prelude every isolate loads: schema + codec + the `sys` library.
+//!
+//! Then assembles the prelude every isolate loads: schema + codec + the `sys` library, and makes
+//! V8's startup snapshot of it (`src/worker/snapshot_creator.rs`), so that neither a worker nor
+//! a `v8box run` process parses, compiles or runs the prelude.
 
 use std::collections::BTreeMap;
 use std::env;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use prost_types::FileDescriptorSet;
 use serde_json::{json, Value};
 
 #[path = "build/codec_gen.rs"]
 mod codec_gen;
+#[path = "src/worker/snapshot_creator.rs"]
+mod snapshot_creator;
+
+/// The name errors and stack frames inside the prelude are reported under.
+const PRELUDE_NAME: &str = "v8box:sys.js";
 
 const PRELUDE_PARTS: [&str; 3] = ["js/primordials.js", "js/codec.js", "js/sys.js"];
 
@@ -40,7 +48,8 @@ fn main() {
         prelude.push_str(&fs::read_to_string(part).unwrap());
     }
     prelude.push_str("\n})();\n");
-    fs::write(out.join("prelude.js"), prelude).unwrap();
+    fs::write(out.join("prelude.js"), &prelude).unwrap();
+    write_snapshot(&out, &prelude);
 
     // The codec alone, exposed as `globalThis.codec`, for round-trip tests and tools.
     let mut codec = String::from("(function () {\n'use strict';\n");
@@ -50,6 +59,38 @@ fn main() {
     }
     codec.push_str("\nglobalThis.codec = { encode, decode, utf8Encode, utf8Decode };\n})();\n");
     fs::write(out.join("codec.js"), codec).unwrap();
+}
+
+/// Writes `prelude.snapshot` and `prelude_snapshot.rs`, which `src/runtime.rs` includes.
+/// When cross-compiling, a snapshot made here would be for the wrong machine: the file is left
+/// empty and v8box makes the snapshot on first use instead.
+fn write_snapshot(out: &Path, prelude: &str) {
+    println!("cargo:rerun-if-changed=src/worker/snapshot_creator.rs");
+    let (data, recv_index) = if env::var("HOST") == env::var("TARGET") {
+        snapshot_creator::init_v8(deno_core_icudata::ICU_DATA);
+        let blob = snapshot_creator::create(PRELUDE_NAME, prelude)
+            .unwrap_or_else(|e| panic!("the prelude fails while its snapshot is made: {e}"));
+        (blob.data, blob.recv_index)
+    } else {
+        (Vec::new(), None)
+    };
+    let path = out.join("prelude.snapshot");
+    fs::write(&path, &data).unwrap();
+    let code = format!(
+        "/// The name errors and stack frames inside the prelude are reported under.\n\
+         pub const PRELUDE_NAME: &str = {PRELUDE_NAME:?};\n\
+         /// The prelude's startup snapshot, made by build.rs (empty when cross-compiled).\n\
+         static PRELUDE_SNAPSHOT: &[u8] = {{\n\
+         \x20   #[repr(C, align(16))]\n\
+         \x20   struct Aligned<T: ?Sized>(T);\n\
+         \x20   static DATA: &Aligned<[u8; {len}]> = &Aligned(*include_bytes!({path:?}));\n\
+         \x20   &DATA.0\n\
+         }};\n\
+         /// Context-data index of the function the prelude gave to `$recv`.\n\
+         const PRELUDE_RECV_INDEX: Option<usize> = {recv_index:?};\n",
+        len = data.len(),
+    );
+    fs::write(out.join("prelude_snapshot.rs"), code).unwrap();
 }
 
 /// `const SCHEMA = {enums: {...}};` — each enum's value names by number (the per-message

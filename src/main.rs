@@ -343,8 +343,9 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let mut options = RunOptions::new(policy);
-    // One script per process: building the startup snapshot would cost more than it saves.
-    options.use_snapshot = false;
+    // Start from the snapshot made at build time. A cross-compiled v8box has none, and for one
+    // script per process, building it would cost more than it saves.
+    options.use_snapshot = v8box::runtime::has_built_in_snapshot();
     options.args = args.args;
     options.audit = audit;
     let exit = v8box::run(main, options);

@@ -23,12 +23,25 @@ pub const PRELUDE: &str = include_str!(concat!(env!("OUT_DIR"), "/prelude.js"));
 /// The protobuf codec alone, installing `globalThis.codec = {encode, decode, ...}`: for
 /// round-trip tests and tools, never loaded into a script's isolate.
 pub const CODEC_JS: &str = include_str!(concat!(env!("OUT_DIR"), "/codec.js"));
-/// The name errors inside the prelude are reported under.
-pub const PRELUDE_NAME: &str = "v8box:sys.js";
+// PRELUDE_NAME, and the prelude's startup snapshot made by build.rs.
+include!(concat!(env!("OUT_DIR"), "/prelude_snapshot.rs"));
 
-/// The startup snapshot with the prelude, built on first use and shared by every run of the
-/// process. `None` (and the prelude is loaded from source) if V8 could not build it.
+/// Whether this v8box carries the prelude's snapshot made at build time (all but cross-compiled
+/// builds do).
+pub fn has_built_in_snapshot() -> bool {
+    !PRELUDE_SNAPSHOT.is_empty()
+}
+
+/// The startup snapshot with the prelude: the one made at build time, or (in a cross-compiled
+/// v8box, which has none) one built on first use and shared by every run of the process. `None`
+/// (and the prelude is loaded from source) if V8 could not build it.
 pub fn prelude_snapshot() -> Option<crate::worker::Snapshot> {
+    if has_built_in_snapshot() {
+        return Some(crate::worker::Snapshot::from_build(
+            PRELUDE_SNAPSHOT,
+            PRELUDE_RECV_INDEX,
+        ));
+    }
     static SNAPSHOT: std::sync::OnceLock<Option<crate::worker::Snapshot>> =
         std::sync::OnceLock::new();
     SNAPSHOT
@@ -99,9 +112,10 @@ pub struct RunOptions {
     pub requests: Option<PendingRequests>,
     /// Gets the run's control once the worker exists (to stop the run from outside).
     pub on_start: Option<Box<dyn FnOnce(RunControl) + Send>>,
-    /// Start the worker from the process-wide startup snapshot (built on first use). Worth it
-    /// when a process runs more than one script; a one-shot CLI run loads the prelude directly,
-    /// which is cheaper than building the snapshot.
+    /// Start the worker from the prelude's startup snapshot (`prelude_snapshot`: made at build
+    /// time) instead of loading the prelude from source. On by default. In a cross-compiled
+    /// v8box the snapshot is built on first use, which is worth it only when a process runs
+    /// more than one script.
     pub use_snapshot: bool,
 }
 

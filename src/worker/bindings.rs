@@ -2,22 +2,20 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use v8::MapFnTo;
+
 use super::inspect;
+use super::snapshot_creator;
 use super::state;
+
+/// The natives in `snapshot_creator::NATIVES` order.
+pub(crate) fn natives() -> [v8::FunctionCallback; 3] {
+    [send.map_fn_to(), recv.map_fn_to(), print.map_fn_to()]
+}
 
 /// Installs `$send`, `$recv` and `$print` on the context's global object.
 pub(crate) fn install(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
-    let global = context.global(scope);
-    let fns: [(&str, v8::Local<v8::Function>); 3] = [
-        ("$send", v8::Function::new(scope, send).unwrap()),
-        ("$recv", v8::Function::new(scope, recv).unwrap()),
-        ("$print", v8::Function::new(scope, print).unwrap()),
-    ];
-    for (name, f) in fns {
-        let key = v8::String::new(scope, name).unwrap();
-        f.set_name(key);
-        global.set(scope, key.into(), f.into());
-    }
+    snapshot_creator::install(scope, context, natives());
 }
 
 /// `$noop()`: the cheapest possible native call, for benchmarks (see `WorkerOptions`).

@@ -12,6 +12,7 @@ mod inspect;
 mod modules;
 mod platform;
 mod snapshot;
+mod snapshot_creator;
 mod state;
 mod terminate;
 
@@ -91,9 +92,7 @@ impl Worker {
         platform::init();
         let mut params = v8::Isolate::create_params();
         if let Some(snap) = &options.snapshot {
-            params = params
-                .snapshot_blob(snap.blob.clone())
-                .external_references(&**snapshot::external_references());
+            params = snap.params(params);
         }
         let mut buffers = None;
         if let Some(max) = options.max_heap_bytes {
@@ -152,11 +151,12 @@ impl Worker {
 
     /// Whether `renew` can give this worker's isolate to a run that asks for `options`: the
     /// same settings and snapshot, no heap limit (a limit must count one run's memory only, and
-    /// an earlier run's garbage would count against it), the isolate never reached a limit, and it has hosted fewer than `MAX_RUNS_PER_ISOLATE` runs.
+    /// an earlier run's garbage would count against it), the isolate never reached a limit, and
+    /// it has hosted fewer than `MAX_RUNS_PER_ISOLATE` runs.
     pub fn can_renew(&self, options: &WorkerOptions) -> bool {
         let same_snapshot = match (&self.options.snapshot, &options.snapshot) {
             (None, None) => true,
-            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(&a.blob, &b.blob),
+            (Some(a), Some(b)) => a.same_as(b),
             _ => false,
         };
         same_snapshot

@@ -1,80 +1,75 @@
-//! The startup snapshot: a context with the three native functions installed and a prelude
-//! (the `sys` library) already run, serialized once per process on first use. Workers made from
-//! it skip parsing, compiling and running the prelude.
+//! The startup snapshot a worker can start from: a context with the three native functions
+//! installed and a prelude (the `sys` library) already run, so the worker skips parsing,
+//! compiling and running it. The `sys` prelude's snapshot is made when v8box is built (build.rs,
+//! with `snapshot_creator`); `build` makes one for another prelude at run time.
 
 use std::sync::{Arc, OnceLock};
 
-use v8::MapFnTo;
-
 use super::bindings;
-use super::state::{self, State};
+use super::snapshot_creator;
 
-/// A serialized isolate with the prelude loaded, and where to find what it registered.
+/// A serialized isolate with a prelude loaded, and where to find what it registered.
 #[derive(Clone)]
 pub struct Snapshot {
-    pub(crate) blob: Arc<[u8]>,
+    blob: Blob,
     /// Context-data index of the function the prelude gave to `$recv`, if it did.
     pub(crate) recv_index: Option<usize>,
 }
 
-/// The native functions' addresses, which V8 needs to serialize and restore them.
+#[derive(Clone)]
+enum Blob {
+    /// Made at build time, inside the executable.
+    Static(&'static [u8]),
+    /// Made at run time.
+    Built(Arc<[u8]>),
+}
+
+impl Snapshot {
+    /// The snapshot build.rs made with `snapshot_creator::create` in this same build, so it
+    /// matches this V8 and these natives. (Not public: V8 trusts a snapshot like its own code.)
+    pub(crate) fn from_build(data: &'static [u8], recv_index: Option<usize>) -> Snapshot {
+        Snapshot {
+            blob: Blob::Static(data),
+            recv_index,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        match &self.blob {
+            Blob::Static(data) => data,
+            Blob::Built(data) => data,
+        }
+    }
+
+    /// Whether both are the same snapshot (not a copy: the same bytes in memory).
+    pub(crate) fn same_as(&self, other: &Snapshot) -> bool {
+        std::ptr::eq(self.data(), other.data())
+    }
+
+    /// Isolate parameters that start from this snapshot, with the real natives.
+    pub(crate) fn params(&self, params: v8::CreateParams) -> v8::CreateParams {
+        let params = params.external_references(&**external_references());
+        match &self.blob {
+            Blob::Static(data) => params.snapshot_blob(*data),
+            Blob::Built(data) => params.snapshot_blob(data.clone()),
+        }
+    }
+}
+
+/// The native functions' addresses in `snapshot_creator::NATIVES` order: V8 restores each
+/// native of a snapshot from its index in this table.
 pub(crate) fn external_references() -> &'static v8::ExternalReferences {
     static REFS: OnceLock<&'static v8::ExternalReferences> = OnceLock::new();
-    REFS.get_or_init(|| {
-        let refs = v8::ExternalReferences::new(&[
-            v8::ExternalReference {
-                function: bindings::send.map_fn_to(),
-            },
-            v8::ExternalReference {
-                function: bindings::recv.map_fn_to(),
-            },
-            v8::ExternalReference {
-                function: bindings::print.map_fn_to(),
-            },
-        ]);
-        // The table must outlive every isolate that uses it: the whole process.
-        Box::leak(Box::new(refs))
-    })
+    REFS.get_or_init(|| snapshot_creator::references(bindings::natives()))
 }
 
 /// Builds a snapshot of a worker that ran `prelude` (named `name`). Fails with the prelude's
 /// error message.
 pub fn build(name: &str, prelude: &str) -> Result<Snapshot, String> {
     super::platform::init();
-    let mut creator = v8::Isolate::snapshot_creator(Some(external_references()), None);
-    let shared: state::SharedState = std::rc::Rc::new(std::cell::RefCell::new(State::new(
-        Box::new(|_| None),
-        Box::new(|_| {}),
-    )));
-    creator.set_slot(shared.clone());
-    let recv_index = {
-        let scope = &mut v8::HandleScope::new(&mut creator);
-        let context = v8::Context::new(scope, Default::default());
-        let scope = &mut v8::ContextScope::new(scope, context);
-        bindings::install(scope, context);
-        let tc = &mut v8::TryCatch::new(scope);
-        let code = v8::String::new(tc, prelude).ok_or("prelude too large")?;
-        let origin = super::modules::origin(tc, name, false);
-        let ran = v8::Script::compile(tc, code, Some(&origin)).and_then(|s| s.run(tc));
-        if ran.is_none() {
-            return Err(super::exception::caught(tc).to_string());
-        }
-        let recv = shared.borrow_mut().recv.take();
-        let index = recv.map(|g| {
-            let f = v8::Local::new(tc, g);
-            tc.add_context_data(context, f)
-        });
-        tc.set_default_context(context);
-        index
-    };
-    // No handle may outlive the creator's serialization.
-    creator.remove_slot::<state::SharedState>();
-    drop(shared);
-    let blob = creator
-        .create_blob(v8::FunctionCodeHandling::Keep)
-        .ok_or("V8 could not create the snapshot")?;
+    let blob = snapshot_creator::create(name, prelude)?;
     Ok(Snapshot {
-        blob: Arc::from(&blob[..]),
-        recv_index,
+        blob: Blob::Built(Arc::from(blob.data)),
+        recv_index: blob.recv_index,
     })
 }

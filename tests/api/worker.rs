@@ -606,3 +606,49 @@ fn an_isolate_hosts_at_most_a_thousand_runs() {
     assert!(!w.renew(&options, |_| None), "run 1001 needs a new isolate");
     w.load("still.js", "1").unwrap();
 }
+
+#[test]
+fn a_snapshot_built_at_run_time_restores_the_natives_and_the_recv_callback() {
+    let snapshot = v8box::worker::build_snapshot(
+        "prelude.js",
+        "globalThis.greeting = 'from the prelude';\n\
+         $recv(msg => $print('recv', new Uint8Array(msg)));",
+    )
+    .unwrap();
+    let options = WorkerOptions {
+        snapshot: Some(snapshot),
+        ..Default::default()
+    };
+    let mut w = Worker::with_options(options, |b| Some(b.iter().rev().copied().collect()));
+    let lines = Rc::new(RefCell::new(Vec::new()));
+    let sink = lines.clone();
+    w.set_print_handler(move |l| sink.borrow_mut().push(l.to_string()));
+    // Each native is itself again (the snapshot stores them by their place in a table).
+    w.load(
+        "main.js",
+        "$print(greeting, $send.name, $recv.name, $print.name);\n\
+         $print(new Uint8Array($send(new Uint8Array([1, 2]))));",
+    )
+    .unwrap();
+    w.send_bytes(&[7]).unwrap();
+    assert_eq!(
+        *lines.borrow(),
+        [
+            "from the prelude $send $recv $print",
+            "Uint8Array(2) [2, 1]",
+            "recv Uint8Array(1) [7]"
+        ]
+    );
+}
+
+#[test]
+fn a_prelude_that_throws_or_reaches_for_the_host_makes_no_snapshot() {
+    let Err(e) = v8box::worker::build_snapshot("bad.js", "\n\nnull.x") else {
+        panic!("a throwing prelude made a snapshot");
+    };
+    assert!(e.contains("bad.js:3") && e.contains("TypeError"), "{e}");
+    let Err(e) = v8box::worker::build_snapshot("host.js", "$send(new Uint8Array(1))") else {
+        panic!("a prelude that calls $send made a snapshot");
+    };
+    assert!(e.contains("$send") && e.contains("snapshot"), "{e}");
+}
