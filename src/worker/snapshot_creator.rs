@@ -185,8 +185,23 @@ pub fn create(name: &str, prelude: &str) -> Result<Blob, String> {
     let data = creator.create_blob(v8::FunctionCodeHandling::Keep);
     let recv_index = ran?;
     let data = data.ok_or("V8 could not create the snapshot")?;
+    if !rehashable(&data) {
+        return Err(
+            "V8 made a snapshot it cannot rehash: every isolate would hash strings \
+                    with the seed it was made with, which a script could learn and flood"
+                .into(),
+        );
+    }
     Ok(Blob {
         data: data.to_vec(),
         recv_index,
     })
+}
+
+/// Whether V8 gives each isolate made from `blob` a new random hash seed (and rehashes what it
+/// deserializes). V8 marks this in the snapshot's header: a little-endian `u32` after the
+/// number of contexts (`kRehashabilityOffset` in V8's `snapshot.cc`: V8 is pinned, and whoever
+/// upgrades it checks that the offset still holds).
+fn rehashable(blob: &[u8]) -> bool {
+    blob.get(4..8) == Some(&1u32.to_le_bytes()[..])
 }
