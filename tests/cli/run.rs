@@ -82,3 +82,14 @@ fn a_missing_file_or_a_bad_flag_exits_2_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--no-such-flag"), "{err}");
 }
+
+#[test]
+fn runs_start_from_one_built_in_snapshot_yet_draw_their_own_random_numbers() {
+    // Every `v8box run` starts from the startup snapshot made when v8box was built: it must not
+    // carry one run's randomness into the next.
+    let dir = tempfile::tempdir().unwrap();
+    let script = "$print(Math.random(), Math.random())";
+    let draws: Vec<String> = (0..2).map(|_| run_js(dir.path(), &[], script).1).collect();
+    assert!(!draws[0].is_empty() && !draws[0].contains("NaN"), "{draws:?}");
+    assert_ne!(draws[0], draws[1], "two runs drew the same numbers");
+}
