@@ -90,6 +90,9 @@ fn runs_start_from_one_built_in_snapshot_yet_draw_their_own_random_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let script = "$print(Math.random(), Math.random())";
     let draws: Vec<String> = (0..2).map(|_| run_js(dir.path(), &[], script).1).collect();
-    assert!(!draws[0].is_empty() && !draws[0].contains("NaN"), "{draws:?}");
+    assert!(
+        !draws[0].is_empty() && !draws[0].contains("NaN"),
+        "{draws:?}"
+    );
     assert_ne!(draws[0], draws[1], "two runs drew the same numbers");
 }
