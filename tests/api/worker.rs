@@ -608,6 +608,15 @@ fn an_isolate_hosts_at_most_a_thousand_runs() {
 }
 
 #[test]
+fn this_build_carries_the_sys_prelude_snapshot_made_by_build_rs() {
+    // Without it, every `v8box run` would load the prelude from source: a native build always
+    // has one, only a cross-compiled v8box builds it on first use. (Every `v8box::run` in these
+    // tests starts from it, so they show that it works.)
+    assert!(v8box::runtime::has_built_in_snapshot());
+    assert!(v8box::runtime::prelude_snapshot().is_some());
+}
+
+#[test]
 fn a_snapshot_built_at_run_time_restores_the_natives_and_the_recv_callback() {
     let snapshot = v8box::worker::build_snapshot(
         "prelude.js",
