@@ -26,10 +26,9 @@ fn bench_worker(on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static) -> Work
     w
 }
 
-fn b1_round_trip(c: &mut Criterion) {
-    let mut group = c.benchmark_group("B1 round trip");
-    group.throughput(Throughput::Elements(CALLS));
-    let mut w = bench_worker(|_| Some(vec![0u8; 64]));
+/// A worker with B1's loops: `noops()`, `sends()` and `allocs()`, each of `CALLS` calls.
+fn b1_worker(on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static) -> Worker {
+    let mut w = bench_worker(on_send);
     w.load(
         "b1.js",
         &format!(
@@ -41,6 +40,13 @@ fn b1_round_trip(c: &mut Criterion) {
         ),
     )
     .unwrap();
+    w
+}
+
+fn b1_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B1 round trip");
+    group.throughput(Throughput::Elements(CALLS));
+    let mut w = b1_worker(|_| Some(vec![0u8; 64]));
     group.bench_function("noop native call (floor)", |b| {
         b.iter(|| w.load("n.js", "noops()").unwrap())
     });
@@ -132,10 +138,8 @@ fn run_warm_script(source: &str, policy: &Policy, warm: &mut WarmWorker) {
     assert_eq!(exit, v8box::Exit::Ok);
 }
 
-fn b3_syscalls(c: &mut Criterion) {
-    let mut group = c.benchmark_group("B3 syscalls");
-    group.throughput(Throughput::Elements(CALLS));
-    group.sample_size(20);
+/// B3's policy: `sys.env.get('HOME')` allowed.
+fn b3_policy() -> Policy {
     let mut policy = Policy::deny_all();
     policy
         .grant(
@@ -144,7 +148,12 @@ fn b3_syscalls(c: &mut Criterion) {
             std::path::Path::new("/"),
         )
         .unwrap();
-    let cases = [
+    policy
+}
+
+/// B3's scripts, by name: an empty run first, then the three kinds of call.
+fn b3_cases() -> [(&'static str, String); 4] {
+    [
         // No calls: what a run costs besides them (start-up; with audit, writing run.start
         // and run.end).
         ("empty run (fixed cost)", String::new()),
@@ -160,7 +169,15 @@ fn b3_syscalls(c: &mut Criterion) {
             "async sys.sleep(0)",
             format!("(async () => {{ for (let i = 0; i < {CALLS}; i++) await sys.sleep(0); }})();"),
         ),
-    ];
+    ]
+}
+
+fn b3_syscalls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B3 syscalls");
+    group.throughput(Throughput::Elements(CALLS));
+    group.sample_size(20);
+    let policy = b3_policy();
+    let cases = b3_cases();
     for (name, source) in &cases {
         for audit in [false, true] {
             let id = BenchmarkId::new(*name, if audit { "audit on" } else { "audit off" });
@@ -200,10 +217,9 @@ fn b5_startup(c: &mut Criterion) {
     group.finish();
 }
 
-fn b6_pool(c: &mut Criterion) {
-    let mut group = c.benchmark_group("B6 pool scaling");
-    group.sample_size(10);
-    let jobs: Vec<Job> = (0..16)
+/// B6's work: 16 jobs, each a CPU-bound loop in its own isolate.
+fn b6_jobs() -> Vec<Job> {
+    (0..16)
         .map(|i| {
             Job::module(
                 &format!("j{i}.js"),
@@ -211,7 +227,13 @@ fn b6_pool(c: &mut Criterion) {
                 Policy::deny_all(),
             )
         })
-        .collect();
+        .collect()
+}
+
+fn b6_pool(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B6 pool scaling");
+    group.sample_size(10);
+    let jobs = b6_jobs();
     group.throughput(Throughput::Elements(jobs.len() as u64));
     for threads in [1, 2] {
         let pool = WorkerPool::new(threads);
@@ -292,7 +314,98 @@ fn startup_percentiles() {
     }
 }
 
+/// Times `a` and `b` in turns (`a b`, then `b a`, ...), `pairs` times, and prints the median
+/// of the per-turn ratios `time(a) / time(b)` — how many times faster `b` ran than `a` — with
+/// the middle half of them. Criterion measures each case on its own, minutes apart; on a machine
+/// whose speed drifts (this one's does, by ±30 % within minutes), a ratio of two such figures
+/// carries the drift, while two runs taken back to back share it. Each side first prepares its
+/// turn (untimed) and returns the part that is timed. With `V8BOX_BENCH_PAIRED` set, only the
+/// cases whose name contains its value run, and `V8BOX_BENCH_PAIRS` sets the number of pairs.
+fn paired<A, B, RA, RB>(name: &str, pairs: usize, mut a: A, mut b: B)
+where
+    A: FnMut() -> RA,
+    B: FnMut() -> RB,
+    RA: FnOnce(),
+    RB: FnOnce(),
+{
+    if let Ok(only) = std::env::var("V8BOX_BENCH_PAIRED") {
+        if !name.contains(&only) {
+            return;
+        }
+    }
+    let pairs = match std::env::var("V8BOX_BENCH_PAIRS") {
+        Ok(n) => n.parse().expect("V8BOX_BENCH_PAIRS: a number of pairs"),
+        Err(_) => pairs,
+    };
+    fn time(run: impl FnOnce()) -> f64 {
+        let t = std::time::Instant::now();
+        run();
+        t.elapsed().as_secs_f64()
+    }
+    a()();
+    b()();
+    let mut ratios: Vec<f64> = (0..pairs)
+        .map(|i| {
+            let (ta, tb) = if i % 2 == 0 {
+                let ta = time(a());
+                (ta, time(b()))
+            } else {
+                let tb = time(b());
+                (time(a()), tb)
+            };
+            ta / tb
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() as f64 * q) as usize).min(ratios.len() - 1)];
+    println!(
+        "paired {name}: {:.3} (middle half {:.3}–{:.3}, {pairs} pairs)",
+        at(0.5),
+        at(0.25),
+        at(0.75)
+    );
+}
+
+/// The targets that are ratios, measured side by side (see `paired`): B1's rate against the
+/// no-op floor, B3's audit-on rate against audit-off, B6's speed-up from a second thread.
+fn paired_ratios() {
+    let w = std::cell::RefCell::new(b1_worker(|_| Some(vec![0u8; 64])));
+    paired(
+        "B1 $send 64 B with a 64 B reply, its rate / a no-op native call's",
+        201,
+        || || w.borrow_mut().load("n.js", "noops()").unwrap(),
+        || || w.borrow_mut().load("s.js", "sends()").unwrap(),
+    );
+    let policy = b3_policy();
+    for (name, source) in b3_cases().iter().skip(1) {
+        // Opening the log (and removing the last one) is not timed, as in `b3_syscalls`.
+        paired(
+            &format!("B3 {name}, audit on's rate / audit off's"),
+            41,
+            || {
+                let options = run_options(false, &policy);
+                move || run_with(source, options)
+            },
+            || {
+                let options = run_options(true, &policy);
+                move || run_with(source, options)
+            },
+        );
+    }
+    let jobs = b6_jobs();
+    let (one, two) = (WorkerPool::new(1), WorkerPool::new(2));
+    paired(
+        "B6 16 CPU-bound jobs, speed-up of 2 pool threads over 1",
+        31,
+        || || drop(one.run_all(jobs.clone())),
+        || || drop(two.run_all(jobs.clone())),
+    );
+}
+
 fn main() {
+    if std::env::var_os("V8BOX_BENCH_SKIP_PAIRED").is_none() {
+        paired_ratios();
+    }
     if std::env::var_os("V8BOX_BENCH_SKIP_MEMORY").is_none() {
         memory();
     }
