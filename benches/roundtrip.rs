@@ -403,6 +403,15 @@ fn paired_ratios() {
 }
 
 fn main() {
+    // V8 flags to try a variant with (docs/BENCHMARKS.md lists those measured), e.g.
+    // `V8BOX_BENCH_V8_FLAGS="--single-threaded-gc"`.
+    if let Ok(flags) = std::env::var("V8BOX_BENCH_V8_FLAGS") {
+        let args = std::iter::once("bench".to_string())
+            .chain(flags.split_whitespace().map(String::from))
+            .collect();
+        let rest = v8box::set_flags(args);
+        assert_eq!(rest.len(), 1, "V8 did not take {:?}", &rest[1..]);
+    }
     if std::env::var_os("V8BOX_BENCH_SKIP_PAIRED").is_none() {
         paired_ratios();
     }
