@@ -374,7 +374,7 @@ impl Dispatcher {
         match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op, start))) {
             Ok(answer) => answer,
             Err(_) => {
-                let info = Self::info(name, "", &Decision::deny(), bytes.len() as u64);
+                let info = Self::info(name, "", Decision::deny(), bytes.len() as u64);
                 self.quick(
                     id,
                     Some(info),
@@ -430,17 +430,13 @@ impl Dispatcher {
         self.quick(id, Some(info), start, Done::err(e))
     }
 
-    fn info(
-        op: &'static str,
-        resource: impl Into<String>,
-        d: &Decision,
-        bytes_in: u64,
-    ) -> CallInfo {
+    /// A call's record-to-be; it takes the decision's rule (no copy per call).
+    fn info(op: &'static str, resource: impl Into<String>, d: Decision, bytes_in: u64) -> CallInfo {
         CallInfo {
             op,
             resource: resource.into(),
             allowed: d.allowed,
-            rule: d.rule.clone(),
+            rule: d.rule,
             bytes_in,
             sha256: None,
         }
@@ -456,14 +452,18 @@ impl Dispatcher {
     ) -> Result<(ops::fs::Located, CallInfo), (CallInfo, OpError)> {
         let abs = match self.absolute(path) {
             Ok(p) => p,
-            Err(e) => return Err((Self::info(op, path, &Decision::deny(), bytes_in), e)),
+            Err(e) => return Err((Self::info(op, path, Decision::deny(), bytes_in), e)),
         };
         let shown = abs.display().to_string();
         let d = self.shared.policy.check_path(permission, &abs);
-        let info = Self::info(op, shown.clone(), &d, bytes_in);
-        match d.grant {
-            Some(g) if d.allowed => Ok((self.shared.fs.locate(g, &abs), info)),
-            _ => Err((info, denied(permission, &shown))),
+        let grant = d.grant.filter(|_| d.allowed);
+        let info = Self::info(op, shown, d, bytes_in);
+        match grant {
+            Some(g) => Ok((self.shared.fs.locate(g, &abs), info)),
+            None => {
+                let e = denied(permission, &info.resource);
+                Err((info, e))
+            }
         }
     }
 
@@ -574,18 +574,18 @@ impl Dispatcher {
                 }),
             ))),
             Op::Now(_) => {
-                let info = Self::info("now", "", &Decision::always(), 0);
+                let info = Self::info("now", "", Decision::always(), 0);
                 self.quick(id, Some(info), start, ops::clock::now())
             }
             Op::RandomBytes(r) => {
-                let info = Self::info("randomBytes", r.length.to_string(), &Decision::always(), 0);
+                let info = Self::info("randomBytes", r.length.to_string(), Decision::always(), 0);
                 if let Err(e) = self.shared.charge_call("randomBytes") {
                     return self.refuse(id, info, start, e);
                 }
                 self.quick(id, Some(info), start, ops::clock::random_bytes(r.length))
             }
             Op::Sleep(s) => {
-                let info = Self::info("sleep", format!("{}ms", s.ms), &Decision::always(), 0);
+                let info = Self::info("sleep", format!("{}ms", s.ms), Decision::always(), 0);
                 if let Err(e) = self
                     .shared
                     .charge_call("sleep")
@@ -615,20 +615,22 @@ impl Dispatcher {
             }
             Op::EnvGet(e) => {
                 let d = self.shared.policy.check_name(Permission::Env, &e.name);
-                let info = Self::info("env.get", e.name.clone(), &d, 0);
-                if let Err(err) = ops::env::validate_name(&e.name) {
+                let info = Self::info("env.get", e.name, d, 0);
+                if let Err(err) = ops::env::validate_name(&info.resource) {
                     return self.refuse(id, info, start, err);
                 }
-                if !d.allowed {
-                    return self.refuse(id, info, start, denied(Permission::Env, &e.name));
+                if !info.allowed {
+                    let err = denied(Permission::Env, &info.resource);
+                    return self.refuse(id, info, start, err);
                 }
                 if let Err(err) = self.shared.charge_call("env.get") {
                     return self.refuse(id, info, start, err);
                 }
-                self.quick(id, Some(info), start, ops::env::get(&e.name))
+                let done = ops::env::get(&info.resource);
+                self.quick(id, Some(info), start, done)
             }
             Op::Exit(x) => {
-                let info = Self::info("exit", x.code.to_string(), &Decision::always(), 0);
+                let info = Self::info("exit", x.code.to_string(), Decision::always(), 0);
                 let seq = self.shared.audit.intent(&info);
                 self.state.borrow_mut().exit_code = Some(x.code);
                 if let Some(t) = self.terminate.borrow().as_ref() {
@@ -639,8 +641,8 @@ impl Dispatcher {
             }
             Op::HostSend(h) => {
                 let d = self.shared.policy.check_name(Permission::Host, &h.channel);
-                let info = Self::info("host.send", h.channel.clone(), &d, h.data.len() as u64);
-                if !d.allowed {
+                let info = Self::info("host.send", h.channel.clone(), d, h.data.len() as u64);
+                if !info.allowed {
                     return self.refuse(id, info, start, denied(Permission::Host, &h.channel));
                 }
                 if let Err(e) = self
@@ -663,8 +665,8 @@ impl Dispatcher {
             }
             Op::HostListen(h) => {
                 let d = self.shared.policy.check_name(Permission::Host, &h.channel);
-                let info = Self::info("host.listen", h.channel.clone(), &d, 0);
-                if !d.allowed {
+                let info = Self::info("host.listen", h.channel.clone(), d, 0);
+                if !info.allowed {
                     return self.refuse(id, info, start, denied(Permission::Host, &h.channel));
                 }
                 self.state.borrow_mut().listening.insert(h.channel);
@@ -863,20 +865,20 @@ impl Dispatcher {
         let (url, method) = match parsed {
             Ok(x) => x,
             Err(e) => {
-                let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
+                let info = Self::info("net.fetch", f.url.clone(), Decision::deny(), n);
                 return self.refuse(id, info, start, e);
             }
         };
         let target = match NetTarget::from_url(&url) {
             Ok(t) => t,
             Err(m) => {
-                let info = Self::info("net.fetch", f.url.clone(), &Decision::deny(), n);
+                let info = Self::info("net.fetch", f.url.clone(), Decision::deny(), n);
                 return self.refuse(id, info, start, OpError::new(ErrorCode::InvalidArgument, m));
             }
         };
         let d = self.shared.policy.check_net(&target);
-        let info = Self::info("net.fetch", url.to_string(), &d, n);
-        if !d.allowed {
+        let info = Self::info("net.fetch", url.to_string(), d, n);
+        if !info.allowed {
             return self.refuse(
                 id,
                 info,
@@ -912,7 +914,7 @@ impl Dispatcher {
                     op: "net.fetch",
                     resource: next.to_string(),
                     allowed: d.allowed,
-                    rule: d.rule.clone(),
+                    rule: d.rule,
                     bytes_in: 0,
                     sha256: None,
                 };
@@ -948,7 +950,7 @@ mod tests {
             HashMap::new(),
             None,
         );
-        let info = Dispatcher::info("fs.readFile", "/x", &Decision::always(), 0);
+        let info = Dispatcher::info("fs.readFile", "/x", Decision::always(), 0);
         let answer = d.spawn(7, info, false, Instant::now(), |_| panic!("injected fault"));
         assert!(answer.is_none(), "answered later, through the event loop");
         let Event::Reply { id, bytes } = replies.recv().unwrap() else {

@@ -24,8 +24,12 @@ pub fn get(name: &str) -> Done {
     Done::ok(
         reply::Result::EnvValue(EnvValue {
             present: value.is_some(),
+            // UTF-8 (nearly always) keeps its allocation; anything else is converted.
             value: value
-                .map(|v| v.to_string_lossy().into_owned())
+                .map(|v| {
+                    v.into_string()
+                        .unwrap_or_else(|v| v.to_string_lossy().into_owned())
+                })
                 .unwrap_or_default(),
         }),
         bytes,

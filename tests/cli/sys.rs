@@ -180,6 +180,7 @@ fn env_and_host_channels_follow_their_grants() {
         "main.js",
         r#"
         $print(sys.env.get('V8BOX_TEST_VAR'), sys.env.get('V8BOX_UNSET_VAR'));
+        $print(JSON.stringify(sys.env.get('V8BOX_LATIN1_VAR')));
         for (const name of ['HOME', 'V8BOX_*', 'A=B', '']) {
           try { sys.env.get(name); $print('allowed', name); } catch (e) { $print(e.code); }
         }
@@ -190,18 +191,23 @@ fn env_and_host_channels_follow_their_grants() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_v8box"))
         .args([
             "run",
-            "--allow-env=V8BOX_TEST_VAR,V8BOX_UNSET_VAR",
+            "--allow-env=V8BOX_TEST_VAR,V8BOX_UNSET_VAR,V8BOX_LATIN1_VAR",
             "--allow-host=events",
             "main.js",
         ])
         .current_dir(dir.path())
         .env("V8BOX_TEST_VAR", "value-1")
+        // Not UTF-8 (Latin-1 "café"): the invalid byte becomes U+FFFD, the rest is kept.
+        .env(
+            "V8BOX_LATIN1_VAR",
+            <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b"caf\xe9!".to_vec()),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "value-1 undefined\nPERMISSION_DENIED\nPERMISSION_DENIED\nINVALID_ARGUMENT\nINVALID_ARGUMENT\nPERMISSION_DENIED\nUNSUPPORTED host.send: no host application receives channel \"events\"\n"
+        "value-1 undefined\n\"caf\u{fffd}!\"\nPERMISSION_DENIED\nPERMISSION_DENIED\nINVALID_ARGUMENT\nINVALID_ARGUMENT\nPERMISSION_DENIED\nUNSUPPORTED host.send: no host application receives channel \"events\"\n"
     );
 }
 
