@@ -393,7 +393,8 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         exit.reason(),
         started.elapsed().as_micros() as u64,
         // Calls still running when the drain gave up (a FIFO nobody writes, say): their own
-        // records never come, so the end of the run says how many there were.
+        // records come only if they finish while the log is still open (docs/AUDIT.md), so
+        // the end of the run says how many there were.
         json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
     );
     match warm {
