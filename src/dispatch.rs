@@ -62,6 +62,10 @@ pub struct Shared {
     quotas: Mutex<HashMap<&'static str, (u64, u64)>>,
     max_message_bytes: usize,
     epoch: Instant,
+    /// The `seq` of the run's `run_end` record, once written. Held while it is written, so
+    /// that a call finishing on another thread meanwhile is recorded either before it or as
+    /// late (see `record_finished`).
+    run_end: Mutex<Option<u64>>,
 }
 
 impl Shared {
@@ -74,6 +78,39 @@ impl Shared {
             audit,
             quotas: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
+            run_end: Mutex::new(None),
+        }
+    }
+
+    /// Writes the run's `run_end` record with `write` (which returns its `seq`); calls that
+    /// finish afterwards are recorded as late, naming it (docs/AUDIT.md).
+    pub fn end_run(&self, write: impl FnOnce() -> u64) {
+        let mut run_end = self.run_end.lock().unwrap_or_else(|p| p.into_inner());
+        *run_end = Some(write());
+    }
+
+    /// Records a finished call: its `outcome` if it had the intent `intent`, else a `call`;
+    /// after the run's end, as a late record.
+    fn record_finished(
+        &self,
+        info: CallInfo,
+        outcome: &'static str,
+        bytes_out: u64,
+        started: Option<Instant>,
+        intent: Option<u64>,
+    ) {
+        let run_end = self.run_end.lock().unwrap_or_else(|p| p.into_inner());
+        match (*run_end, intent) {
+            (Some(end), _) => {
+                self.audit
+                    .late(end, info, outcome, bytes_out, started, intent);
+            }
+            (None, Some(seq)) => {
+                self.audit.outcome(seq, info, outcome, bytes_out, started);
+            }
+            (None, None) => {
+                self.audit.call(info, outcome, bytes_out, started);
+            }
         }
     }
 
@@ -219,14 +256,8 @@ impl Finished {
             }
         }
         let outcome = outcome_name(&done.result);
-        let started = Some(self.started);
-        if self.side_effect {
-            shared
-                .audit
-                .outcome(self.intent, info, outcome, done.bytes_out, started);
-        } else {
-            shared.audit.call(info, outcome, done.bytes_out, started);
-        }
+        let intent = self.side_effect.then_some(self.intent);
+        shared.record_finished(info, outcome, done.bytes_out, Some(self.started), intent);
         encode(&to_reply(self.id, done.result))
     }
 }
@@ -919,12 +950,12 @@ impl Dispatcher {
                     sha256: None,
                 };
                 if d.allowed {
-                    s.audit.call(info, "redirect", 0, Some(hop_start));
+                    s.record_finished(info, "redirect", 0, Some(hop_start), None);
                     Ok(())
                 } else {
                     let e = denied(Permission::Net, &target.to_string());
                     let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
-                    s.audit.call(info, e.code.name(), 0, Some(hop_start));
+                    s.record_finished(info, e.code.name(), 0, Some(hop_start), None);
                     Err(e)
                 }
             };

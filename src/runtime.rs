@@ -387,16 +387,18 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Err(_) => break,
         }
     }
-    shared.audit.lifecycle(
-        "run.end",
-        &run_name,
-        exit.reason(),
-        started.elapsed().as_micros() as u64,
-        // Calls still running when the drain gave up (a FIFO nobody writes, say): their own
-        // records come only if they finish while the log is still open (docs/AUDIT.md), so
-        // the end of the run says how many there were.
-        json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
-    );
+    // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
+    // run says how many there were; their own records come later, marked late, if they finish
+    // while the log is still open (docs/AUDIT.md).
+    shared.end_run(|| {
+        shared.audit.lifecycle(
+            "run.end",
+            &run_name,
+            exit.reason(),
+            started.elapsed().as_micros() as u64,
+            json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
+        )
+    });
     match warm {
         Some(warm) if worker.is_renewable() => {
             worker.park();

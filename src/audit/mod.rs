@@ -286,7 +286,7 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
     ) -> u64 {
-        self.finished("call", &info, outcome, bytes_out, started, None)
+        self.finished("call", &info, outcome, bytes_out, started, None, Map::new())
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
@@ -311,11 +311,42 @@ impl AuditLog {
         started: Option<Instant>,
     ) -> u64 {
         let reference = Some(intent_seq);
-        self.finished("outcome", &info, outcome, bytes_out, started, reference)
+        self.finished(
+            "outcome",
+            &info,
+            outcome,
+            bytes_out,
+            started,
+            reference,
+            Map::new(),
+        )
     }
 
-    /// The record of a call that has ended (buffered); the clock is read once, for both its
-    /// duration and its time.
+    /// The record of a call that finished after its run's `run_end` record (`run_end`: that
+    /// record's `seq`), which it names in `after_run_end`: a `call`, or with `intent_seq` the
+    /// `outcome` of a side effect. Written at once: nothing else of its run comes to flush it.
+    pub fn late(
+        &self,
+        run_end: u64,
+        info: CallInfo,
+        outcome: &'static str,
+        bytes_out: u64,
+        started: Option<Instant>,
+        intent_seq: Option<u64>,
+    ) -> u64 {
+        let kind = if intent_seq.is_some() {
+            "outcome"
+        } else {
+            "call"
+        };
+        let mut extra = Map::new();
+        extra.insert("after_run_end".into(), run_end.into());
+        self.finished(kind, &info, outcome, bytes_out, started, intent_seq, extra)
+    }
+
+    /// The record of a call that has ended (buffered, unless it has `extra` fields: a late
+    /// one); the clock is read once, for both its duration and its time.
+    #[allow(clippy::too_many_arguments)] // the record's fields, each passed on as it is
     fn finished(
         &self,
         kind: &'static str,
@@ -324,6 +355,7 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
         reference: Option<u64>,
+        extra: Map<String, Value>,
     ) -> u64 {
         if !self.enabled() {
             return 0;
@@ -335,7 +367,8 @@ impl AuditLog {
             dur_us: micros_between(started, now),
             reference,
         };
-        self.call_record(kind, info, end, Map::new(), false, now)
+        let durable = !extra.is_empty();
+        self.call_record(kind, info, end, extra, durable, now)
     }
 
     /// A call's record. `info` is copied into the queue and stays with the caller (see

@@ -345,3 +345,79 @@ fn dropping_the_sandbox_stops_its_runs() {
     assert_eq!(busy.wait(), Exit::Terminated);
     assert_eq!(waiting.wait(), Exit::Terminated);
 }
+
+/// A write that hands each chunk to the test as it is written.
+struct Chunks(std::sync::mpsc::Sender<Vec<u8>>);
+
+impl std::io::Write for Chunks {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(bytes.to_vec());
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A call that outlives its run (a FIFO read nobody answers within the 5 s drain) is recorded
+/// when it finishes, if the host keeps the log open: after `run_end`, naming it.
+#[test]
+fn a_call_that_outlives_its_run_is_recorded_late_naming_the_runs_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("in.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let audit = AuditLog::to_writer(Chunks(tx), "host");
+    // The host keeps its log open after the run (as one that runs many scripts does).
+    let _kept = audit.for_worker("host");
+    let mut policy = Policy::deny_all();
+    policy
+        .grant(Permission::Read, dir.path().to_str().unwrap(), dir.path())
+        .unwrap();
+    let mut options = v8box::RunOptions::new(policy);
+    options.audit = audit;
+    let source = format!(
+        "sys.readFile({:?}).then(() => {{}});\nsetTimeout(() => sys.exit(0), 0);",
+        fifo.to_str().unwrap()
+    );
+    let main = v8box::Main::Script {
+        name: "late.js".into(),
+        source,
+    };
+    assert_eq!(v8box::run(main, options), Exit::Code(0));
+
+    let mut records: Vec<serde_json::Value> = Vec::new();
+    let take = |chunk: Vec<u8>, records: &mut Vec<serde_json::Value>| {
+        for line in String::from_utf8(chunk).unwrap().lines() {
+            records.push(serde_json::from_str(line).unwrap());
+        }
+    };
+    while let Ok(chunk) = rx.try_recv() {
+        take(chunk, &mut records);
+    }
+    let run_end = records
+        .last()
+        .expect("the run's records are written")
+        .clone();
+    assert_eq!(run_end["kind"], "run_end", "{records:?}");
+    assert_eq!(run_end["calls_unfinished"], 1);
+    assert!(!records.iter().any(|r| r["op"] == "fs.readFile"));
+
+    // Now the read gets its bytes and finishes; its record follows, at once.
+    std::fs::write(&fifo, "late").unwrap();
+    while !records.iter().any(|r| r["op"] == "fs.readFile") {
+        let chunk = rx.recv_timeout(LONG).expect("the late record is written");
+        take(chunk, &mut records);
+    }
+    let late = records.last().unwrap();
+    assert_eq!(late["kind"], "call");
+    assert_eq!(late["op"], "fs.readFile");
+    assert_eq!(late["outcome"], "ok");
+    assert_eq!(late["bytes_out"], 4);
+    assert_eq!(late["after_run_end"], run_end["seq"]);
+    assert_eq!(late["prev"], run_end["hash"]);
+}
