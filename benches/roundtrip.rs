@@ -337,6 +337,7 @@ where
         Ok(n) => n.parse().expect("V8BOX_BENCH_PAIRS: a number of pairs"),
         Err(_) => pairs,
     };
+    assert!(pairs > 0, "V8BOX_BENCH_PAIRS: at least one pair");
     fn time(run: impl FnOnce()) -> f64 {
         let t = std::time::Instant::now();
         run();

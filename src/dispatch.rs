@@ -62,10 +62,19 @@ pub struct Shared {
     quotas: Mutex<HashMap<&'static str, (u64, u64)>>,
     max_message_bytes: usize,
     epoch: Instant,
-    /// The `seq` of the run's `run_end` record, once written. Held while it is written, so
-    /// that a call finishing on another thread meanwhile is recorded either before it or as
-    /// late (see `record_finished`).
-    run_end: Mutex<Option<u64>>,
+    /// The end of the run as the I/O pool's threads see it. Held while `run_end` is written,
+    /// so that a call finishing on another thread meanwhile is recorded either before it (and
+    /// not counted as unfinished) or as late (see `record_finished`).
+    run_end: Mutex<RunEnd>,
+}
+
+/// See `Shared::run_end`.
+#[derive(Default)]
+struct RunEnd {
+    /// The `seq` of the run's `run_end` record, once written.
+    seq: Option<u64>,
+    /// Calls sent to the I/O pool whose record is not written yet.
+    unrecorded: usize,
 }
 
 impl Shared {
@@ -78,19 +87,25 @@ impl Shared {
             audit,
             quotas: Mutex::new(HashMap::new()),
             epoch: Instant::now(),
-            run_end: Mutex::new(None),
+            run_end: Mutex::default(),
         }
     }
 
-    /// Writes the run's `run_end` record with `write` (which returns its `seq`); calls that
-    /// finish afterwards are recorded as late, naming it (docs/AUDIT.md).
-    pub fn end_run(&self, write: impl FnOnce() -> u64) {
-        let mut run_end = self.run_end.lock().unwrap_or_else(|p| p.into_inner());
-        *run_end = Some(write());
+    fn run_end(&self) -> std::sync::MutexGuard<'_, RunEnd> {
+        self.run_end.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the run's `run_end` record with `write`, given the number of calls still running
+    /// whose records are not written (it returns the record's `seq`); calls that finish
+    /// afterwards are recorded as late, naming it (docs/AUDIT.md).
+    pub fn end_run(&self, write: impl FnOnce(usize) -> u64) {
+        let mut end = self.run_end();
+        end.seq = Some(write(end.unrecorded));
     }
 
     /// Records a finished call: its `outcome` if it had the intent `intent`, else a `call`;
-    /// after the run's end, as a late record.
+    /// after the run's end, as a late record. `pooled`: the call's own record, from the I/O
+    /// pool (see `RunEnd::unrecorded`).
     fn record_finished(
         &self,
         info: CallInfo,
@@ -98,9 +113,18 @@ impl Shared {
         bytes_out: u64,
         started: Option<Instant>,
         intent: Option<u64>,
+        pooled: bool,
     ) {
-        let run_end = self.run_end.lock().unwrap_or_else(|p| p.into_inner());
-        match (*run_end, intent) {
+        // The isolate's thread writes `run_end` itself: no lock for its own calls' records
+        // when there is nothing to record.
+        if !pooled && !self.audit.enabled() {
+            return;
+        }
+        let mut end = self.run_end();
+        if pooled {
+            end.unrecorded -= 1;
+        }
+        match (end.seq, intent) {
             (Some(end), _) => {
                 self.audit
                     .late(end, info, outcome, bytes_out, started, intent);
@@ -245,6 +269,8 @@ struct Finished {
     intent: u64,
     side_effect: bool,
     started: Instant,
+    /// Run on the I/O pool (see `RunEnd::unrecorded`).
+    pooled: bool,
 }
 
 impl Finished {
@@ -257,7 +283,8 @@ impl Finished {
         }
         let outcome = outcome_name(&done.result);
         let intent = self.side_effect.then_some(self.intent);
-        shared.record_finished(info, outcome, done.bytes_out, Some(self.started), intent);
+        let started = Some(self.started);
+        shared.record_finished(info, outcome, done.bytes_out, started, intent, self.pooled);
         encode(&to_reply(self.id, done.result))
     }
 }
@@ -549,6 +576,7 @@ impl Dispatcher {
                 intent,
                 side_effect,
                 started: start,
+                pooled: false,
             };
             return Some(finished.answer(&self.shared, info, done));
         }
@@ -557,6 +585,7 @@ impl Dispatcher {
         }
         let shared = self.shared.clone();
         let events = self.events.clone();
+        shared.run_end().unrecorded += 1;
         crate::pool::submit(move || {
             let started = shared.clock();
             let done = catch_unwind(AssertUnwindSafe(|| job(&shared)))
@@ -566,6 +595,7 @@ impl Dispatcher {
                 intent,
                 side_effect,
                 started,
+                pooled: true,
             };
             let bytes = finished.answer(&shared, info, done);
             let _ = events.send(Event::Reply { id, bytes });
@@ -950,12 +980,12 @@ impl Dispatcher {
                     sha256: None,
                 };
                 if d.allowed {
-                    s.record_finished(info, "redirect", 0, Some(hop_start), None);
+                    s.record_finished(info, "redirect", 0, Some(hop_start), None, false);
                     Ok(())
                 } else {
                     let e = denied(Permission::Net, &target.to_string());
                     let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
-                    s.record_finished(info, e.code.name(), 0, Some(hop_start), None);
+                    s.record_finished(info, e.code.name(), 0, Some(hop_start), None, false);
                     Err(e)
                 }
             };

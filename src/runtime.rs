@@ -388,15 +388,15 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         }
     }
     // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
-    // run says how many there were; their own records come later, marked late, if they finish
-    // while the log is still open (docs/AUDIT.md).
-    shared.end_run(|| {
+    // run says how many there were; their own records come later, marked late, if they
+    // finish while the process lives (docs/AUDIT.md).
+    shared.end_run(|unfinished| {
         shared.audit.lifecycle(
             "run.end",
             &run_name,
             exit.reason(),
             started.elapsed().as_micros() as u64,
-            json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": dispatcher.in_flight() }),
+            json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": unfinished }),
         )
     });
     match warm {

@@ -359,30 +359,35 @@ impl std::io::Write for Chunks {
     }
 }
 
-/// A call that outlives its run (a FIFO read nobody answers within the 5 s drain) is recorded
-/// when it finishes, if the host keeps the log open: after `run_end`, naming it.
+/// Calls that outlive their run (FIFOs nobody opens within the 5 s drain) are recorded when
+/// they finish, in a process that lives on: after `run_end`, naming it — a read as a late
+/// `call`, a write as a late `outcome` of its intent.
 #[test]
-fn a_call_that_outlives_its_run_is_recorded_late_naming_the_runs_end() {
+fn calls_that_outlive_their_run_are_recorded_late_naming_the_runs_end() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("in.fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success());
+    let (fifo_in, fifo_out) = (dir.path().join("in.fifo"), dir.path().join("out.fifo"));
+    for fifo in [&fifo_in, &fifo_out] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+    }
     let (tx, rx) = std::sync::mpsc::channel();
-    let audit = AuditLog::to_writer(Chunks(tx), "host");
-    // The host keeps its log open after the run (as one that runs many scripts does).
-    let _kept = audit.for_worker("host");
     let mut policy = Policy::deny_all();
-    policy
-        .grant(Permission::Read, dir.path().to_str().unwrap(), dir.path())
-        .unwrap();
+    for permission in [Permission::Read, Permission::Write] {
+        policy
+            .grant(permission, dir.path().to_str().unwrap(), dir.path())
+            .unwrap();
+    }
     let mut options = v8box::RunOptions::new(policy);
-    options.audit = audit;
+    options.audit = AuditLog::to_writer(Chunks(tx), "host");
     let source = format!(
-        "sys.readFile({:?}).then(() => {{}});\nsetTimeout(() => sys.exit(0), 0);",
-        fifo.to_str().unwrap()
+        "sys.readFile({:?}).then(() => {{}});\n\
+         sys.writeFile({:?}, 'sent').then(() => {{}});\n\
+         setTimeout(() => sys.exit(0), 0);",
+        fifo_in.to_str().unwrap(),
+        fifo_out.to_str().unwrap()
     );
     let main = v8box::Main::Script {
         name: "late.js".into(),
@@ -404,20 +409,34 @@ fn a_call_that_outlives_its_run_is_recorded_late_naming_the_runs_end() {
         .expect("the run's records are written")
         .clone();
     assert_eq!(run_end["kind"], "run_end", "{records:?}");
-    assert_eq!(run_end["calls_unfinished"], 1);
-    assert!(!records.iter().any(|r| r["op"] == "fs.readFile"));
+    assert_eq!(run_end["calls_unfinished"], 2);
+    let intent = records
+        .iter()
+        .find(|r| r["kind"] == "intent" && r["op"] == "fs.writeFile")
+        .expect("the write's intent came before it started")
+        .clone();
+    let n = records.len();
 
-    // Now the read gets its bytes and finishes; its record follows, at once.
-    std::fs::write(&fifo, "late").unwrap();
-    while !records.iter().any(|r| r["op"] == "fs.readFile") {
-        let chunk = rx.recv_timeout(LONG).expect("the late record is written");
+    // Now the read gets its bytes and the write its reader; their records follow, at once.
+    std::fs::write(&fifo_in, "late").unwrap();
+    assert_eq!(std::fs::read(&fifo_out).unwrap(), b"sent");
+    while records.len() < n + 2 {
+        let chunk = rx.recv_timeout(LONG).expect("the late records are written");
         take(chunk, &mut records);
     }
-    let late = records.last().unwrap();
-    assert_eq!(late["kind"], "call");
-    assert_eq!(late["op"], "fs.readFile");
-    assert_eq!(late["outcome"], "ok");
-    assert_eq!(late["bytes_out"], 4);
-    assert_eq!(late["after_run_end"], run_end["seq"]);
-    assert_eq!(late["prev"], run_end["hash"]);
+    let late = &records[n..];
+    let read = late.iter().find(|r| r["op"] == "fs.readFile").unwrap();
+    assert_eq!(read["kind"], "call");
+    assert_eq!(
+        (read["outcome"].as_str(), read["bytes_out"].as_u64()),
+        (Some("ok"), Some(4))
+    );
+    let write = late.iter().find(|r| r["op"] == "fs.writeFile").unwrap();
+    assert_eq!(write["kind"], "outcome");
+    assert_eq!(write["ref"], intent["seq"]);
+    assert_eq!(write["outcome"], "ok");
+    for r in late {
+        assert_eq!(r["after_run_end"], run_end["seq"], "{r}");
+    }
+    assert_eq!(late[0]["prev"], run_end["hash"]);
 }
