@@ -57,10 +57,7 @@ fn b1_round_trip(c: &mut Criterion) {
     group.bench_function("$send 64 B, 64 B reply", |b| {
         b.iter(|| w.load("s.js", "sends()").unwrap())
     });
-    let mut quiet = bench_worker(|_| None);
-    quiet
-        .load("b1n.js", &format!("const msg = new Uint8Array(64);\nglobalThis.sends = () => {{ for (let i = 0; i < {CALLS}; i++) $send(msg); }};"))
-        .unwrap();
+    let mut quiet = b1_worker(|_| None);
     group.bench_function("$send 64 B, null reply", |b| {
         b.iter(|| quiet.load("s.js", "sends()").unwrap())
     });

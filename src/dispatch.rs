@@ -104,8 +104,7 @@ impl Shared {
     }
 
     /// Records a finished call: its `outcome` if it had the intent `intent`, else a `call`;
-    /// after the run's end, as a late record. `pooled`: the call's own record, from the I/O
-    /// pool (see `RunEnd::unrecorded`).
+    /// with `run_end` (that record's `seq`), as a late record.
     fn record_finished(
         &self,
         info: CallInfo,
@@ -113,18 +112,9 @@ impl Shared {
         bytes_out: u64,
         started: Option<Instant>,
         intent: Option<u64>,
-        pooled: bool,
+        run_end: Option<u64>,
     ) {
-        // The isolate's thread writes `run_end` itself: no lock for its own calls' records
-        // when there is nothing to record.
-        if !pooled && !self.audit.enabled() {
-            return;
-        }
-        let mut end = self.run_end();
-        if pooled {
-            end.unrecorded -= 1;
-        }
-        match (end.seq, intent) {
+        match (run_end, intent) {
             (Some(end), _) => {
                 self.audit
                     .late(end, info, outcome, bytes_out, started, intent);
@@ -136,6 +126,26 @@ impl Shared {
                 self.audit.call(info, outcome, bytes_out, started);
             }
         }
+    }
+
+    /// `record_finished` on an I/O pool thread, ordered against `run_end` (the isolate's
+    /// thread needs no such care: it writes `run_end` itself, after its own records). `last`:
+    /// the call's own record, which it no longer owes (see `RunEnd::unrecorded`); a redirect
+    /// hop's record is not.
+    fn record_from_pool(
+        &self,
+        info: CallInfo,
+        outcome: &'static str,
+        bytes_out: u64,
+        started: Option<Instant>,
+        intent: Option<u64>,
+        last: bool,
+    ) {
+        let mut end = self.run_end();
+        if last {
+            end.unrecorded -= 1;
+        }
+        self.record_finished(info, outcome, bytes_out, started, intent, end.seq);
     }
 
     /// Counts one call against the op's quota.
@@ -284,7 +294,11 @@ impl Finished {
         let outcome = outcome_name(&done.result);
         let intent = self.side_effect.then_some(self.intent);
         let started = Some(self.started);
-        shared.record_finished(info, outcome, done.bytes_out, started, intent, self.pooled);
+        if self.pooled {
+            shared.record_from_pool(info, outcome, done.bytes_out, started, intent, true);
+        } else {
+            shared.record_finished(info, outcome, done.bytes_out, started, intent, None);
+        }
         encode(&to_reply(self.id, done.result))
     }
 }
@@ -980,12 +994,12 @@ impl Dispatcher {
                     sha256: None,
                 };
                 if d.allowed {
-                    s.record_finished(info, "redirect", 0, Some(hop_start), None, false);
+                    s.record_from_pool(info, "redirect", 0, Some(hop_start), None, false);
                     Ok(())
                 } else {
                     let e = denied(Permission::Net, &target.to_string());
                     let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
-                    s.record_finished(info, e.code.name(), 0, Some(hop_start), None, false);
+                    s.record_from_pool(info, e.code.name(), 0, Some(hop_start), None, false);
                     Err(e)
                 }
             };

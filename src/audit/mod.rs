@@ -286,7 +286,7 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
     ) -> u64 {
-        self.finished("call", &info, outcome, bytes_out, started, None, Map::new())
+        self.finished("call", &info, outcome, bytes_out, started, None, None)
     }
 
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
@@ -312,13 +312,7 @@ impl AuditLog {
     ) -> u64 {
         let reference = Some(intent_seq);
         self.finished(
-            "outcome",
-            &info,
-            outcome,
-            bytes_out,
-            started,
-            reference,
-            Map::new(),
+            "outcome", &info, outcome, bytes_out, started, reference, None,
         )
     }
 
@@ -339,13 +333,13 @@ impl AuditLog {
         } else {
             "call"
         };
-        let mut extra = Map::new();
-        extra.insert("after_run_end".into(), run_end.into());
-        self.finished(kind, &info, outcome, bytes_out, started, intent_seq, extra)
+        let late = Some(run_end);
+        self.finished(kind, &info, outcome, bytes_out, started, intent_seq, late)
     }
 
-    /// The record of a call that has ended (buffered, unless it has `extra` fields: a late
-    /// one); the clock is read once, for both its duration and its time.
+    /// The record of a call that has ended: buffered, or with `after_run_end` (a late one,
+    /// see `late`) written at once. The clock is read once, for both its duration and its
+    /// time.
     #[allow(clippy::too_many_arguments)] // the record's fields, each passed on as it is
     fn finished(
         &self,
@@ -355,7 +349,7 @@ impl AuditLog {
         bytes_out: u64,
         started: Option<Instant>,
         reference: Option<u64>,
-        extra: Map<String, Value>,
+        after_run_end: Option<u64>,
     ) -> u64 {
         if !self.enabled() {
             return 0;
@@ -367,8 +361,11 @@ impl AuditLog {
             dur_us: micros_between(started, now),
             reference,
         };
-        let durable = !extra.is_empty();
-        self.call_record(kind, info, end, extra, durable, now)
+        let mut extra = Map::new();
+        if let Some(seq) = after_run_end {
+            extra.insert("after_run_end".into(), seq.into());
+        }
+        self.call_record(kind, info, end, extra, after_run_end.is_some(), now)
     }
 
     /// A call's record. `info` is copied into the queue and stays with the caller (see
