@@ -88,6 +88,18 @@ pub enum Source {
     Api(String),
 }
 
+impl Source {
+    /// The text `Display` gives, made for every allowed call: a flag's text is copied as it is,
+    /// without the formatting machinery (which grew the string as it went).
+    pub fn rule(&self) -> String {
+        match self {
+            Source::Flag(text) => text.clone(),
+            Source::Api(text) => ["api: ", text].concat(),
+            Source::File { .. } => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -328,7 +340,7 @@ impl Policy {
         match grant {
             Some(i) => Decision {
                 allowed: true,
-                rule: self.grants[i].source.to_string(),
+                rule: self.grants[i].source.rule(),
                 grant: Some(i),
             },
             None => Decision::deny(),
