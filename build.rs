@@ -57,7 +57,9 @@ fn main() {
     for part in &PRELUDE_PARTS[..2] {
         codec.push_str(&fs::read_to_string(part).unwrap());
     }
-    codec.push_str("\nglobalThis.codec = { encode, decode, utf8Encode, utf8Decode };\n})();\n");
+    codec.push_str(
+        "\nglobalThis.codec = { encode, decode, decodeMember, utf8Encode, utf8Decode };\n})();\n",
+    );
     fs::write(out.join("codec.js"), codec).unwrap();
 }
 

@@ -49,20 +49,37 @@ function utf8Encode(str) {
   return TypedArrayPrototypeSubarray(out, 0, utf8EncodeInto(out, 0, str));
 }
 
+// 1 to 8 ASCII bytes from `b[s]` as one string: one call, where a string grown a character at a
+// time cost two to three times as much (measured for 5 to 32 bytes).
+function asciiChunk(b, s, n) {
+  switch (n) {
+    case 1: return StringFromCharCode(b[s]);
+    case 2: return StringFromCharCode(b[s], b[s + 1]);
+    case 3: return StringFromCharCode(b[s], b[s + 1], b[s + 2]);
+    case 4: return StringFromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5: return StringFromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6: return StringFromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7:
+      return StringFromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    default:
+      return StringFromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6],
+        b[s + 7]);
+  }
+}
+
 const CHUNK = 4096;
 const decodeUnits = new $Uint16Array(CHUNK + 2);
 function utf8Decode(bytes, start = 0, end = TypedArrayPrototypeGetLength(bytes)) {
   // Short ASCII (names, paths, values): built directly; applying fromCharCode to a typed
   // array costs more than the whole string for these.
   if (end - start <= 32) {
-    let ascii = '';
     let i = start;
-    for (; i < end; i++) {
-      const b = bytes[i];
-      if (b >= 0x80) break;
-      ascii += StringFromCharCode(b);
+    while (i < end && bytes[i] < 0x80) i++;
+    if (i === end) {
+      let ascii = '';
+      for (let s = start; s < end; s += 8) ascii += asciiChunk(bytes, s, MathMin(8, end - s));
+      return ascii;
     }
-    if (i === end) return ascii;
   }
   let result = '';
   const units = decodeUnits;
@@ -110,7 +127,10 @@ function utf8Decode(bytes, start = 0, end = TypedArrayPrototypeGetLength(bytes))
 class Writer {
   constructor(size) {
     this.buf = new $Uint8Array(size);
+    this.cap = size;
     this.pos = 0;
+    // views[n]: `buf`'s first n bytes, made once per length (see `written`).
+    this.views = [];
   }
 }
 
@@ -125,13 +145,30 @@ class Reader {
 }
 
 function reserve(w, n) {
-  const len = TypedArrayPrototypeGetLength(w.buf);
-  if (w.pos + n <= len) return;
-  let size = len * 2;
+  if (w.pos + n <= w.cap) return;
+  let size = w.cap * 2;
   while (size < w.pos + n) size *= 2;
   const next = new $Uint8Array(size);
   TypedArrayPrototypeSet(next, TypedArrayPrototypeSubarray(w.buf, 0, w.pos));
   w.buf = next;
+  w.cap = size;
+  w.views = [];
+}
+
+// Messages up to this many bytes get a view kept per length: most calls are short, and a new
+// view per message (`subarray`) cost more than encoding a small one.
+const KEPT_VIEWS = 256;
+
+/** The bytes written so far: a view on the writer's buffer. */
+function written(w) {
+  const n = w.pos;
+  if (n > KEPT_VIEWS) return TypedArrayPrototypeSubarray(w.buf, 0, n);
+  let view = w.views[n];
+  if (view === undefined) {
+    view = TypedArrayPrototypeSubarray(w.buf, 0, n);
+    w.views[n] = view;
+  }
+  return view;
 }
 
 function writeVarint(w, v) {
@@ -142,6 +179,18 @@ function writeVarint(w, v) {
     v = MathFloor(v / 128);
   }
   w.buf[w.pos++] = v;
+}
+
+// A field's tag, as build.rs computed its bytes.
+function writeByte(w, b) {
+  reserve(w, 1);
+  w.buf[w.pos++] = b;
+}
+
+function writeByte2(w, b0, b1) {
+  reserve(w, 2);
+  w.buf[w.pos++] = b0;
+  w.buf[w.pos++] = b1;
 }
 
 function writeVarint64(w, lo, hi) {
@@ -313,10 +362,10 @@ function encodeWith(body, a, b, c) {
   w.pos = 0;
   try {
     body(w, a, b, c);
-    return TypedArrayPrototypeSubarray(w.buf, 0, w.pos);
+    return written(w);
   } finally {
     // A writer grown past 64 KiB by one big message is not kept.
-    spareWriter = TypedArrayPrototypeGetLength(w.buf) > 65536 ? new Writer(256) : w;
+    spareWriter = w.cap > 65536 ? new Writer(256) : w;
   }
 }
 
@@ -379,22 +428,36 @@ function readFixed32(r) {
   return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
 }
 
+// Readers of one scalar type each: build.rs calls them directly for these types, where
+// `readScalar` switches on a field's descriptor.
+function readDouble(r) {
+  if (r.pos + 8 > r.end) fail('truncated double');
+  for (let i = 0; i < 8; i++) scratchBytes[i] = r.buf[r.pos + i];
+  r.pos += 8;
+  return DataViewPrototypeGetFloat64(scratch, 0, true);
+}
+
+function readBool(r) {
+  readVarint(r);
+  return r.lo !== 0 || r.hi !== 0;
+}
+
+function readUint32(r) {
+  readVarint(r);
+  return r.lo;
+}
+
 function readScalar(r, field) {
   switch (field[F_TYPE]) {
-    case T_DOUBLE: {
-      if (r.pos + 8 > r.end) fail('truncated double');
-      for (let i = 0; i < 8; i++) scratchBytes[i] = r.buf[r.pos + i];
-      r.pos += 8;
-      return DataViewPrototypeGetFloat64(scratch, 0, true);
-    }
+    case T_DOUBLE: return readDouble(r);
     case T_FLOAT: {
       if (r.pos + 4 > r.end) fail('truncated float');
       for (let i = 0; i < 4; i++) scratchBytes[i] = r.buf[r.pos + i];
       r.pos += 4;
       return DataViewPrototypeGetFloat32(scratch, 0, true);
     }
-    case T_BOOL: readVarint(r); return r.lo !== 0 || r.hi !== 0;
-    case T_UINT32: readVarint(r); return r.lo;
+    case T_BOOL: return readBool(r);
+    case T_UINT32: return readUint32(r);
     case T_UINT64: return readUnsigned(r);
     case T_INT32: readVarint(r); return r.lo | 0;
     case T_ENUM: {
@@ -484,6 +547,22 @@ function skipField(r, names) {
   if (r.hi !== 0 || number === 0) fail('invalid field number');
   if (names[number] !== undefined) fail(`field ${names[number]}: wrong wire type`);
   skip(r, r.lo & 7);
+}
+
+// The member of a message's oneof group that is set (`name` undefined if none is).
+class Member {
+  constructor(name, value) {
+    this.name = name;
+    this.value = value;
+  }
+}
+
+/** Decodes `bytes` (Uint8Array) as the message `typeName`, which has one oneof group, and
+ * returns only its member that is set: `Member { name, value }`. Checks as `decode` does. */
+function decodeMember(typeName, bytes) {
+  const decodeBody = MEMBER_DECODERS[typeName];
+  if (decodeBody === undefined) fail(`no oneof decoder for message type ${typeName}`);
+  return decodeBody(new Reader(bytes));
 }
 
 /** Decodes `bytes` (Uint8Array) as the message `typeName`. Bytes fields are views into `bytes`. */

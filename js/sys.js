@@ -49,24 +49,30 @@ function send(op, payload, id) {
   return NativeSend(encodeCall(id, op, payload));
 }
 
-function unwrap(reply) {
-  if (reply.result === 'error') throw errorFrom(reply.error);
-  return reply[reply.result];
+// A reply's result, where the whole Reply is not needed: `Member { name, value }`.
+function answerOf(buffer) {
+  return decodeMember(REPLY, new $Uint8Array(buffer));
+}
+
+function unwrap(answer) {
+  if (answer.name === 'error') throw errorFrom(answer.value);
+  return answer.value;
 }
 
 // A call the host answers at once (through `$send`'s return value).
 function callSync(op, payload) {
   const answer = send(op, payload, nextCallId++);
   if (answer === null) throw new errors.Internal(`${op}: the host gave no answer`);
-  return unwrap(decode(REPLY, new $Uint8Array(answer)));
+  return unwrap(answerOf(answer));
 }
 
-function settle(entry, reply) {
-  if (reply.result === 'error') {
-    entry.reject(errorFrom(reply.error));
+// Settles a pending call with a reply's result (`answer`: a `Member`).
+function settle(entry, answer) {
+  if (answer.name === 'error') {
+    entry.reject(errorFrom(answer.value));
     return;
   }
-  let value = reply[reply.result];
+  let value = answer.value;
   if (entry.map !== undefined) {
     try {
       value = entry.map(value);
@@ -95,7 +101,7 @@ function callAsync(op, payload, map) {
     const id = nextCallId++;
     const entry = new Pending(resolve, reject, map, undefined);
     const answer = send(op, payload, id);
-    if (answer !== null) settle(entry, decode(REPLY, new $Uint8Array(answer)));
+    if (answer !== null) settle(entry, answerOf(answer));
     else MapPrototypeSet(pending, id, entry);
   });
 }
@@ -123,7 +129,7 @@ function onRecv(buffer) {
 }
 
 // What a fired `sleep` settles with.
-const TIMER_OK = ObjectFreeze({ __proto__: null, id: 0, result: 'ok', ok: ObjectFreeze({ __proto__: null }) });
+const TIMER_OK = ObjectFreeze(new Member('ok', ObjectFreeze({ __proto__: null })));
 
 function handleReply(reply) {
   if (reply.id === 0) {
@@ -137,16 +143,16 @@ function handleReply(reply) {
     }
     return;
   }
-  settleCall(reply.id, reply);
+  settleCall(reply.id, new Member(reply.result, reply[reply.result]));
 }
 
-// Settles the call `id` (or fires its timer) with `reply`.
-function settleCall(id, reply) {
+// Settles the call `id` (or fires its timer) with `answer` (a `Member`).
+function settleCall(id, answer) {
   const entry = MapPrototypeGet(pending, id);
   if (entry === undefined) return; // cancelled meanwhile
   MapPrototypeDelete(pending, id);
   if (entry.timer !== undefined) fireTimer(entry.timer);
-  else settle(entry, reply);
+  else settle(entry, answer);
 }
 NativeRecv(onRecv);
 
@@ -262,7 +268,7 @@ function armTimer(timer) {
   const id = nextCallId++;
   timer.callId = id;
   const answer = send('sleep', { ms: timer.ms }, id);
-  if (answer !== null) unwrap(decode(REPLY, new $Uint8Array(answer)));
+  if (answer !== null) unwrap(answerOf(answer));
   MapPrototypeSet(pending, id, new Pending(undefined, undefined, undefined, timer));
 }
 

@@ -242,6 +242,107 @@ fn every_message_encoded_in_rust_decodes_in_js_and_back() {
     }
 }
 
+/// `decodeMember`, which the `sys` library uses for every answer, keeps the same member as
+/// `decode`, and refuses what `decode` refuses.
+#[test]
+fn the_member_decoder_agrees_with_the_full_decoder() {
+    let (mut w, out) = recording_codec_worker();
+    w.load(
+        "member.js",
+        "$recv(buf => {\n\
+           const bytes = new Uint8Array(buf);\n\
+           const R = 'v8box.v1.Reply';\n\
+           let full, member;\n\
+           try { full = codec.decode(R, bytes); } catch (e) { full = e.message; }\n\
+           try { member = codec.decodeMember(R, bytes); } catch (e) { member = e.message; }\n\
+           if (typeof full === 'string' || typeof member === 'string') {\n\
+             $send(codec.utf8Encode(`${full} | ${member}`));\n\
+           } else if (member.name !== full.result) {\n\
+             $send(codec.utf8Encode(`member ${member.name}, decode ${full.result}`));\n\
+           } else {\n\
+             $send(codec.encode(R, member.name === undefined ? {} : { [member.name]: member.value }));\n\
+           }\n\
+         });",
+    )
+    .unwrap();
+    let mut answer = |bytes: &[u8]| {
+        w.send_bytes(bytes).unwrap();
+        out.borrow_mut().pop().expect("the script answered")
+    };
+    let mut all = replies();
+    all.push(Reply {
+        id: 9,
+        result: None,
+    });
+    for reply in all {
+        let back = answer(&reply.encode_to_vec());
+        let expected = Reply {
+            id: 0,
+            result: reply.result.clone(),
+        };
+        assert_eq!(
+            Reply::decode(&back[..]).ok(),
+            Some(expected),
+            "{reply:?}: {}",
+            String::from_utf8_lossy(&back)
+        );
+    }
+    // Malformed: both refuse, with the same message.
+    let good = Reply {
+        id: 3,
+        result: Some(R::EnvValue(EnvValue {
+            present: true,
+            value: "/root".into(),
+        })),
+    }
+    .encode_to_vec();
+    for bad in [
+        &good[..good.len() - 1],
+        &[0x12, 0x05, 0x08][..],
+        &[0x0a, 0x01][..],
+    ] {
+        let text = String::from_utf8(answer(bad)).unwrap();
+        let (full, member) = text.split_once(" | ").expect(&text);
+        assert!(full.starts_with("malformed protobuf message"), "{text}");
+        assert_eq!(full, member);
+    }
+}
+
+/// The codec's writer keeps its buffer (and a view per message length) between messages; a
+/// message that outgrows it must not leave later ones reading the old buffer.
+#[test]
+fn short_messages_after_a_long_one_encode_whole() {
+    let (mut w, out) = recording_codec_worker();
+    w.load(
+        "grow.js",
+        "const C = 'v8box.v1.Call';\n\
+         $send(codec.encode(C, { id: 1, envGet: { name: 'HOME' } }));\n\
+         $send(codec.encode(C, { id: 2, writeFile: { path: 'o', data: new Uint8Array(1000).fill(7) } }));\n\
+         $send(codec.encode(C, { id: 1, envGet: { name: 'HOME' } }));\n\
+         $send(codec.encode(C, { id: 3, envGet: { name: 'PATH' } }));",
+    )
+    .unwrap();
+    let got = out.borrow();
+    let env_get = |id, name: &str| Call {
+        id,
+        op: Some(Op::EnvGet(EnvGet { name: name.into() })),
+    };
+    assert_eq!(Call::decode(&got[0][..]).unwrap(), env_get(1, "HOME"));
+    assert_eq!(
+        Call::decode(&got[1][..]).unwrap(),
+        Call {
+            id: 2,
+            op: Some(Op::WriteFile(WriteFile {
+                path: "o".into(),
+                data: vec![7; 1000],
+                append: false
+            }))
+        }
+    );
+    assert_eq!(got[2], got[0]);
+    assert_eq!(Call::decode(&got[3][..]).unwrap(), env_get(3, "PATH"));
+}
+
 #[test]
 fn messages_built_in_js_decode_in_rust() {
     let (mut w, out) = recording_codec_worker();
