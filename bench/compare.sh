@@ -17,12 +17,20 @@ if [ -z "${RUSTY_V8_ARCHIVE:-}" ] && [ -f "$shared_archive" ]; then
 fi
 cargo build --release --quiet
 V8BOX="$PWD/target/release/v8box"
+NODE="$(command -v node || true)"
+if [ -z "$NODE" ]; then
+  echo "compare.sh: Node is not installed; it is a peer in the table, and npm installs Deno." >&2
+  echo "Install Node 18 or later (node and npm on PATH) and run again." >&2
+  exit 1
+fi
 DENO="$(command -v deno || true)"
 if [ -z "$DENO" ]; then
-  [ -x bench/.peers/node_modules/.bin/deno ] || npm install --silent --prefix bench/.peers deno >/dev/null
+  if [ ! -x bench/.peers/node_modules/.bin/deno ]; then
+    command -v npm >/dev/null || { echo "compare.sh: Deno is missing and npm is not on PATH to install it (npm install deno)." >&2; exit 1; }
+    npm install --silent --prefix bench/.peers deno >/dev/null
+  fi
   DENO="$PWD/bench/.peers/node_modules/.bin/deno"
 fi
-NODE="$(command -v node)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 head -c 1024 /dev/urandom > "$work/one-kib.txt"
