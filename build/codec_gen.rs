@@ -345,7 +345,7 @@ fn has_one_oneof(m: &Message) -> bool {
 }
 
 /// `one_<Name>(r)`, for a message with one oneof group: decodes it as `dec_<Name>` would (the
-/// same checks) but returns only the member that is set, as `Member { name, value }`, without
+/// same checks) but returns only the member that is set, as `{ name, value }`, without
 /// building the whole message (a `Reply` has fourteen keys).
 fn member_decoder(js: &mut String, m: &Message) {
     let _ = writeln!(
@@ -363,5 +363,5 @@ fn member_decoder(js: &mut String, m: &Message) {
         },
         |_| "[]".into(),
     );
-    js.push_str("  return new Member(name, value);\n}\n");
+    js.push_str("  return member(name, value);\n}\n");
 }

@@ -133,6 +133,7 @@ class Writer {
     this.views = [];
   }
 }
+ownKeysOnly(Writer);
 
 class Reader {
   constructor(buf) {
@@ -143,6 +144,7 @@ class Reader {
     this.hi = 0;
   }
 }
+ownKeysOnly(Reader);
 
 function reserve(w, n) {
   if (w.pos + n <= w.cap) return;
@@ -549,16 +551,15 @@ function skipField(r, names) {
   skip(r, r.lo & 7);
 }
 
-// The member of a message's oneof group that is set (`name` undefined if none is).
-class Member {
-  constructor(name, value) {
-    this.name = name;
-    this.value = value;
-  }
+// The member of a message's oneof group that is set (`name` undefined if none is). A literal,
+// not a class: its keys are defined, never assigned, so no setter a script puts on
+// Object.prototype sees them; and every member shares one shape.
+function member(name, value) {
+  return { name, value };
 }
 
 /** Decodes `bytes` (Uint8Array) as the message `typeName`, which has one oneof group, and
- * returns only its member that is set: `Member { name, value }`. Checks as `decode` does. */
+ * returns only its member that is set: `{ name, value }`. Checks as `decode` does. */
 function decodeMember(typeName, bytes) {
   const decodeBody = MEMBER_DECODERS[typeName];
   if (decodeBody === undefined) fail(`no oneof decoder for message type ${typeName}`);

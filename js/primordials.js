@@ -35,6 +35,7 @@ const PromisePrototypeThen = uncurryThis(Promise.prototype.then);
 const ReflectDefineProperty = Reflect.defineProperty;
 const ReflectOwnKeys = Reflect.ownKeys;
 const ReflectGetPrototypeOf = Reflect.getPrototypeOf;
+const ReflectSetPrototypeOf = Reflect.setPrototypeOf;
 const ObjectFreeze = Object.freeze;
 const ObjectCreate = Object.create;
 const ObjectKeys = Object.keys;
@@ -91,6 +92,12 @@ function arrayAppend(arr, value) {
   ReflectDefineProperty(arr, arr.length, {
     __proto__: null, value, writable: true, enumerable: true, configurable: true,
   });
+}
+
+// For the library's classes, whose constructors assign their instances' keys: with nothing
+// above the class's prototype, no setter a script puts on Object.prototype sees them.
+function ownKeysOnly(C) {
+  ReflectSetPrototypeOf(C.prototype, null);
 }
 
 // Defines an own data property without touching setters up the prototype chain.

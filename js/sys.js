@@ -49,7 +49,7 @@ function send(op, payload, id) {
   return NativeSend(encodeCall(id, op, payload));
 }
 
-// A reply's result, where the whole Reply is not needed: `Member { name, value }`.
+// A reply's result, where the whole Reply is not needed: `{ name, value }` (see `member`).
 function answerOf(buffer) {
   return decodeMember(REPLY, new $Uint8Array(buffer));
 }
@@ -66,7 +66,7 @@ function callSync(op, payload) {
   return unwrap(answerOf(answer));
 }
 
-// Settles a pending call with a reply's result (`answer`: a `Member`).
+// Settles a pending call with a reply's result (`answer`: `{ name, value }`).
 function settle(entry, answer) {
   if (answer.name === 'error') {
     entry.reject(errorFrom(answer.value));
@@ -95,6 +95,7 @@ class Pending {
     this.timer = timer;
   }
 }
+ownKeysOnly(Pending);
 
 function callAsync(op, payload, map) {
   return new $Promise((resolve, reject) => {
@@ -129,7 +130,7 @@ function onRecv(buffer) {
 }
 
 // What a fired `sleep` settles with.
-const TIMER_OK = ObjectFreeze(new Member('ok', ObjectFreeze({ __proto__: null })));
+const TIMER_OK = ObjectFreeze(member('ok', ObjectFreeze({ __proto__: null })));
 
 function handleReply(reply) {
   if (reply.id === 0) {
@@ -143,10 +144,10 @@ function handleReply(reply) {
     }
     return;
   }
-  settleCall(reply.id, new Member(reply.result, reply[reply.result]));
+  settleCall(reply.id, member(reply.result, reply[reply.result]));
 }
 
-// Settles the call `id` (or fires its timer) with `answer` (a `Member`).
+// Settles the call `id` (or fires its timer) with `answer` (`{ name, value }`).
 function settleCall(id, answer) {
   const entry = MapPrototypeGet(pending, id);
   if (entry === undefined) return; // cancelled meanwhile
@@ -289,6 +290,7 @@ class Timer {
     this.callId = 0;
   }
 }
+ownKeysOnly(Timer);
 
 function startTimer(fn, ms, args, repeat) {
   if (typeof fn !== 'function') {
