@@ -330,9 +330,15 @@ fn decoder(js: &mut String, m: &Message) {
     }
 }
 
-/// Whether the message has exactly one oneof group (a proto3 `optional` field's own group not
-/// counted).
+/// The messages the library decodes only to their oneof's member (`decodeMember`): answers.
+const MEMBER_DECODED: [&str; 1] = ["v8box.v1.Reply"];
+
+/// Whether `one_<Name>` is generated for the message: one the library decodes to its member,
+/// with exactly one oneof group (a proto3 `optional` field's own group not counted).
 fn has_one_oneof(m: &Message) -> bool {
+    if !MEMBER_DECODED.contains(&m.full.as_str()) {
+        return false;
+    }
     let mut groups: Vec<&str> = m
         .desc
         .field

@@ -89,13 +89,13 @@ pub enum Source {
 }
 
 impl Source {
-    /// The text `Display` gives, made for every allowed call: a flag's text is copied as it is,
-    /// without the formatting machinery (which grew the string as it went).
+    /// The text `Display` gives, made for every allowed call: a flag's text (every grant the
+    /// CLI's flags make) is copied as it is, without the formatting machinery (which grew the
+    /// string as it went).
     pub fn rule(&self) -> String {
         match self {
             Source::Flag(text) => text.clone(),
-            Source::Api(text) => ["api: ", text].concat(),
-            Source::File { .. } => self.to_string(),
+            _ => self.to_string(),
         }
     }
 }
