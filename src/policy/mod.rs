@@ -368,3 +368,24 @@ impl Policy {
         hex::encode(Sha256::digest(self.normalized().as_bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    #[test]
+    fn a_rule_reads_as_its_source_displays() {
+        for source in [
+            Source::Flag("--allow-env=HOME".into()),
+            Source::Api("env HOME".into()),
+            Source::File {
+                path: "p.toml".into(),
+                line: 3,
+                key: "[env] allow",
+            },
+        ] {
+            assert_eq!(source.rule(), source.to_string());
+        }
+        assert_eq!(Source::Api("x".into()).rule(), "api: x");
+    }
+}
