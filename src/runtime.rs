@@ -485,6 +485,10 @@ fn wait(
     }
 }
 
+/// How often the event loop looks for the task of V8's background work (an asynchronous
+/// WebAssembly compile) while it waits for nothing else.
+const BACKGROUND_POLL: Duration = Duration::from_millis(1);
+
 fn event_loop(
     worker: &mut Worker,
     dispatcher: &Dispatcher,
@@ -521,6 +525,11 @@ fn event_loop(
                 dispatcher,
             );
         }
+        // What V8 queued for this thread (an asynchronous WebAssembly compile that finished,
+        // FinalizationRegistry clean-ups) runs before anything else is decided.
+        if let Err(e) = worker.run_platform_tasks() {
+            return fail(e);
+        }
         if let Some(e) = worker.take_unhandled_rejection() {
             return Exit::Error(e);
         }
@@ -532,7 +541,8 @@ fn event_loop(
         }
         // Listening keeps the run alive only while a host can still send.
         let listening = dispatcher.any_listener() && host_in.is_some();
-        if !dispatcher.busy() && !listening {
+        let compiling = worker.has_background_work();
+        if !dispatcher.busy() && !listening && !compiling {
             if main_pending {
                 return Exit::Error(JsError::plain_message(
                     "top-level await never settled: the module waits for a promise that nothing can resolve",
@@ -541,10 +551,17 @@ fn event_loop(
             return Exit::Ok;
         }
         // Wait for a reply, a host message, the next timer or the run's deadline.
-        let wake_at = match (dispatcher.next_timer(), deadline) {
+        let mut wake_at = match (dispatcher.next_timer(), deadline) {
             (Some(t), Some(d)) => Some(t.min(d)),
             (t, d) => t.or(d),
         };
+        if compiling {
+            // V8's default platform cannot wake this loop when it queues a task (the `v8` crate
+            // binds no platform of our own), so while V8 works in the background the loop
+            // looks for its task at this interval.
+            let look = Instant::now() + BACKGROUND_POLL;
+            wake_at = Some(wake_at.map_or(look, |t| t.min(look)));
+        }
         let mut deliveries: Vec<Vec<u8>> = Vec::new();
         match wait(events, host_in, wake_at) {
             Wait::Event(Event::Reply { bytes, .. }) => {

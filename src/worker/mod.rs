@@ -109,6 +109,7 @@ impl Worker {
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_capture_stack_trace_for_uncaught_exceptions(true, 16);
         isolate.set_promise_reject_callback(on_promise_reject);
+        isolate.add_message_listener(on_uncaught);
         if options.deny_code_generation {
             isolate.set_allow_wasm_code_generation_callback(deny_wasm);
         }
@@ -184,6 +185,10 @@ impl Worker {
             .isolate
             .as_mut()
             .expect("isolate lives as long as the worker");
+        // A compile still running would queue its task for the next run, in this run's context.
+        if isolate.has_pending_background_tasks() {
+            return false;
+        }
         let mut stats = v8::HeapStatistics::default();
         isolate.get_heap_statistics(&mut stats);
         stats.total_heap_size() + stats.external_memory() <= KEEP_HEAP_BYTES
@@ -238,8 +243,11 @@ impl Worker {
             *st.on_print.borrow_mut() = Box::new(|_| {});
         }
         // V8's microtask queue belongs to the isolate, not the context: a checkpoint run while
-        // terminating empties it without running what is queued.
+        // terminating empties it without running what is queued. Tasks V8 queued for this run
+        // (a FinalizationRegistry's clean-up) are run the same way, so that none of them, nor
+        // the microtasks they queue, runs this run's JavaScript in the next.
         self.terminate.terminate();
+        in_isolate(isolate, |scope| platform::run_queued_tasks(scope));
         self.with_scope(|scope| scope.perform_microtask_checkpoint());
         self.terminate.next_run();
         // Replacing the state drops the old run's handles (modules, `$recv`, rejections) and
@@ -318,28 +326,63 @@ impl Worker {
         })
     }
 
-    /// The oldest promise rejection that no handler has claimed, as a `JsError`.
+    /// Runs what V8 has queued for this worker's thread — the end of an asynchronous
+    /// `WebAssembly.compile` or `WebAssembly.instantiate`, a FinalizationRegistry's clean-up
+    /// callbacks — then the microtask checkpoint, so that the promises those tasks settled run
+    /// their reactions. Returns whether any task ran. An exception a clean-up callback throws
+    /// is kept for [`Worker::take_unhandled_rejection`]. A host that drives a worker itself
+    /// calls this between its other work, and keeps calling it while
+    /// [`Worker::has_background_work`] holds; `v8box::run` does both.
+    pub fn run_platform_tasks(&mut self) -> Result<bool, JsError> {
+        let isolate = self
+            .isolate
+            .as_mut()
+            .expect("isolate lives as long as the worker");
+        if !in_isolate(isolate, |scope| platform::run_queued_tasks(scope)) {
+            return Ok(false);
+        }
+        self.enter_js(|_| Ok(true))
+    }
+
+    /// Whether V8 is working for this worker on another thread (an asynchronous WebAssembly
+    /// compile) and will queue a task for [`Worker::run_platform_tasks`] when it is done.
+    pub fn has_background_work(&self) -> bool {
+        self.isolate
+            .as_ref()
+            .expect("isolate lives as long as the worker")
+            .has_pending_background_tasks()
+    }
+
+    /// The oldest error that nothing handled, as a `JsError`: a promise rejected with no
+    /// handler, or an exception thrown by a task of [`Worker::run_platform_tasks`].
     pub fn take_unhandled_rejection(&mut self) -> Option<JsError> {
         // The common case, nothing rejected, needs no entry into the isolate.
         let isolate = self
             .isolate
             .as_ref()
             .expect("isolate lives as long as the worker");
-        if state::get(isolate).borrow().rejections.is_empty() {
-            return None;
+        {
+            let shared = state::get(isolate);
+            let st = shared.borrow();
+            if st.uncaught.is_empty() && st.rejections.is_empty() {
+                return None;
+            }
         }
         self.with_scope(|scope| {
             let shared = state::get(scope);
-            let first = {
+            let (value, prefix) = {
                 let mut st = shared.borrow_mut();
-                if st.rejections.is_empty() {
+                if !st.uncaught.is_empty() {
+                    (st.uncaught.remove(0), "Uncaught")
+                } else if !st.rejections.is_empty() {
+                    (st.rejections.remove(0).1, "Uncaught (in promise)")
+                } else {
                     return None;
                 }
-                st.rejections.remove(0)
             };
-            let value = v8::Local::new(scope, first.1);
+            let value = v8::Local::new(scope, value);
             let mut err = exception::from_value(scope, value);
-            err.message = format!("Uncaught (in promise) {}", err.message);
+            err.message = format!("{prefix} {}", err.message);
             Some(err)
         })
     }
@@ -487,6 +530,25 @@ extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
                 .retain(|(p, _)| v8::Local::new(scope, p) != promise);
         }
         _ => {}
+    }
+}
+
+/// Exceptions that no `TryCatch` caught. Every entry of ours into JavaScript has one, so V8
+/// reports here only exceptions of JavaScript it ran on its own: a FinalizationRegistry's
+/// clean-up callback (`Worker::run_platform_tasks`).
+extern "C" fn on_uncaught(message: v8::Local<v8::Message>, exception: v8::Local<v8::Value>) {
+    // SAFETY: V8 calls this synchronously from inside the isolate, in the context that threw.
+    let scope = &mut unsafe { v8::CallbackScope::new(message) };
+    let scope = &mut v8::HandleScope::new(scope);
+    let shared = state::get(scope);
+    // A callback of an earlier run's context (a kept isolate) is not this run's business.
+    let ours = match &shared.borrow().context {
+        None => true,
+        Some(run) => *run == scope.get_current_context(),
+    };
+    if ours {
+        let exception = v8::Global::new(scope, exception);
+        shared.borrow_mut().uncaught.push(exception);
     }
 }
 

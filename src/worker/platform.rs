@@ -3,9 +3,11 @@
 //! V8 may be initialized only once per process, yet tests and host applications create workers
 //! from many threads; a `Once` makes the first worker do it for everyone.
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 static INIT: Once = Once::new();
+/// The platform `init` made: tasks V8 queues for an isolate's thread wait in it.
+static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
 
 /// Initializes V8 for this process (idempotent, thread-safe).
 pub(crate) fn init() {
@@ -23,9 +25,24 @@ pub(crate) fn init() {
         // by threads spawned after initialization; workers are made on any thread, so the
         // protected platform crashes (seen: SIGSEGV tearing down the code space).
         let platform = v8::new_unprotected_default_platform(0, false).make_shared();
+        let _ = PLATFORM.set(platform.clone());
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
     });
+}
+
+/// Runs every task V8 has queued for `isolate`'s thread (the end of an asynchronous
+/// WebAssembly compile, FinalizationRegistry clean-ups), the isolate entered. Returns whether
+/// any ran.
+pub(crate) fn run_queued_tasks(isolate: &mut v8::Isolate) -> bool {
+    let platform = PLATFORM
+        .get()
+        .expect("V8 is initialized before any isolate exists");
+    let mut ran = false;
+    while v8::Platform::pump_message_loop(platform, isolate, false) {
+        ran = true;
+    }
+    ran
 }
 
 /// The version of the V8 engine inside v8box, e.g. `"12.9.202.13"`.

@@ -22,6 +22,9 @@ pub(crate) struct State {
     pub(crate) recv: Option<v8::Global<v8::Function>>,
     /// Promises rejected with no handler (yet), in order.
     pub(crate) rejections: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
+    /// Exceptions thrown by JavaScript that V8 ran on its own (a FinalizationRegistry's
+    /// clean-up callback), which no `TryCatch` of ours saw; in order.
+    pub(crate) uncaught: Vec<v8::Global<v8::Value>>,
     pub(crate) modules: ModuleMap,
 }
 
@@ -34,6 +37,7 @@ impl State {
             on_print: Rc::new(RefCell::new(on_print)),
             recv: None,
             rejections: Vec::new(),
+            uncaught: Vec::new(),
             modules: ModuleMap::default(),
         }
     }

@@ -202,3 +202,29 @@ fn an_isolate_left_with_a_big_heap_is_not_kept() {
     assert_eq!(exit, Exit::Ok);
     assert!(warm.is_warm());
 }
+
+#[test]
+fn webassembly_compiled_in_the_background_settles_in_its_own_run_only() {
+    let add = "new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11])";
+    let mut warm = WarmWorker::new();
+    // Stopped while V8 compiles (or has compiled and queued the settlement): neither the
+    // settlement nor its reaction may run in a later run. (The reaction could not reach the
+    // host from its old context, but it could hold the next run's thread.)
+    let (exit, printed) = run_printing(
+        &mut warm,
+        &format!("WebAssembly.instantiate({add}).then(() => {{ for (;;) {{}} }}); for (;;) {{}}"),
+        with_timeout(50),
+    );
+    assert_eq!(exit, Exit::Timeout);
+    assert!(printed.is_empty(), "{printed:?}");
+    let settle = format!(
+        "WebAssembly.instantiate({add}).then(({{ instance }}) => $print('sum', instance.exports.add(1, 2)))"
+    );
+    for _ in 0..2 {
+        let (exit, printed) = run_printing(&mut warm, &settle, with_timeout(5_000));
+        assert_eq!(exit, Exit::Ok);
+        assert_eq!(printed, ["sum 3"]);
+    }
+    // The last run was in a renewed context: a kept isolate compiles in the background too.
+    assert!(warm.renewals() >= 1);
+}

@@ -96,3 +96,75 @@ fn runs_start_from_one_built_in_snapshot_yet_draw_their_own_random_numbers() {
     );
     assert_ne!(draws[0], draws[1], "two runs drew the same numbers");
 }
+
+/// A WebAssembly module exporting `add(a, b)`.
+const WASM_ADD: &str = "new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11])";
+
+#[test]
+fn webassembly_compiled_in_the_background_settles_its_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    // V8 compiles on another thread and queues the promise's settlement for the script's
+    // thread: the run must wait for it, and run it.
+    let script = format!(
+        "const bytes = {WASM_ADD};\n\
+         const {{ instance }} = await WebAssembly.instantiate(bytes);\n\
+         $print('await', instance.exports.add(40, 2));\n\
+         const module = await WebAssembly.compile(bytes);\n\
+         $print('exports', WebAssembly.Module.exports(module).map((e) => e.name).join());\n\
+         try {{ await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 9, 9, 9, 9])); }}\n\
+         catch (e) {{ $print('bad module', e.constructor.name); }}\n\
+         // Nothing awaits this one: the module has finished when it settles.\n\
+         WebAssembly.instantiate(bytes).then(({{ instance }}) => $print('then', instance.exports.add(1, 2)));"
+    );
+    write(dir.path(), "main.js", &script);
+    let out = v8box(dir.path(), &["run", "main.js"]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(
+        text(&out.stdout),
+        "await 42\nexports add\nbad module CompileError\nthen 3\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+
+    // With code generation denied, the asynchronous compile is refused like the synchronous one.
+    write(dir.path(), "noeval.toml", "[js]\neval = false\n");
+    let out = v8box(dir.path(), &["run", "--policy=noeval.toml", "main.js"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("CompileError"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn finalization_callbacks_run_and_one_that_throws_ends_the_run_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Garbage until the registered objects are collected; V8 then queues the clean-up.
+    let script = |callback: &str| {
+        format!(
+            "let n = 0;\n\
+             const registry = new FinalizationRegistry((held) => {{ n++; {callback} }});\n\
+             (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
+             for (let round = 0; round < 1000 && n === 0; round++) {{\n\
+               let junk = []; for (let i = 0; i < 20000; i++) junk.push({{ a: i, b: [i] }}); junk = null;\n\
+               await sys.sleep(0);\n\
+             }}\n\
+             $print('finalized', n);"
+        )
+    };
+    write(dir.path(), "main.js", &script(""));
+    let out = v8box(dir.path(), &["run", "main.js"]);
+    assert_eq!(text(&out.stderr), "");
+    assert_eq!(text(&out.stdout), "finalized 100\n");
+
+    write(
+        dir.path(),
+        "main.js",
+        &script("if (held === 50) throw new Error('finalizer failed');"),
+    );
+    let out = v8box(dir.path(), &["run", "main.js"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("Uncaught Error: finalizer failed"), "{err}");
+    assert_eq!(text(&out.stdout), "");
+}
