@@ -485,10 +485,8 @@ fn wait(
     }
 }
 
-/// How often the event loop looks for the task of V8's background work (an asynchronous
-/// WebAssembly compile) while it waits for nothing else.
-const BACKGROUND_POLL: Duration = Duration::from_millis(1);
-/// How often, at most, the event loop runs the tasks V8 queued when it compiles nothing.
+/// How often the event loop looks for tasks V8 queued: the most it waits for the task of a
+/// background compile, and the least time between looks when V8 compiles nothing.
 const TASKS_EVERY: Duration = Duration::from_millis(1);
 
 fn event_loop(
@@ -580,7 +578,7 @@ fn event_loop(
             // V8's default platform cannot wake this loop when it queues a task (the `v8` crate
             // binds no platform of our own), so while V8 works in the background the loop
             // looks for its task at this interval.
-            let look = Instant::now() + BACKGROUND_POLL;
+            let look = Instant::now() + TASKS_EVERY;
             wake_at = Some(wake_at.map_or(look, |t| t.min(look)));
         }
         let mut deliveries: Vec<Vec<u8>> = Vec::new();

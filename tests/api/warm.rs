@@ -205,7 +205,7 @@ fn an_isolate_left_with_a_big_heap_is_not_kept() {
 
 #[test]
 fn webassembly_compiled_in_the_background_settles_in_its_own_run_only() {
-    let add = "new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11])";
+    let add = crate::WASM_ADD;
     let mut warm = WarmWorker::new();
     // Stopped while V8 compiles (or has compiled and queued the settlement): neither the
     // settlement nor its reaction may run in a later run. (The reaction could not reach the

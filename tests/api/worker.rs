@@ -665,12 +665,12 @@ fn a_prelude_that_throws_or_reaches_for_the_host_makes_no_snapshot() {
 #[test]
 fn a_host_runs_v8s_tasks_until_background_work_is_done() {
     let (mut w, lines) = printing_worker();
-    w.load(
-        "wasm.js",
-        "WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 97, 100, 100, 0, 0, 10, 9, 1, 7, 0, 32, 0, 32, 1, 106, 11]))\n\
-           .then(({ instance }) => $print('sum', instance.exports.add(2, 3)));",
-    )
-    .unwrap();
+    let script = format!(
+        "WebAssembly.instantiate({})\n\
+           .then(({{ instance }}) => $print('sum', instance.exports.add(2, 3)));",
+        crate::WASM_ADD
+    );
+    w.load("wasm.js", &script).unwrap();
     // The compile runs on V8's thread; its settlement waits for the host to run V8's tasks.
     assert!(lines.borrow().is_empty());
     let mut ran = false;
