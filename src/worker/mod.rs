@@ -364,7 +364,7 @@ impl Worker {
         {
             let shared = state::get(isolate);
             let st = shared.borrow();
-            if st.uncaught.is_empty() && st.rejections.is_empty() {
+            if st.unhandled.is_empty() {
                 return None;
             }
         }
@@ -372,12 +372,12 @@ impl Worker {
             let shared = state::get(scope);
             let (value, prefix) = {
                 let mut st = shared.borrow_mut();
-                if !st.uncaught.is_empty() {
-                    (st.uncaught.remove(0), "Uncaught")
-                } else if !st.rejections.is_empty() {
-                    (st.rejections.remove(0).1, "Uncaught (in promise)")
-                } else {
+                if st.unhandled.is_empty() {
                     return None;
+                }
+                match st.unhandled.remove(0) {
+                    state::Unhandled::Uncaught(value) => (value, "Uncaught"),
+                    state::Unhandled::Rejection { reason, .. } => (reason, "Uncaught (in promise)"),
                 }
             };
             let value = v8::Local::new(scope, value);
@@ -516,18 +516,18 @@ extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
             let value = msg
                 .get_value()
                 .unwrap_or_else(|| v8::undefined(scope).into());
-            let entry = (
-                v8::Global::new(scope, promise),
-                v8::Global::new(scope, value),
-            );
-            shared.borrow_mut().rejections.push(entry);
+            let entry = state::Unhandled::Rejection {
+                promise: v8::Global::new(scope, promise),
+                reason: v8::Global::new(scope, value),
+            };
+            shared.borrow_mut().unhandled.push(entry);
         }
         v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
             let scope = &mut v8::HandleScope::new(scope);
             shared
                 .borrow_mut()
-                .rejections
-                .retain(|(p, _)| v8::Local::new(scope, p) != promise);
+                .unhandled
+                .retain(|u| !u.is_rejection_of(scope, promise));
         }
         _ => {}
     }
@@ -548,7 +548,10 @@ extern "C" fn on_uncaught(message: v8::Local<v8::Message>, exception: v8::Local<
     };
     if ours {
         let exception = v8::Global::new(scope, exception);
-        shared.borrow_mut().uncaught.push(exception);
+        shared
+            .borrow_mut()
+            .unhandled
+            .push(state::Unhandled::Uncaught(exception));
     }
 }
 

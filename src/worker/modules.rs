@@ -163,8 +163,7 @@ fn forget_rejection(
     promise: v8::Local<v8::Promise>,
 ) {
     let mut st = shared.borrow_mut();
-    st.rejections
-        .retain(|(p, _)| v8::Local::new(scope, p) != promise);
+    st.unhandled.retain(|u| !u.is_rejection_of(scope, promise));
 }
 
 /// Checks the main modules still waiting on top-level await: `Ok(true)` while any is pending.

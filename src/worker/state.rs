@@ -20,12 +20,35 @@ pub(crate) struct State {
     pub(crate) on_print: Rc<RefCell<PrintFn>>,
     /// The function registered with `$recv`.
     pub(crate) recv: Option<v8::Global<v8::Function>>,
-    /// Promises rejected with no handler (yet), in order.
-    pub(crate) rejections: Vec<(v8::Global<v8::Promise>, v8::Global<v8::Value>)>,
-    /// Exceptions thrown by JavaScript that V8 ran on its own (a FinalizationRegistry's
-    /// clean-up callback), which no `TryCatch` of ours saw; in order.
-    pub(crate) uncaught: Vec<v8::Global<v8::Value>>,
+    /// Errors nothing handled yet, in the order they happened (reported oldest first).
+    pub(crate) unhandled: Vec<Unhandled>,
     pub(crate) modules: ModuleMap,
+}
+
+/// An error that nothing handled.
+pub(crate) enum Unhandled {
+    /// A promise rejected with no handler (yet); dropped if a handler is added later.
+    Rejection {
+        promise: v8::Global<v8::Promise>,
+        reason: v8::Global<v8::Value>,
+    },
+    /// An exception thrown by JavaScript that V8 ran on its own (a FinalizationRegistry's
+    /// clean-up callback), which no `TryCatch` of ours saw.
+    Uncaught(v8::Global<v8::Value>),
+}
+
+impl Unhandled {
+    /// Whether this is the rejection of `promise`.
+    pub(crate) fn is_rejection_of(
+        &self,
+        scope: &mut v8::HandleScope,
+        promise: v8::Local<v8::Promise>,
+    ) -> bool {
+        match self {
+            Unhandled::Rejection { promise: p, .. } => v8::Local::new(scope, p) == promise,
+            Unhandled::Uncaught(_) => false,
+        }
+    }
 }
 
 impl State {
@@ -36,8 +59,7 @@ impl State {
             on_send: Rc::new(RefCell::new(on_send)),
             on_print: Rc::new(RefCell::new(on_print)),
             recv: None,
-            rejections: Vec::new(),
-            uncaught: Vec::new(),
+            unhandled: Vec::new(),
             modules: ModuleMap::default(),
         }
     }

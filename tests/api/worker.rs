@@ -683,3 +683,37 @@ fn a_host_runs_v8s_tasks_until_background_work_is_done() {
     assert_eq!(*lines.borrow(), ["sum 5"]);
     assert!(!w.run_platform_tasks().unwrap(), "nothing is left to run");
 }
+
+#[test]
+fn unhandled_errors_are_reported_in_the_order_they_happened() {
+    let (mut w, lines) = printing_worker();
+    w.load(
+        "order.js",
+        "const registry = new FinalizationRegistry(() => {\n\
+           $print('finalized'); throw new Error('second');\n\
+         });\n\
+         (() => registry.register({}, 1))();\n\
+         Promise.reject(new Error('first'));",
+    )
+    .unwrap();
+    // Garbage until the registered object is collected and its clean-up has run (and thrown).
+    for _ in 0..1000 {
+        if !lines.borrow().is_empty() {
+            break;
+        }
+        w.load(
+            "junk.js",
+            "{ const junk = []; for (let i = 0; i < 20000; i++) junk.push({ a: i, b: [i] }); }",
+        )
+        .unwrap();
+        w.run_platform_tasks().unwrap();
+    }
+    assert_eq!(*lines.borrow(), ["finalized"]);
+    let first = w.take_unhandled_rejection().expect("the rejection");
+    assert_eq!(first.message, "Uncaught (in promise) Error: first");
+    let second = w
+        .take_unhandled_rejection()
+        .expect("the finalizer's exception");
+    assert_eq!(second.message, "Uncaught Error: second");
+    assert!(w.take_unhandled_rejection().is_none());
+}
