@@ -400,9 +400,11 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         )
     });
     match warm {
+        // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
         Some(warm) if worker.is_renewable() => {
-            worker.park();
-            warm.worker = Some(worker);
+            if worker.park() {
+                warm.worker = Some(worker);
+            }
         }
         _ => drop(worker),
     }

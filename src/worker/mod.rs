@@ -56,6 +56,11 @@ pub const KEEP_HEAP_BYTES: usize = 64 << 20;
 /// isolate is kept for ever; one in a thousand runs pays for a new isolate.
 pub const MAX_RUNS_PER_ISOLATE: u32 = 1000;
 
+/// How many of V8's queued tasks `Worker::park` runs (under a termination) to empty the queue.
+/// V8's own tasks (e.g. for the garbage collector) are a few at most; a queue still not empty
+/// after this many holds a FinalizationRegistry's clean-up, which V8 queues again each time.
+const PARK_TASKS_LIMIT: usize = 64;
+
 /// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
 /// many workers may live on one thread or on many.
 pub struct Worker {
@@ -199,7 +204,8 @@ impl Worker {
     /// globals, modules, `$recv` callback, pending promises and microtasks, and its
     /// `TerminateHandle`s (they no longer stop anything). What stays is the isolate's heap
     /// until it is collected and V8's caches of compiled code. Returns `false`, changing
-    /// nothing, when `can_renew(options)` is false.
+    /// nothing, when `can_renew(options)` is false. A run stopped with a FinalizationRegistry
+    /// clean-up still queued with V8 is not given a kept isolate: the worker gets a new one.
     pub fn renew(
         &mut self,
         options: &WorkerOptions,
@@ -208,8 +214,10 @@ impl Worker {
         if !self.can_renew(options) {
             return false;
         }
-        if self.context.is_some() {
-            self.park();
+        if self.context.is_some() && !self.park() {
+            // The old run's clean-up would run in the new run's time: start afresh instead.
+            *self = Worker::with_options(self.options.clone(), on_send);
+            return true;
         }
         self.runs += 1;
         let isolate = self
@@ -228,9 +236,13 @@ impl Worker {
     /// the host, its microtasks are dropped, its `TerminateHandle`s go inert, and its context
     /// and everything it registered are let go (so the host's closures, and whatever they hold,
     /// are dropped now, not at the next run). Until `renew`, the worker runs nothing.
-    pub(crate) fn park(&mut self) {
+    ///
+    /// Returns whether the run left no task queued with V8. A stopped run can leave a
+    /// FinalizationRegistry's clean-up, which would run the old context's JavaScript in the
+    /// next run's time; such an isolate must not be kept (`renew` makes a new one instead).
+    pub(crate) fn park(&mut self) -> bool {
         if self.context.is_none() {
-            return;
+            return true;
         }
         let isolate = self
             .isolate
@@ -247,13 +259,22 @@ impl Worker {
         // (a FinalizationRegistry's clean-up) are run the same way, so that none of them, nor
         // the microtasks they queue, runs this run's JavaScript in the next.
         self.terminate.terminate();
-        in_isolate(isolate, |scope| platform::run_queued_tasks(scope));
+        // What V8 queued for this thread runs under the termination, so none of the run's
+        // JavaScript runs. A FinalizationRegistry's clean-up cannot be emptied so (V8 queues
+        // it again): an isolate that has one is not to be kept.
+        let terminate = &self.terminate;
+        let clean = in_isolate(isolate, |scope| {
+            platform::drop_queued_tasks(scope, terminate, PARK_TASKS_LIMIT)
+        });
+        // A task's `TryCatch` consumed the termination; the checkpoint must run under one.
+        self.terminate.terminate();
         self.with_scope(|scope| scope.perform_microtask_checkpoint());
         self.terminate.next_run();
         // Replacing the state drops the old run's handles (modules, `$recv`, rejections) and
         // the host's closures.
         *shared.borrow_mut() = State::new(Box::new(|_| None), Box::new(|_| {}));
         self.context = None;
+        clean
     }
 
     /// Routes `$print` output to `f` (one call per line, without the newline) instead of stdout.
@@ -330,7 +351,9 @@ impl Worker {
     /// `WebAssembly.compile` or `WebAssembly.instantiate`, a FinalizationRegistry's clean-up
     /// callbacks — then the microtask checkpoint, so that the promises those tasks settled run
     /// their reactions. Returns whether any task ran. An exception a clean-up callback throws
-    /// is kept for [`Worker::take_unhandled_rejection`]. A host that drives a worker itself
+    /// is kept for [`Worker::take_unhandled_rejection`]. Once the run is stopped (its
+    /// `TerminateHandle`, a time or heap limit), it runs no more tasks and returns the
+    /// termination as an error, like every other call. A host that drives a worker itself
     /// calls this between its other work, and keeps calling it while
     /// [`Worker::has_background_work`] holds; `v8box::run` does both.
     pub fn run_platform_tasks(&mut self) -> Result<bool, JsError> {
@@ -338,10 +361,15 @@ impl Worker {
             .isolate
             .as_mut()
             .expect("isolate lives as long as the worker");
-        if !in_isolate(isolate, |scope| platform::run_queued_tasks(scope)) {
+        let terminate = &self.terminate;
+        let ran = in_isolate(isolate, |scope| {
+            platform::run_queued_tasks(scope, terminate)
+        });
+        if !ran && self.terminate.reason().is_none() {
             return Ok(false);
         }
-        self.enter_js(|_| Ok(true))
+        // Runs the microtasks the tasks queued, and reports a termination as an error.
+        self.enter_js(|_| Ok(ran))
     }
 
     /// Whether V8 is working for this worker on another thread (an asynchronous WebAssembly

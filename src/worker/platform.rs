@@ -5,6 +5,8 @@
 
 use std::sync::{Once, OnceLock};
 
+use super::terminate::TerminateHandle;
+
 static INIT: Once = Once::new();
 /// The platform `init` made: tasks V8 queues for an isolate's thread wait in it.
 static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
@@ -31,18 +33,47 @@ pub(crate) fn init() {
     });
 }
 
-/// Runs every task V8 has queued for `isolate`'s thread (the end of an asynchronous
-/// WebAssembly compile, FinalizationRegistry clean-ups), the isolate entered. Returns whether
-/// any ran.
-pub(crate) fn run_queued_tasks(isolate: &mut v8::Isolate) -> bool {
+/// Runs one task V8 has queued for `isolate`'s thread, if there is one.
+fn run_one_task(isolate: &mut v8::Isolate) -> bool {
     let platform = PLATFORM
         .get()
         .expect("V8 is initialized before any isolate exists");
+    v8::Platform::pump_message_loop(platform, isolate, false)
+}
+
+/// Runs the tasks V8 has queued for `isolate`'s thread (the end of an asynchronous WebAssembly
+/// compile, FinalizationRegistry clean-ups), the isolate entered, until none is left or the
+/// run is stopped. Returns whether any ran.
+///
+/// A task that runs JavaScript (a clean-up callback) catches a termination itself, and V8 then
+/// queues the registry's next clean-up as a new task: without the check, a stopped script
+/// would go on running in its clean-ups, past its time limit.
+pub(crate) fn run_queued_tasks(isolate: &mut v8::Isolate, terminate: &TerminateHandle) -> bool {
     let mut ran = false;
-    while v8::Platform::pump_message_loop(platform, isolate, false) {
+    while terminate.reason().is_none() && run_one_task(isolate) {
         ran = true;
     }
     ran
+}
+
+/// Empties the queue of tasks V8 keeps for `isolate`'s thread without running JavaScript:
+/// each task is started under a termination (V8's own tasks, e.g. for the garbage collector,
+/// run no JavaScript and finish). A FinalizationRegistry's clean-up is stopped as its callback
+/// is entered, and V8 then queues it again, for ever: such a queue cannot be emptied, which
+/// is what the result says (`false` once `limit` tasks have run and more are queued).
+pub(crate) fn drop_queued_tasks(
+    isolate: &mut v8::Isolate,
+    terminate: &TerminateHandle,
+    limit: usize,
+) -> bool {
+    for _ in 0..limit {
+        // The last task's `TryCatch` consumed the termination: request it again.
+        terminate.terminate();
+        if !run_one_task(isolate) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The version of the V8 engine inside v8box, e.g. `"12.9.202.13"`.

@@ -228,3 +228,37 @@ fn webassembly_compiled_in_the_background_settles_in_its_own_run_only() {
     // The last run was in a renewed context: a kept isolate compiles in the background too.
     assert!(warm.renewals() >= 1);
 }
+
+#[test]
+fn finalization_callbacks_left_by_a_stopped_run_never_run() {
+    let mut warm = WarmWorker::new();
+    // The first clean-up ends the run; V8 queues the other 99 as a new task. None may run:
+    // not in this run (it has ended), not while its isolate is parked, not in the next run
+    // (each would loop for ever: `run_warm` would not return, or the next run time out).
+    let (exit, printed) = run_printing(
+        &mut warm,
+        "let n = 0;\n\
+         const registry = new FinalizationRegistry(() => {\n\
+           n++; $print('clean-up', n); if (n === 1) sys.exit(0); for (;;) {}\n\
+         });\n\
+         (() => { for (let i = 0; i < 100; i++) registry.register({ i }, i); })();\n\
+         (async () => {\n\
+           const keep = [];\n\
+           for (let round = 0; round < 1000; round++) {\n\
+             const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
+             keep.push(junk); if (keep.length > 4) keep.shift();\n\
+             await sys.sleep(0);\n\
+           }\n\
+           $print('never collected');\n\
+         })();",
+        RunOptions::new(Policy::deny_all()),
+    );
+    assert_eq!(exit, Exit::Code(0));
+    assert_eq!(printed, ["clean-up 1"]);
+    assert!(
+        !warm.is_warm(),
+        "an isolate with a clean-up queued is not kept"
+    );
+    let (exit, printed) = run_printing(&mut warm, "$print('next')", with_timeout(5_000));
+    assert_eq!((exit, printed), (Exit::Ok, vec!["next".to_string()]));
+}

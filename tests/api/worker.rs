@@ -684,6 +684,12 @@ fn a_host_runs_v8s_tasks_until_background_work_is_done() {
     assert!(!w.run_platform_tasks().unwrap(), "nothing is left to run");
 }
 
+/// Garbage, some of it kept a few rounds in `globalThis.keep`: it fills the old generation,
+/// whose full collection is what clears a FinalizationRegistry's cells.
+const KEPT_GARBAGE: &str =
+    "{ const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
+    keep.push(junk); if (keep.length > 4) keep.shift(); }";
+
 #[test]
 fn unhandled_errors_are_reported_in_the_order_they_happened() {
     let (mut w, lines) = printing_worker();
@@ -697,15 +703,12 @@ fn unhandled_errors_are_reported_in_the_order_they_happened() {
     )
     .unwrap();
     // Garbage until the registered object is collected and its clean-up has run (and thrown).
+    w.load("keep.js", "globalThis.keep = [];").unwrap();
     for _ in 0..1000 {
         if !lines.borrow().is_empty() {
             break;
         }
-        w.load(
-            "junk.js",
-            "{ const junk = []; for (let i = 0; i < 20000; i++) junk.push({ a: i, b: [i] }); }",
-        )
-        .unwrap();
+        w.load("junk.js", KEPT_GARBAGE).unwrap();
         w.run_platform_tasks().unwrap();
     }
     assert_eq!(*lines.borrow(), ["finalized"]);
@@ -716,4 +719,44 @@ fn unhandled_errors_are_reported_in_the_order_they_happened() {
         .expect("the finalizer's exception");
     assert_eq!(second.message, "Uncaught Error: second");
     assert!(w.take_unhandled_rejection().is_none());
+}
+
+#[test]
+fn a_stopped_run_leaves_its_clean_ups_unrun_and_renew_starts_afresh() {
+    let lines = Rc::new(RefCell::new(Vec::<String>::new()));
+    let mut w = Worker::new(|_| None);
+    let stop = w.terminate_handle();
+    let sink = lines.clone();
+    // The host stops the run from inside the first clean-up callback.
+    w.set_print_handler(move |l| {
+        sink.borrow_mut().push(l.to_string());
+        stop.terminate();
+    });
+    w.load(
+        "registry.js",
+        "let n = 0;\n\
+         const registry = new FinalizationRegistry(() => { n++; $print('clean-up', n); for (;;) {} });\n\
+         (() => { for (let i = 0; i < 100; i++) registry.register({ i }, i); })();",
+    )
+    .unwrap();
+    w.load("keep.js", "globalThis.keep = [];").unwrap();
+    let mut stopped = None;
+    for _ in 0..1000 {
+        w.load("junk.js", KEPT_GARBAGE).unwrap();
+        if let Err(e) = w.run_platform_tasks() {
+            stopped = Some(e);
+            break;
+        }
+    }
+    // V8 queued the other 99 clean-ups again; none ran after the stop.
+    let stopped = stopped.expect("the first clean-up ran and was stopped");
+    assert_eq!(stopped.termination, Some(TerminationReason::Terminated));
+    assert_eq!(*lines.borrow(), ["clean-up 1"]);
+    // A kept isolate would run them in the next run: renew makes a new one.
+    assert!(w.renew(&WorkerOptions::default(), |_| None));
+    assert_eq!(w.runs_hosted(), 1, "a new isolate");
+    assert!(
+        !w.run_platform_tasks().unwrap(),
+        "nothing of the old run is queued"
+    );
 }

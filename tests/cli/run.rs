@@ -136,19 +136,25 @@ fn webassembly_compiled_in_the_background_settles_its_promises() {
     );
 }
 
+/// Makes garbage, some of it kept a few rounds, until a registry's objects are collected and its
+/// clean-up has run (`n` counts the calls): kept garbage fills the old generation, whose full
+/// collection is what clears a registry's cells (young garbage alone is collected without one).
+const COLLECT: &str = "const keep = [];\n\
+    for (let round = 0; round < 1000 && n === 0; round++) {\n\
+      const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
+      keep.push(junk); if (keep.length > 4) keep.shift();\n\
+      await sys.sleep(0);\n\
+    }";
+
 #[test]
 fn finalization_callbacks_run_and_one_that_throws_ends_the_run_with_its_error() {
     let dir = tempfile::tempdir().unwrap();
-    // Garbage until the registered objects are collected; V8 then queues the clean-up.
     let script = |callback: &str| {
         format!(
             "let n = 0;\n\
              const registry = new FinalizationRegistry((held) => {{ n++; {callback} }});\n\
              (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
-             for (let round = 0; round < 1000 && n === 0; round++) {{\n\
-               let junk = []; for (let i = 0; i < 20000; i++) junk.push({{ a: i, b: [i] }}); junk = null;\n\
-               await sys.sleep(0);\n\
-             }}\n\
+             {COLLECT}\n\
              $print('finalized', n);"
         )
     };
@@ -167,4 +173,40 @@ fn finalization_callbacks_run_and_one_that_throws_ends_the_run_with_its_error() 
     let err = text(&out.stderr);
     assert!(err.contains("Uncaught Error: finalizer failed"), "{err}");
     assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn a_stopped_run_runs_no_more_finalization_callbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    // V8 stops a registry's clean-up at a termination and queues the rest as a new task; the
+    // rest must not run once the run has stopped (each would loop for ever).
+    let script = |first: &str| {
+        format!(
+            "let n = 0;\n\
+             const registry = new FinalizationRegistry(() => {{\n\
+               n++; $print('clean-up', n);\n\
+               {first}\n\
+               for (;;) {{}}\n\
+             }});\n\
+             (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
+             {COLLECT}\n\
+             $print('never collected');"
+        )
+    };
+    // Stopped by its time limit inside the first clean-up.
+    write(dir.path(), "main.js", &script(""));
+    let out = v8box(dir.path(), &["run", "--timeout", "2000", "main.js"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "clean-up 1\n");
+    // Ended by the first clean-up itself.
+    write(dir.path(), "main.js", &script("if (n === 1) sys.exit(7);"));
+    let out = v8box(dir.path(), &["run", "main.js"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{} {}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    assert_eq!(text(&out.stdout), "clean-up 1\n");
 }
