@@ -442,6 +442,20 @@ impl Dispatcher {
             )));
         };
         let name = op_name(&op);
+        // Fail closed: once the audit log can record nothing more, no call it would record is
+        // made (printing, `sys.args` and `sys.exit` are not recorded as calls, or stop the
+        // script).
+        if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Exit(_)) {
+            if let Some(why) = self.shared.audit.failure() {
+                return Some(encode(&proto::error_reply(
+                    id,
+                    ErrorCode::Io,
+                    format!(
+                        "{name}: not done: {why}, and a call that cannot be recorded is not made"
+                    ),
+                )));
+            }
+        }
         let start = self.shared.clock();
         match catch_unwind(AssertUnwindSafe(|| self.dispatch(id, op, start))) {
             Ok(answer) => answer,
@@ -500,6 +514,23 @@ impl Dispatcher {
     /// A refusal before execution (bad argument, denied, quota): audited, answered at once.
     fn refuse(&self, id: u64, info: CallInfo, start: Instant, e: OpError) -> Option<Vec<u8>> {
         self.quick(id, Some(info), start, Done::err(e))
+    }
+
+    /// The error of a side effect whose intent record could not be written (the audit log
+    /// failed): it is not done.
+    fn unrecordable(&self, info: &CallInfo) -> OpError {
+        let why = self
+            .shared
+            .audit
+            .failure()
+            .unwrap_or_else(|| "the audit log stopped".into());
+        OpError::new(
+            ErrorCode::Io,
+            format!(
+                "{} {}: not done: {why}, and a side effect whose intent cannot be recorded first is not made",
+                info.op, info.resource
+            ),
+        )
     }
 
     /// A call's record-to-be; it takes the decision's rule (no copy per call).
@@ -579,6 +610,14 @@ impl Dispatcher {
         } else {
             0
         };
+        if side_effect && intent == 0 && self.shared.audit.enabled() {
+            // The intent is not on disk: the side effect must not happen.
+            if no_slot.is_none() {
+                self.completed();
+            }
+            let e = self.unrecordable(&info);
+            return self.refuse(id, info, start, e);
+        }
         let done = catch_unwind(AssertUnwindSafe(|| quick(&self.shared)))
             .unwrap_or_else(|_| ops::Quick::Done(panicked(info.op)));
         if let ops::Quick::Done(done) = done {
@@ -728,6 +767,10 @@ impl Dispatcher {
                     return self.refuse(id, info, start, e);
                 }
                 let seq = self.shared.audit.intent(&info);
+                if seq == 0 && self.shared.audit.enabled() {
+                    let e = self.unrecordable(&info);
+                    return self.refuse(id, info, start, e);
+                }
                 let result = if h.reply_to != 0 {
                     self.answer_request(h.reply_to, h.data)
                 } else {

@@ -387,6 +387,14 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Err(_) => break,
         }
     }
+    // A run whose audit log failed had its calls refused from then on, and its records stop
+    // there: it did not end well, whatever the script made of the refusals.
+    let exit = match (shared.audit.failure(), exit) {
+        (Some(why), Exit::Ok | Exit::Code(0)) => Exit::Error(JsError::plain_message(format!(
+            "{why}: the calls made after it were refused, and the log ends there"
+        ))),
+        (_, exit) => exit,
+    };
     // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
     // run says how many there were; their own records come later, marked late, if they
     // finish while the process lives (docs/AUDIT.md).

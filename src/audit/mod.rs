@@ -136,8 +136,11 @@ impl AuditLog {
 
     /// Appends to `path`, continuing the hash chain of the records already there.
     pub fn open(path: &Path, worker: &str) -> io::Result<AuditLog> {
-        let (seq, prev) = match File::open(path) {
-            Ok(f) => chain_end(f).map_err(|m| {
+        let (seq, prev) = match std::fs::metadata(path) {
+            // A device or a pipe (`/dev/stderr`, say) has no records to read back (reading
+            // `/dev/zero` would never end, a pipe would wait): it starts a new chain.
+            Ok(m) if !m.is_file() => (0, GENESIS.to_string()),
+            Ok(_) => chain_end(File::open(path)?).map_err(|m| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {m}", path.display()),
@@ -154,6 +157,7 @@ impl AuditLog {
                 prev,
                 pending: Vec::new(),
                 ts: Timestamps::default(),
+                failure: Arc::default(),
             }))),
             worker: Arc::from(worker),
         })
@@ -168,6 +172,7 @@ impl AuditLog {
                 prev: GENESIS.to_string(),
                 pending: Vec::new(),
                 ts: Timestamps::default(),
+                failure: Arc::default(),
             }))),
             worker: Arc::from(worker),
         }
@@ -190,6 +195,13 @@ impl AuditLog {
     /// Whether records are written (false for `disabled()`).
     pub fn enabled(&self) -> bool {
         self.sink.is_some()
+    }
+
+    /// Why this log stopped recording, if it did: a write failed (a full disk, say) or its
+    /// writer thread failed. From then on nothing more is written and `intent` returns 0, and
+    /// the dispatcher refuses every call, since none could be recorded.
+    pub fn failure(&self) -> Option<String> {
+        self.sink.as_ref()?.failure.get().cloned()
     }
 
     /// Writes one record (adding `seq`, `ts`, `worker`, `prev`); returns its `seq` (0 when

@@ -2,7 +2,7 @@
 //! writes them, so that the isolate's thread only copies a record's fields into a queue.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -26,22 +26,32 @@ pub(super) struct Writer {
     /// Records that need not be on disk yet (no side effect waits for them), in order.
     pub(super) pending: Vec<u8>,
     pub(super) ts: Timestamps,
+    /// Why the log stopped, once a write failed (see `AuditLog::failure`).
+    pub(super) failure: Arc<OnceLock<String>>,
 }
 
 /// Buffered records are written once this many bytes wait.
 const PENDING_LIMIT: usize = 64 << 10;
 
 impl Writer {
+    /// Writes the pending records. After a failed write nothing more is written: the log
+    /// ends at its last whole record (or a line cut short by the failure, which `verify`
+    /// reports), never with a gap in its chain, and durable records are no longer
+    /// acknowledged, so that no side effect runs without its intent on disk.
     fn flush_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        if let Err(e) = self
-            .out
-            .write_all(&self.pending)
-            .and_then(|()| self.out.flush())
-        {
-            eprintln!("v8box: audit log write failed: {e}");
+        if self.failure.get().is_none() {
+            if let Err(e) = self
+                .out
+                .write_all(&self.pending)
+                .and_then(|()| self.out.flush())
+            {
+                let why = format!("audit log write failed: {e}");
+                eprintln!("v8box: {why}; no more records are written, and calls are refused");
+                let _ = self.failure.set(why);
+            }
         }
         self.pending.clear();
     }
@@ -93,7 +103,8 @@ impl Writer {
             };
             if let Some(ack) = written {
                 self.flush_pending();
-                let _ = ack.send(seq);
+                let on_disk = self.failure.get().is_none();
+                let _ = ack.send(if on_disk { seq } else { 0 });
             } else if self.pending.len() >= PENDING_LIMIT {
                 self.flush_pending();
             }
@@ -103,16 +114,23 @@ impl Writer {
 
 /// Formats record timestamps (RFC 3339, microseconds, UTC), reusing the date and time of the
 /// last one while the second is the same: formatting the date was a tenth of the writer's time.
+/// A record's time is taken when it happens, before it is queued, so a record queued by
+/// another thread can carry an earlier time than the one before it; such a time is written as
+/// the one before it, so that the times in a log never go backwards.
 #[derive(Default)]
 pub(super) struct Timestamps {
     second: u64,
     /// `YYYY-MM-DDTHH:MM:SS` of `second`.
     prefix: Vec<u8>,
+    /// The time of the last record, since the epoch.
+    last: std::time::Duration,
 }
 
 impl Timestamps {
     fn write(&mut self, out: &mut Vec<u8>, ts: std::time::SystemTime) {
         let since = ts.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since = since.max(self.last);
+        self.last = since;
         if self.prefix.is_empty() || since.as_secs() != self.second {
             self.second = since.as_secs();
             self.prefix.clear();
@@ -397,14 +415,21 @@ pub(super) struct Sink {
     /// reads the clock once for both its duration and its timestamp, and the timestamps in a
     /// log never go backwards.
     pub(super) epoch: (std::time::SystemTime, Instant),
+    /// Why the log stopped, if it did (a failed write, or the writer thread failed).
+    pub(super) failure: Arc<OnceLock<String>>,
 }
 
 /// Closes the queue when the writer thread ends, however it ends: should it fail, callers get
 /// `0` at once instead of waiting for room or for an acknowledgement that cannot come.
-struct CloseOnExit<'c>(&'c Channel);
+struct CloseOnExit<'c>(&'c Channel, &'c OnceLock<String>);
 
 impl Drop for CloseOnExit<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self
+                .1
+                .set("the audit writer failed (panicked): no more records are written".into());
+        }
         let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
         q.closed = true;
         q.records.clear(); // drops the acknowledgement senders: their waiters wake
@@ -418,10 +443,12 @@ impl Sink {
     pub(super) fn start(writer: Writer) -> Sink {
         let channel: Arc<Channel> = Arc::default();
         let shared = channel.clone();
+        let failure = writer.failure.clone();
+        let failed = failure.clone();
         let thread = std::thread::Builder::new()
             .name("v8box-audit".into())
             .spawn(move || {
-                let _closes = CloseOnExit(&shared);
+                let _closes = CloseOnExit(&shared, &failed);
                 let mut w = writer;
                 let Channel { queue, wake, room } = &*shared;
                 // Two buffers swap places, so the queue's memory is allocated and freed on
@@ -468,6 +495,7 @@ impl Sink {
             channel,
             thread: Some(thread),
             epoch: (std::time::SystemTime::now(), Instant::now()),
+            failure,
         }
     }
 
@@ -601,6 +629,61 @@ mod tests {
     }
 
     #[test]
+    fn after_a_failed_write_nothing_more_is_written_or_acknowledged() {
+        /// Takes `room` bytes, then fails every write, as a disk that fills up does.
+        struct FillsUp {
+            kept: MemorySink,
+            room: usize,
+        }
+        impl Write for FillsUp {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if buf.len() > self.room {
+                    return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+                }
+                self.room -= buf.len();
+                self.kept.write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let kept = MemorySink::default();
+        let log = AuditLog::to_writer(
+            FillsUp {
+                kept: kept.clone(),
+                room: 1000,
+            },
+            "w",
+        );
+        let first = log.intent(&info("fs.writeFile", "/a", "[fs] write"));
+        assert_eq!(first, 1);
+        assert_eq!(log.failure(), None);
+        log.call(info("env.get", "HOME", "--allow-env"), "ok", 4, None);
+        // Too big for the room left: the write fails, and the intent is not acknowledged.
+        let big = "b".repeat(2000);
+        assert_eq!(log.intent(&info("fs.writeFile", &big, "[fs] write")), 0);
+        let why = log.failure().expect("the failure is kept");
+        assert!(why.contains("disk full"), "{why}");
+        // From then on nothing is written, even what would fit.
+        assert_eq!(log.intent(&info("fs.writeFile", "/c", "[fs] write")), 0);
+        log.flush();
+        let lines = kept.lines();
+        assert_eq!(lines.len(), 1, "only the record written before the failure");
+        assert_eq!(parsed(&lines)[0]["resource"], "/a");
+    }
+
+    #[test]
+    fn timestamps_never_go_backwards() {
+        let mut ts = Timestamps::default();
+        let now = std::time::SystemTime::now();
+        let (mut later, mut earlier) = (Vec::new(), Vec::new());
+        ts.write(&mut later, now);
+        // Taken earlier on another thread, queued after.
+        ts.write(&mut earlier, now - std::time::Duration::from_micros(250));
+        assert_eq!(earlier, later);
+    }
+
+    #[test]
     fn a_flush_inside_a_batch_leaves_the_next_records_strings_in_place() {
         // Another thread's records can follow a flush in the same batch.
         let sink = MemorySink::default();
@@ -610,6 +693,7 @@ mod tests {
             prev: GENESIS.to_string(),
             pending: Vec::new(),
             ts: Timestamps::default(),
+            failure: Arc::default(),
         };
         let mut q = Queue::default();
         let head = |worker| Head {

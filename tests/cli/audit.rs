@@ -282,6 +282,53 @@ fn a_second_run_continues_the_chain() {
 }
 
 #[test]
+fn a_log_that_cannot_be_written_stops_every_call_it_would_record() {
+    // `/dev/full` fails every write with ENOSPC, as a full disk does.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "main.js",
+        "for (const call of [() => sys.writeFile('out.txt', 'x'), () => sys.env.get('HOME')]) {\n\
+           try { await call(); $print('done'); } catch (e) { $print(e.message); }\n\
+         }",
+    );
+    let out = v8box(
+        dir.path(),
+        &[
+            "run",
+            "--allow-write=.",
+            "--allow-env",
+            "--audit",
+            "/dev/full",
+            "main.js",
+        ],
+    );
+    assert!(
+        !dir.path().join("out.txt").exists(),
+        "no side effect without its intent on disk"
+    );
+    let printed = text(&out.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].starts_with("fs.writeFile: not done: audit log write failed: "),
+        "{printed}"
+    );
+    assert!(
+        lines[1].starts_with("env.get: not done: audit log write failed: "),
+        "{printed}"
+    );
+    // The script caught the refusals, yet the run did not end well.
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("the calls made after it were refused"),
+        "{err}"
+    );
+}
+
+#[test]
 fn policy_check_normalizes_and_reports_bad_keys_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
     write(
