@@ -798,7 +798,8 @@ impl Dispatcher {
             Op::ReadFile(r) => match self.check_path("fs.readFile", Permission::Read, &r.path, 0) {
                 Err((info, e)) => self.refuse(id, info, start, e),
                 Ok((loc, info)) => {
-                    let max = self.shared.max_message_bytes as u64 - 64;
+                    // Room for the reply's envelope; a limit smaller than that allows no bytes.
+                    let max = (self.shared.max_message_bytes as u64).saturating_sub(64);
                     let at = loc.clone();
                     self.quick_or_spawn(
                         id,
@@ -1020,7 +1021,8 @@ impl Dispatcher {
             headers: f.headers,
             body: f.body,
         };
-        let max = self.shared.max_message_bytes as u64 - 4096;
+        // Room for the reply's envelope (status, headers); a smaller limit allows no body.
+        let max = (self.shared.max_message_bytes as u64).saturating_sub(4096);
         self.spawn(id, info, true, start, move |s| {
             // Each redirect hop is decided and audited like a call of its own.
             let allow_hop = |next: &url::Url| -> Result<(), OpError> {

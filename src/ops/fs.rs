@@ -251,7 +251,7 @@ fn read_opened(
         return Err(OpError::new(
             ErrorCode::TooLarge,
             format!(
-                "readFile \"{}\": the file is larger than the {max_bytes} bytes a reply may carry",
+                "readFile \"{}\": the file is larger than the {max_bytes} bytes a reply may carry (raise [limits] max_message_bytes)",
                 loc.abs.display()
             ),
         ));

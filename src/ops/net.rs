@@ -206,7 +206,7 @@ pub fn fetch(
         if data.len() as u64 > max_bytes {
             return Done::err(OpError::new(
                 ErrorCode::TooLarge,
-                format!("fetch {url}: the response body is larger than {max_bytes} bytes"),
+                format!("fetch {url}: the response body is larger than the {max_bytes} bytes a reply may carry (raise [limits] max_message_bytes)"),
             ));
         }
         let n = data.len() as u64;

@@ -282,6 +282,31 @@ fn malformed_oversized_and_unknown_messages_get_error_replies_and_the_worker_liv
 }
 
 #[test]
+fn a_message_limit_smaller_than_a_replys_envelope_allows_no_bytes() {
+    let dir = tmp();
+    write(
+        dir.path(),
+        "policy.toml",
+        "[limits]\nmax_message_bytes = 40\n",
+    );
+    write(dir.path(), "f", "0123456789");
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--policy=policy.toml", "--allow-read"],
+        "try { $print(await sys.readFile('f')); } catch (e) { $print(e.code, e.message); }",
+    );
+    assert_eq!(code, 0, "{err}");
+    let abs = dir.path().join("f").canonicalize().unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "TOO_LARGE readFile \"{}\": the file is larger than the 0 bytes a reply may carry (raise [limits] max_message_bytes)\n",
+            abs.display()
+        )
+    );
+}
+
+#[test]
 fn a_thousand_reads_in_flight_resolve_correctly() {
     let dir = tmp();
     for i in 0..10 {
