@@ -23,6 +23,10 @@ use crate::policy::{Decision, NetTarget, Permission, Policy};
 use crate::proto::{self, call::Op, reply, Empty, ErrorCode, Reply};
 use crate::worker::{TerminateHandle, TerminationReason};
 
+/// The longest file path a call may name, in bytes: Linux's `PATH_MAX`, past which no file
+/// can be opened by its name.
+const MAX_PATH_BYTES: usize = 4096;
+
 /// Which stream a line of script output belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -476,18 +480,21 @@ impl Dispatcher {
         }
     }
 
-    fn absolute(&self, path: &str) -> Result<PathBuf, OpError> {
+    /// `path` made absolute (against the working directory) and normalized; refused, before the
+    /// policy is asked, when no file could have that name.
+    fn absolute(&self, op: &str, path: &str) -> Result<PathBuf, OpError> {
+        let invalid = |why: String| Err(OpError::new(ErrorCode::InvalidArgument, why));
         if path.is_empty() {
-            return Err(OpError::new(
-                ErrorCode::InvalidArgument,
-                "path must not be empty",
+            return invalid(format!("{op}: the path must not be empty"));
+        }
+        if path.len() > MAX_PATH_BYTES {
+            return invalid(format!(
+                "{op}: the path is {} bytes long; no path is longer than {MAX_PATH_BYTES} bytes (PATH_MAX)",
+                path.len()
             ));
         }
         if path.contains('\0') {
-            return Err(OpError::new(
-                ErrorCode::InvalidArgument,
-                format!("path {path:?} contains a NUL byte"),
-            ));
+            return invalid(format!("{op} {path:?}: the path contains a NUL byte"));
         }
         Ok(normalize(&self.cwd.join(path)))
     }
@@ -553,7 +560,7 @@ impl Dispatcher {
         path: &str,
         bytes_in: u64,
     ) -> Result<(ops::fs::Located, CallInfo), (CallInfo, OpError)> {
-        let abs = match self.absolute(path) {
+        let abs = match self.absolute(op, path) {
             Ok(p) => p,
             Err(e) => return Err((Self::info(op, path, Decision::deny(), bytes_in), e)),
         };

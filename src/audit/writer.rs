@@ -1,6 +1,7 @@
 //! The audit writer: a thread that turns queued records into sealed, chained JSON lines and
 //! writes them, so that the isolate's thread only copies a record's fields into a queue.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -344,7 +345,9 @@ impl Queue {
         extra: Map<String, Value>,
     ) {
         self.text.push_str(head.worker);
-        self.text.push_str(&info.resource);
+        let resource_start = self.text.len();
+        push_resource(&mut self.text, &info.resource);
+        let resource = self.text.len() - resource_start;
         self.text.push_str(&info.rule);
         if let Some(h) = &info.sha256 {
             self.text.push_str(h);
@@ -354,7 +357,7 @@ impl Queue {
             Body::Call {
                 op: info.op,
                 allowed: info.allowed,
-                resource: info.resource.len(),
+                resource,
                 rule: info.rule.len(),
                 sha256: info.sha256.as_ref().map(String::len),
                 bytes_in: info.bytes_in,
@@ -366,6 +369,27 @@ impl Queue {
             },
         );
     }
+}
+
+/// The longest resource a record keeps whole. A script can name a resource as long as a
+/// message allows (64 MiB by default), and a denied call is recorded too: without a bound, each
+/// such call would add that much to the log.
+const RECORDED_RESOURCE_BYTES: usize = 4096;
+
+/// Appends `resource` as a record keeps it: whole, or its first `RECORDED_RESOURCE_BYTES`
+/// (cut between characters) followed by `…` and its full length, so that a cut one cannot be
+/// taken for a resource of its own.
+fn push_resource(text: &mut String, resource: &str) {
+    if resource.len() <= RECORDED_RESOURCE_BYTES {
+        text.push_str(resource);
+        return;
+    }
+    let mut cut = RECORDED_RESOURCE_BYTES;
+    while !resource.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.push_str(&resource[..cut]);
+    let _ = write!(text, "… ({} bytes in all)", resource.len());
 }
 
 /// What every queued record starts with.

@@ -282,6 +282,48 @@ fn a_second_run_continues_the_chain() {
 }
 
 #[test]
+fn a_huge_resource_is_refused_or_recorded_cut_so_the_log_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "main.js",
+        "for (const call of [() => sys.readFile('x'.repeat(1e6)), () => sys.env.get('E'.repeat(1e6)),\n\
+                             () => sys.readFile(''), () => sys.readFile('a\\0b')]) {\n\
+           try { await call(); } catch (e) { $print(e.code, e.message.slice(0, 70)); }\n\
+         }",
+    );
+    let out = v8box(dir.path(), &["run", "--audit=audit.log", "main.js"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "INVALID_ARGUMENT fs.readFile: the path is 1000000 bytes long; no path is longer than 40\n\
+         PERMISSION_DENIED env \"EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE\n\
+         INVALID_ARGUMENT fs.readFile: the path must not be empty\n\
+         INVALID_ARGUMENT fs.readFile \"a\\0b\": the path contains a NUL byte\n"
+    );
+    let log = dir.path().join("audit.log");
+    assert!(
+        std::fs::metadata(&log).unwrap().len() < 20_000,
+        "two 1 MB names cut"
+    );
+    let recs = records(&log);
+    let resources: Vec<&str> = recs
+        .iter()
+        .map(|r| r["resource"].as_str().unwrap())
+        .collect();
+    // run.start, four calls (each denied or refused, and recorded), run.end.
+    assert_eq!(resources.len(), 6);
+    assert!(resources[1].ends_with("x… (1000000 bytes in all)"));
+    assert_eq!(resources[1].len(), 4096 + "… (1000000 bytes in all)".len());
+    assert!(
+        resources[2].starts_with("EEEE") && resources[2].ends_with("E… (1000000 bytes in all)")
+    );
+    assert_eq!((resources[3], resources[4]), ("", "a\0b"));
+    let verified = v8box(dir.path(), &["audit", "verify", "audit.log"]);
+    assert_eq!(text(&verified.stdout), "ok: 6 records\n");
+}
+
+#[test]
 fn a_log_that_cannot_be_written_stops_every_call_it_would_record() {
     // `/dev/full` fails every write with ENOSPC, as a full disk does.
     let dir = tempfile::tempdir().unwrap();
