@@ -417,33 +417,35 @@ impl Dispatcher {
     pub fn on_send(&self, bytes: &[u8]) -> Option<Vec<u8>> {
         let limit = self.shared.max_message_bytes;
         if bytes.len() > limit {
-            let id = proto::peek_call_id(bytes);
-            return Some(encode(&proto::error_reply(
-                id,
+            return self.refuse_message(
+                bytes,
                 ErrorCode::TooLarge,
                 format!(
                     "message of {} bytes exceeds the limit of {limit} bytes ([limits] max_message_bytes)",
                     bytes.len()
                 ),
-            )));
+                || format!("[limits] max_message_bytes = {limit}"),
+            );
         }
         let call = match proto::Call::decode(bytes) {
             Ok(c) => c,
             Err(e) => {
-                return Some(encode(&proto::error_reply(
-                    proto::peek_call_id(bytes),
+                return self.refuse_message(
+                    bytes,
                     ErrorCode::InvalidArgument,
                     format!("malformed message: not a v8box.v1.Call ({e})"),
-                )))
+                    || "not a v8box.v1.Call".into(),
+                )
             }
         };
         let id = call.id;
         let Some(op) = call.op else {
-            return Some(encode(&proto::error_reply(
-                id,
+            return self.refuse_message(
+                bytes,
                 ErrorCode::Unsupported,
-                "unknown operation: this host does not know the operation the Call carries",
-            )));
+                "unknown operation: this host does not know the operation the Call carries".into(),
+                || "unknown operation".into(),
+            );
         };
         let name = op_name(&op);
         // Fail closed: once the audit log can record nothing more, no call it would record is
@@ -478,6 +480,31 @@ impl Dispatcher {
                 )
             }
         }
+    }
+
+    /// Answers a message that is not a call this host can make (too large, malformed, an
+    /// unknown operation) with an error, and records the refusal (`AuditLog::refused`; `rule`
+    /// says what refused it).
+    fn refuse_message(
+        &self,
+        bytes: &[u8],
+        code: ErrorCode,
+        message: String,
+        rule: impl FnOnce() -> String,
+    ) -> Option<Vec<u8>> {
+        if self.shared.audit.enabled() {
+            let info = CallInfo {
+                op: "message",
+                resource: String::new(),
+                allowed: false,
+                rule: rule(),
+                bytes_in: bytes.len() as u64,
+                sha256: None,
+            };
+            self.shared.audit.refused(info, code.name());
+        }
+        let id = proto::peek_call_id(bytes);
+        Some(encode(&proto::error_reply(id, code, message)))
     }
 
     /// `path` made absolute (against the working directory) and normalized; refused, before the

@@ -301,6 +301,13 @@ impl AuditLog {
         self.finished("call", &info, outcome, bytes_out, started, None, None)
     }
 
+    /// The record of a message refused before it became a call (too large, malformed, or an
+    /// unknown operation): kind `refused`, which policy replays skip (there is no call to
+    /// decide again). Buffered like a call's.
+    pub fn refused(&self, info: CallInfo, outcome: &'static str) -> u64 {
+        self.finished("refused", &info, outcome, 0, None, None, None)
+    }
+
     /// The write-ahead record of a side effect (`outcome: pending`): on disk before this returns,
     /// so before the side effect executes.
     pub fn intent(&self, info: &CallInfo) -> u64 {

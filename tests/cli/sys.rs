@@ -249,7 +249,7 @@ fn malformed_oversized_and_unknown_messages_get_error_replies_and_the_worker_liv
     );
     let (code, out, err) = run_js(
         dir.path(),
-        &["--policy=policy.toml"],
+        &["--policy=policy.toml", "--audit=audit.log"],
         r#"
         const codec = (bytes) => {
           const r = new Uint8Array($send(new Uint8Array(bytes)));
@@ -279,6 +279,35 @@ fn malformed_oversized_and_unknown_messages_get_error_replies_and_the_worker_liv
         out,
         "malformed 4\noversized 6\nunknown op 10\nempty 10\nstill alive true\n"
     );
+    // Each refusal is on record, with what refused it.
+    let log = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    let refused: Vec<(String, String, u64)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "refused")
+        .map(|r| {
+            assert_eq!(
+                (&r["op"], &r["decision"]),
+                (&"message".into(), &"deny".into())
+            );
+            (
+                r["outcome"].as_str().unwrap().to_string(),
+                r["rule"].as_str().unwrap().to_string(),
+                r["bytes_in"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("INVALID_ARGUMENT", "not a v8box.v1.Call", 3),
+        ("TOO_LARGE", "[limits] max_message_bytes = 1024", 2000),
+        ("UNSUPPORTED", "unknown operation", 5),
+        ("UNSUPPORTED", "unknown operation", 0),
+    ];
+    let expected: Vec<(String, String, u64)> = expected
+        .iter()
+        .map(|(o, r, n)| (o.to_string(), r.to_string(), *n))
+        .collect();
+    assert_eq!(refused, expected);
 }
 
 #[test]
