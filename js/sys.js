@@ -374,6 +374,8 @@ function listen(channel, listener) {
   }
 }
 
+function ignoreFailure() {}
+
 // Messages the host sends on `channel` call fn(data, channel). A request from the host
 // (`RunHandle::request`) is answered with fn's return value (bytes or string, or a promise).
 function hostOnMessage(channel, fn) {
@@ -383,11 +385,15 @@ function hostOnMessage(channel, fn) {
     const result = ReflectApply(fn, undefined, [message.data, message.channel]);
     if (message.requestId === 0) return;
     const answer = (value) => {
-      callAsync('hostSend', {
+      const sent = callAsync('hostSend', {
         channel: message.channel,
         data: value === undefined || value === null ? new $Uint8Array(0) : toBytes(value, 'reply'),
         replyTo: message.requestId,
       }, () => undefined);
+      // An answer that cannot be delivered (the request timed out, or the audit log failed)
+      // fails on the host's side, which learns why; the script made no call it could catch,
+      // so the failure does not end its run.
+      PromisePrototypeThen(sent, undefined, ignoreFailure);
     };
     if (result instanceof $Promise) PromisePrototypeThen(result, answer);
     else answer(result);

@@ -453,13 +453,14 @@ impl Dispatcher {
         // script).
         if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Exit(_)) {
             if let Some(why) = self.shared.audit.failure() {
-                return Some(encode(&proto::error_reply(
-                    id,
-                    ErrorCode::Io,
-                    format!(
-                        "{name}: not done: {why}, and a call that cannot be recorded is not made"
-                    ),
-                )));
+                let message = format!(
+                    "{name}: not done: {why}, and a call that cannot be recorded is not made"
+                );
+                if let Op::HostSend(h) = &op {
+                    // A host waiting for this answer learns at once why it will not come.
+                    self.fail_request(h.reply_to, message.clone());
+                }
+                return Some(encode(&proto::error_reply(id, ErrorCode::Io, message)));
             }
         }
         let start = self.shared.clock();
@@ -803,6 +804,8 @@ impl Dispatcher {
                 let seq = self.shared.audit.intent(&info);
                 if seq == 0 && self.shared.audit.enabled() {
                     let e = self.unrecordable(&info);
+                    // A host waiting for this answer learns at once why it will not come.
+                    self.fail_request(h.reply_to, e.message.clone());
                     return self.refuse(id, info, start, e);
                 }
                 let result = if h.reply_to != 0 {
@@ -964,15 +967,22 @@ impl Dispatcher {
 
     /// Fails the host's request `request_id` (its message was denied).
     pub fn refuse_request(&self, request_id: u64, channel: &str) {
+        self.fail_request(
+            request_id,
+            format!(
+                "the policy does not allow channel \"{channel}\" ({})",
+                Policy::hint(Permission::Host, channel)
+            ),
+        );
+    }
+
+    /// Answers a host request (`request_id`, 0 for none) with an error: it was not delivered.
+    pub fn fail_request(&self, request_id: u64, why: String) {
         if request_id == 0 {
             return;
         }
-        let waiter = self.take_request(request_id);
-        if let Some(tx) = waiter {
-            let _ = tx.send(Err(format!(
-                "the policy does not allow channel \"{channel}\" ({})",
-                Policy::hint(Permission::Host, channel)
-            )));
+        if let Some(tx) = self.take_request(request_id) {
+            let _ = tx.send(Err(why));
         }
     }
 

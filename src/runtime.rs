@@ -432,6 +432,14 @@ fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
 /// Policy check and audit of a message from the host; `None` when it is denied.
 fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
     let shared = dispatcher.shared();
+    // Fail closed, as for calls: what cannot be recorded is not delivered.
+    if let Some(why) = shared.audit.failure() {
+        dispatcher.fail_request(
+            msg.request_id,
+            format!("host.message \"{}\": not delivered: {why}", msg.channel),
+        );
+        return None;
+    }
     let d = shared.policy.check_name(Permission::Host, &msg.channel);
     let info = CallInfo {
         op: "host.message",

@@ -92,7 +92,8 @@ pub enum RequestError {
     /// The run has ended (or ended before answering).
     #[error("the script is no longer running")]
     Disconnected,
-    /// The policy does not allow the channel; the message says how to allow it.
+    /// The message was refused: the policy does not allow the channel (the message says how to
+    /// allow it), or the audit log can record nothing more (docs/AUDIT.md).
     #[error("denied: {0}")]
     Denied(String),
 }

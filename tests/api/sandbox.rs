@@ -139,6 +139,92 @@ fn a_channel_not_in_the_policy_is_denied_and_audited() {
 }
 
 #[test]
+fn once_the_audit_log_fails_nothing_more_is_sent_or_delivered() {
+    /// Takes the first write (the run's start), then fails every write, as a full disk does.
+    struct FullAfterFirst(bool);
+    impl std::io::Write for FullAfterFirst {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if std::mem::replace(&mut self.0, true) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "disk full",
+                ));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sandbox = sandbox_with(&["rpc", "out"])
+        .audit_writer(FullAfterFirst(false))
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module(
+        "rpc.js",
+        "sys.host.onMessage('rpc', async () => {\n\
+           try { await sys.host.send('out', 'x'); } catch (e) { console.log(e.message); }\n\
+           return 'answered';\n\
+         });",
+    );
+    let refused = |request: &'static str| {
+        let err = run.request("rpc", request, LONG).unwrap_err();
+        let v8box::sandbox::RequestError::Denied(why) = err else {
+            panic!("{err:?}")
+        };
+        why
+    };
+    // The first request is delivered. Its handler's send is the first write to fail (its
+    // intent), so that message is not sent, and neither is the answer: the host learns why.
+    assert_eq!(
+        refused("first"),
+        "host.send: not done: audit log write failed: disk full, and a call that cannot be recorded is not made"
+    );
+    // Once the log has failed, a message from the host is not delivered.
+    assert_eq!(
+        refused("second"),
+        "host.message \"rpc\": not delivered: audit log write failed: disk full"
+    );
+    run.close_channels();
+    let Exit::Error(e) = run.wait() else {
+        panic!("the run ends with the log's failure")
+    };
+    assert!(
+        e.message.starts_with("audit log write failed: disk full"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        run.stdout(),
+        ["host.send out: not done: audit log write failed: disk full, and a side effect whose intent cannot be recorded first is not made"]
+    );
+    assert!(
+        run.receiver("out").unwrap().try_recv().is_err(),
+        "nothing was sent"
+    );
+}
+
+#[test]
+fn an_answer_after_the_host_gave_up_does_not_end_the_run() {
+    let sandbox = sandbox_with(&["rpc"]).build().unwrap();
+    let mut run = sandbox.run_module(
+        "late.js",
+        "sys.host.onMessage('rpc', async () => { await sys.sleep(300); return 'late'; });",
+    );
+    let err = run
+        .request("rpc", "?", Duration::from_millis(50))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        v8box::sandbox::RequestError::Timeout(Duration::from_millis(50))
+    );
+    // The answer comes after the host stopped waiting: the script could not catch that, and
+    // its run goes on to end well.
+    run.close_channels();
+    assert_eq!(run.wait(), Exit::Ok);
+}
+
+#[test]
 fn the_host_can_ask_and_wait_for_an_answer() {
     let sandbox = sandbox_with(&["rpc"]).build().unwrap();
     let mut run = sandbox.run_module(
