@@ -374,7 +374,11 @@ function listen(channel, listener) {
   }
 }
 
-function ignoreFailure() {}
+// An answer the host can no longer take: it stopped waiting (NOT_FOUND), or it was told why
+// (IO: the audit log failed). Any other failure is the script's to see.
+function ignoreUndeliverable(e) {
+  if (e === null || typeof e !== 'object' || (e.code !== 'NOT_FOUND' && e.code !== 'IO')) throw e;
+}
 
 // Messages the host sends on `channel` call fn(data, channel). A request from the host
 // (`RunHandle::request`) is answered with fn's return value (bytes or string, or a promise).
@@ -390,10 +394,9 @@ function hostOnMessage(channel, fn) {
         data: value === undefined || value === null ? new $Uint8Array(0) : toBytes(value, 'reply'),
         replyTo: message.requestId,
       }, () => undefined);
-      // An answer that cannot be delivered (the request timed out, or the audit log failed)
-      // fails on the host's side, which learns why; the script made no call it could catch,
-      // so the failure does not end its run.
-      PromisePrototypeThen(sent, undefined, ignoreFailure);
+      // The script made no call it could catch here: an answer the host can no longer take
+      // does not end its run.
+      PromisePrototypeThen(sent, undefined, ignoreUndeliverable);
     };
     if (result instanceof $Promise) PromisePrototypeThen(result, answer);
     else answer(result);

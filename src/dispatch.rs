@@ -449,10 +449,10 @@ impl Dispatcher {
         };
         let name = op_name(&op);
         // Fail closed: once the audit log can record nothing more, no call it would record is
-        // made (printing, `sys.args` and `sys.exit` are not recorded as calls, or stop the
-        // script).
-        if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Exit(_)) {
-            if let Some(why) = self.shared.audit.failure() {
+        // made, and the run is stopped (printing, `sys.args`, cancelling a timer and `sys.exit`
+        // are not recorded as calls).
+        if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Cancel(_) | Op::Exit(_)) {
+            if let Some(why) = self.audit_failed() {
                 let message = format!(
                     "{name}: not done: {why}, and a call that cannot be recorded is not made"
                 );
@@ -551,13 +551,21 @@ impl Dispatcher {
         self.quick(id, Some(info), start, Done::err(e))
     }
 
+    /// Why the audit log can record nothing more, if it cannot; the run is then stopped (it
+    /// ends with that error, see `runtime::run`): what it did from then on could not be shown.
+    pub(crate) fn audit_failed(&self) -> Option<String> {
+        let why = self.shared.audit.failure()?;
+        if let Some(t) = self.terminate.borrow().as_ref() {
+            t.terminate_for(TerminationReason::Terminated);
+        }
+        Some(why)
+    }
+
     /// The error of a side effect whose intent record could not be written (the audit log
     /// failed): it is not done.
     fn unrecordable(&self, info: &CallInfo) -> OpError {
         let why = self
-            .shared
-            .audit
-            .failure()
+            .audit_failed()
             .unwrap_or_else(|| "the audit log stopped".into());
         OpError::new(
             ErrorCode::Io,
@@ -590,7 +598,7 @@ impl Dispatcher {
     ) -> Result<(ops::fs::Located, CallInfo), (CallInfo, OpError)> {
         let abs = match self.absolute(op, path) {
             Ok(p) => p,
-            Err(e) => return Err((Self::info(op, path, Decision::deny(), bytes_in), e)),
+            Err(e) => return Err((Self::info(op, path, Decision::invalid(), bytes_in), e)),
         };
         let shown = abs.display().to_string();
         let d = self.shared.policy.check_path(permission, &abs);
@@ -799,6 +807,8 @@ impl Dispatcher {
                     .charge_call("host.send")
                     .and_then(|()| self.shared.charge_bytes("host.send", h.data.len() as u64))
                 {
+                    // A host waiting for this answer learns at once why it will not come.
+                    self.fail_request(h.reply_to, e.message.clone());
                     return self.refuse(id, info, start, e);
                 }
                 let seq = self.shared.audit.intent(&info);
@@ -976,6 +986,22 @@ impl Dispatcher {
         );
     }
 
+    /// Fails every host request still waiting for an answer (the run has ended), so that no
+    /// host waits for its timeout.
+    pub fn fail_waiting_requests(&self, why: &str) {
+        let Some(requests) = &self.requests else {
+            return;
+        };
+        let waiting: Vec<_> = requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (_, tx) in waiting {
+            let _ = tx.send(Err(why.to_string()));
+        }
+    }
+
     /// Answers a host request (`request_id`, 0 for none) with an error: it was not delivered.
     pub fn fail_request(&self, request_id: u64, why: String) {
         if request_id == 0 {
@@ -1028,14 +1054,14 @@ impl Dispatcher {
         let (url, method) = match parsed {
             Ok(x) => x,
             Err(e) => {
-                let info = Self::info("net.fetch", f.url.clone(), Decision::deny(), n);
+                let info = Self::info("net.fetch", f.url.clone(), Decision::invalid(), n);
                 return self.refuse(id, info, start, e);
             }
         };
         let target = match NetTarget::from_url(&url) {
             Ok(t) => t,
             Err(m) => {
-                let info = Self::info("net.fetch", f.url.clone(), Decision::deny(), n);
+                let info = Self::info("net.fetch", f.url.clone(), Decision::invalid(), n);
                 return self.refuse(id, info, start, OpError::new(ErrorCode::InvalidArgument, m));
             }
         };
@@ -1073,6 +1099,13 @@ impl Dispatcher {
                 let hop_start = s.clock();
                 let target =
                     NetTarget::from_url(next).map_err(|m| OpError::new(ErrorCode::Network, m))?;
+                // A hop is a request of its own: none goes out once the log has failed.
+                if let Some(why) = s.audit.failure() {
+                    return Err(OpError::new(
+                        ErrorCode::Io,
+                        format!("redirect to {next}: not followed: {why}"),
+                    ));
+                }
                 let d = s.policy.check_net(&target);
                 let info = CallInfo {
                     op: "net.fetch",

@@ -387,14 +387,21 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Err(_) => break,
         }
     }
-    // A run whose audit log failed had its calls refused from then on, and its records stop
-    // there: it did not end well, whatever the script made of the refusals.
+    // A run whose audit log failed was stopped at its next call (`Dispatcher::audit_failed`),
+    // and its records stop there: it did not end well, whatever the script made of it.
     let exit = match (shared.audit.failure(), exit) {
-        (Some(why), Exit::Ok | Exit::Code(0)) => Exit::Error(JsError::plain_message(format!(
-            "{why}: the calls made after it were refused, and the log ends there"
-        ))),
+        (Some(why), Exit::Ok | Exit::Code(0) | Exit::Terminated) => {
+            Exit::Error(JsError::plain_message(format!(
+                "{why}: the run was stopped at its first call after it, and the log ends there"
+            )))
+        }
         (_, exit) => exit,
     };
+    let why = match &exit {
+        Exit::Error(e) => format!("the run ended before answering ({})", e.message),
+        other => format!("the run ended before answering ({})", other.reason()),
+    };
+    dispatcher.fail_waiting_requests(&why);
     // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
     // run says how many there were; their own records come later, marked late, if they
     // finish while the process lives (docs/AUDIT.md).
@@ -432,8 +439,8 @@ fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
 /// Policy check and audit of a message from the host; `None` when it is denied.
 fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
     let shared = dispatcher.shared();
-    // Fail closed, as for calls: what cannot be recorded is not delivered.
-    if let Some(why) = shared.audit.failure() {
+    // Fail closed, as for calls: what cannot be recorded is not delivered (and the run stops).
+    if let Some(why) = dispatcher.audit_failed() {
         dispatcher.fail_request(
             msg.request_id,
             format!("host.message \"{}\": not delivered: {why}", msg.channel),

@@ -28,6 +28,7 @@ mod writer;
 
 pub use show::{show, ShowFilter};
 pub use verify::{verify, Verdict};
+pub use writer::is_cut_resource;
 use writer::{Body, CallEnd, Head, Queue, Sink, Timestamps, Writer};
 
 /// SHA-256 of bytes, hex.

@@ -389,7 +389,18 @@ fn push_resource(text: &mut String, resource: &str) {
         cut -= 1;
     }
     text.push_str(&resource[..cut]);
-    let _ = write!(text, "… ({} bytes in all)", resource.len());
+    let _ = write!(text, "{CUT_MARK}{}{CUT_END}", resource.len());
+}
+
+/// What follows a cut resource: `… (N bytes in all)`.
+const CUT_MARK: &str = "… (";
+const CUT_END: &str = " bytes in all)";
+
+/// Whether a record's resource was cut: its first 4,096 bytes, then `… (N bytes in all)`.
+pub fn is_cut_resource(resource: &str) -> bool {
+    resource.len() > RECORDED_RESOURCE_BYTES
+        && resource.ends_with(CUT_END)
+        && resource.contains(CUT_MARK)
 }
 
 /// What every queued record starts with.

@@ -236,6 +236,19 @@ impl Decision {
         }
     }
 
+    /// For a call refused before the policy was asked: it names nothing that could exist (an
+    /// empty path, one over `PATH_MAX`, a URL that does not parse). Policy replays skip it.
+    pub fn invalid() -> Decision {
+        Decision {
+            allowed: false,
+            rule: Decision::INVALID.into(),
+            grant: None,
+        }
+    }
+
+    /// The rule of `Decision::invalid`.
+    pub const INVALID: &'static str = "invalid argument";
+
     /// For operations every script may use.
     pub fn always() -> Decision {
         Decision {

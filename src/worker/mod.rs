@@ -56,9 +56,10 @@ pub const KEEP_HEAP_BYTES: usize = 64 << 20;
 /// isolate is kept for ever; one in a thousand runs pays for a new isolate.
 pub const MAX_RUNS_PER_ISOLATE: u32 = 1000;
 
-/// How many of V8's queued tasks `Worker::park` runs (under a termination) to empty the queue.
-/// V8's own tasks (e.g. for the garbage collector) are a few at most; a queue still not empty
-/// after this many holds a FinalizationRegistry's clean-up, which V8 queues again each time.
+/// How many of V8's queued tasks `Worker::park` runs (under a termination) to empty the queue,
+/// before and again after a full garbage collection. V8's own tasks are a few, except while
+/// its collector marks step by step (the full collection ends that); a queue still not empty
+/// holds a FinalizationRegistry's clean-up, which V8 queues again each time.
 const PARK_TASKS_LIMIT: usize = 64;
 
 /// One isolate and one context. Not `Send`: a worker lives on the thread that made it, and
@@ -264,6 +265,12 @@ impl Worker {
         // it again): an isolate that has one is not to be kept.
         let terminate = &self.terminate;
         let clean = in_isolate(isolate, |scope| {
+            if platform::drop_queued_tasks(scope, terminate, PARK_TASKS_LIMIT) {
+                return true;
+            }
+            // V8 keeps queuing tasks of its own while its garbage collector marks step by step;
+            // a full collection ends that, so that only a clean-up keeps the queue from emptying.
+            scope.low_memory_notification();
             platform::drop_queued_tasks(scope, terminate, PARK_TASKS_LIMIT)
         });
         // A task's `TryCatch` consumed the termination; the checkpoint must run under one.

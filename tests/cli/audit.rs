@@ -319,53 +319,68 @@ fn a_huge_resource_is_refused_or_recorded_cut_so_the_log_stays_small() {
         resources[2].starts_with("EEEE") && resources[2].ends_with("E… (1000000 bytes in all)")
     );
     assert_eq!((resources[3], resources[4]), ("", "a\0b"));
+    let rules: Vec<&str> = recs.iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules[1..5],
+        [
+            "invalid argument",
+            "default deny",
+            "invalid argument",
+            "invalid argument"
+        ]
+    );
     let verified = v8box(dir.path(), &["audit", "verify", "audit.log"]);
     assert_eq!(text(&verified.stdout), "ok: 6 records\n");
+    // A policy that allows every read and variable changes none of these decisions: the
+    // invalid calls were never decided, and the cut name is not the name that was.
+    write(
+        dir.path(),
+        "all.toml",
+        "[fs]\nread = [\"/\"]\n[env]\nallow = [\"E*\"]\n",
+    );
+    let replay = v8box(
+        dir.path(),
+        &["policy", "test", "all.toml", "--audit", "audit.log"],
+    );
+    assert_eq!(
+        text(&replay.stdout),
+        "no decision changes (0 calls replayed)\n"
+    );
 }
 
 #[test]
-fn a_log_that_cannot_be_written_stops_every_call_it_would_record() {
-    // `/dev/full` fails every write with ENOSPC, as a full disk does.
+fn a_log_that_cannot_be_written_stops_the_run_at_its_first_call() {
+    // `/dev/full` fails every write with ENOSPC, as a full disk does: the run's start is not
+    // on record, so its first call is refused and the run stopped.
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
         "main.js",
-        "for (const call of [() => sys.writeFile('out.txt', 'x'), () => sys.env.get('HOME')]) {\n\
-           try { await call(); $print('done'); } catch (e) { $print(e.message); }\n\
-         }",
+        "console.log('before');\n\
+         try { await sys.writeFile('out.txt', 'x'); } catch (e) { console.log(e.message); }\n\
+         console.log('after');",
     );
     let out = v8box(
         dir.path(),
-        &[
-            "run",
-            "--allow-write=.",
-            "--allow-env",
-            "--audit",
-            "/dev/full",
-            "main.js",
-        ],
+        &["run", "--allow-write=.", "--audit", "/dev/full", "main.js"],
     );
     assert!(
         !dir.path().join("out.txt").exists(),
         "no side effect without its intent on disk"
     );
-    let printed = text(&out.stdout);
-    let lines: Vec<&str> = printed.lines().collect();
-    assert_eq!(lines.len(), 2, "{printed}");
-    assert!(
-        lines[0].starts_with("fs.writeFile: not done: audit log write failed: "),
-        "{printed}"
+    assert_eq!(
+        text(&out.stdout),
+        "before\n",
+        "nothing runs after the refused call"
     );
-    assert!(
-        lines[1].starts_with("env.get: not done: audit log write failed: "),
-        "{printed}"
-    );
-    // The script caught the refusals, yet the run did not end well.
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("No space left on device"), "{err}");
     assert!(
-        err.contains("the calls made after it were refused"),
+        err.contains("audit log write failed: No space left on device"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the run was stopped at its first call after it"),
         "{err}"
     );
 }
