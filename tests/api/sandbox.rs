@@ -235,6 +235,32 @@ fn an_answer_after_the_host_gave_up_does_not_end_the_run() {
 }
 
 #[test]
+fn an_answer_refused_by_its_quota_fails_the_request_at_once() {
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .policy_toml("[host]\nchannels = [\"rpc\"]\n\n[quotas.\"host.send\"]\nbytes = 3\n")
+        .unwrap()
+        .channel("rpc")
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module(
+        "rpc.js",
+        "sys.host.onMessage('rpc', () => 'a longer answer');",
+    );
+    let err = run.request("rpc", "?", LONG).unwrap_err();
+    let v8box::sandbox::RequestError::Denied(why) = err else {
+        panic!("{err:?}")
+    };
+    assert!(why.starts_with("host.send: quota of 3 bytes"), "{why}");
+    // The script sees it too: its run ends with the refusal.
+    let Exit::Error(e) = run.wait() else {
+        panic!("the refusal ends the run")
+    };
+    assert!(e.message.contains("QuotaExceeded"), "{}", e.message);
+}
+
+#[test]
 fn the_host_can_ask_and_wait_for_an_answer() {
     let sandbox = sandbox_with(&["rpc"]).build().unwrap();
     let mut run = sandbox.run_module(
