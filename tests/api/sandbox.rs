@@ -9,6 +9,14 @@ use v8box::{Exit, Job, Sandbox, WorkerPool};
 
 const LONG: Duration = Duration::from_secs(30);
 
+/// Why a host request was refused (it must have been).
+fn refusal(answer: Result<bytes::Bytes, v8box::sandbox::RequestError>) -> String {
+    match answer {
+        Err(v8box::sandbox::RequestError::Denied(why)) => why,
+        other => panic!("refused, not {other:?}"),
+    }
+}
+
 fn sandbox_with(channels: &[&str]) -> v8box::SandboxBuilder {
     let mut b = Sandbox::builder().capture_output(true).timeout(LONG);
     for c in channels {
@@ -199,10 +207,7 @@ fn once_the_audit_log_fails_no_side_effect_is_made_and_the_run_stops() {
         "rpc.js",
         "sys.host.onMessage('rpc', async () => { await sys.host.send('out', 'x'); return 'no'; });",
     );
-    let err = run.request("rpc", "first", LONG).unwrap_err();
-    let v8box::sandbox::RequestError::Denied(why) = err else {
-        panic!("{err:?}")
-    };
+    let why = refusal(run.request("rpc", "first", LONG));
     assert!(
         why.starts_with("the run ended before answering (audit log write failed: disk full"),
         "{why}"
@@ -248,10 +253,7 @@ fn an_answer_refused_by_its_quota_fails_the_request_at_once() {
         "rpc.js",
         "sys.host.onMessage('rpc', () => 'a longer answer');",
     );
-    let err = run.request("rpc", "?", LONG).unwrap_err();
-    let v8box::sandbox::RequestError::Denied(why) = err else {
-        panic!("{err:?}")
-    };
+    let why = refusal(run.request("rpc", "?", LONG));
     assert!(why.starts_with("host.send: quota of 3 bytes"), "{why}");
     // The script sees it too: its run ends with the refusal.
     let Exit::Error(e) = run.wait() else {
