@@ -219,6 +219,15 @@ fn encode(reply: &Reply) -> Vec<u8> {
     reply.encode_to_vec()
 }
 
+/// The error of a call (`what`: its operation, and resource if known) that is not made because
+/// the audit log can record nothing more (`why`).
+fn not_recordable(what: &str, why: &str) -> OpError {
+    OpError::new(
+        ErrorCode::Io,
+        format!("{what}: not done: {why}, and a call that cannot be recorded is not made"),
+    )
+}
+
 fn outcome_name(result: &Result<reply::Result, OpError>) -> &'static str {
     match result {
         Ok(_) => "ok",
@@ -453,14 +462,12 @@ impl Dispatcher {
         // are not recorded as calls).
         if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Cancel(_) | Op::Exit(_)) {
             if let Some(why) = self.audit_failed() {
-                let message = format!(
-                    "{name}: not done: {why}, and a call that cannot be recorded is not made"
-                );
+                let e = not_recordable(name, &why);
                 if let Op::HostSend(h) = &op {
                     // A host waiting for this answer learns at once why it will not come.
-                    self.fail_request(h.reply_to, message.clone());
+                    self.fail_request(h.reply_to, e.message.clone());
                 }
-                return Some(encode(&proto::error_reply(id, ErrorCode::Io, message)));
+                return Some(encode(&proto::error_reply(id, e.code, e.message)));
             }
         }
         let start = self.shared.clock();
@@ -567,13 +574,7 @@ impl Dispatcher {
         let why = self
             .audit_failed()
             .unwrap_or_else(|| "the audit log stopped".into());
-        OpError::new(
-            ErrorCode::Io,
-            format!(
-                "{} {}: not done: {why}, and a side effect whose intent cannot be recorded first is not made",
-                info.op, info.resource
-            ),
-        )
+        not_recordable(&format!("{} {}", info.op, info.resource), &why)
     }
 
     /// A call's record-to-be; it takes the decision's rule (no copy per call).
