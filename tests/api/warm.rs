@@ -235,24 +235,35 @@ fn finalization_callbacks_left_by_a_stopped_run_never_run() {
     // The first clean-up ends the run; V8 queues the other 99 as a new task. None may run:
     // not in this run (it has ended), not while its isolate is parked, not in the next run
     // (each would loop for ever: `run_warm` would not return, or the next run time out).
-    let (exit, printed) = run_printing(
+    // Control: as much garbage without a registry leaves a heap small enough to keep, so
+    // below it is the clean-up, not the heap, that decides.
+    let (exit, _) = run_printing(
         &mut warm,
-        "let n = 0;\n\
-         const registry = new FinalizationRegistry(() => {\n\
-           n++; $print('clean-up', n); if (n === 1) sys.exit(0); for (;;) {}\n\
-         });\n\
-         (() => { for (let i = 0; i < 100; i++) registry.register({ i }, i); })();\n\
-         (async () => {\n\
-           const keep = [];\n\
-           for (let round = 0; round < 1000; round++) {\n\
-             const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
-             keep.push(junk); if (keep.length > 4) keep.shift();\n\
-             await sys.sleep(0);\n\
-           }\n\
-           $print('never collected');\n\
-         })();",
+        &format!(
+            "const keep = []; for (let round = 0; round < 30; round++) {}",
+            crate::KEPT_GARBAGE
+        ),
         RunOptions::new(Policy::deny_all()),
     );
+    assert_eq!(exit, Exit::Ok);
+    assert!(
+        warm.is_warm(),
+        "the garbage alone does not cost the isolate"
+    );
+    let script = format!(
+        "let n = 0;\n\
+         const registry = new FinalizationRegistry(() => {{\n\
+           n++; $print('clean-up', n); if (n === 1) sys.exit(0); for (;;) {{}}\n\
+         }});\n\
+         (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
+         (async () => {{\n\
+           const keep = [];\n\
+           for (let round = 0; round < 1000; round++) {{ {} await sys.sleep(0); }}\n\
+           $print('never collected');\n\
+         }})();",
+        crate::KEPT_GARBAGE
+    );
+    let (exit, printed) = run_printing(&mut warm, &script, RunOptions::new(Policy::deny_all()));
     assert_eq!(exit, Exit::Code(0));
     assert_eq!(printed, ["clean-up 1"]);
     assert!(

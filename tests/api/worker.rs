@@ -684,12 +684,6 @@ fn a_host_runs_v8s_tasks_until_background_work_is_done() {
     assert!(!w.run_platform_tasks().unwrap(), "nothing is left to run");
 }
 
-/// Garbage, some of it kept a few rounds in `globalThis.keep`: it fills the old generation,
-/// whose full collection is what clears a FinalizationRegistry's cells.
-const KEPT_GARBAGE: &str =
-    "{ const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
-    keep.push(junk); if (keep.length > 4) keep.shift(); }";
-
 #[test]
 fn unhandled_errors_are_reported_in_the_order_they_happened() {
     let (mut w, lines) = printing_worker();
@@ -708,7 +702,7 @@ fn unhandled_errors_are_reported_in_the_order_they_happened() {
         if !lines.borrow().is_empty() {
             break;
         }
-        w.load("junk.js", KEPT_GARBAGE).unwrap();
+        w.load("junk.js", crate::KEPT_GARBAGE).unwrap();
         w.run_platform_tasks().unwrap();
     }
     assert_eq!(*lines.borrow(), ["finalized"]);
@@ -742,7 +736,7 @@ fn a_stopped_run_leaves_its_clean_ups_unrun_and_renew_starts_afresh() {
     w.load("keep.js", "globalThis.keep = [];").unwrap();
     let mut stopped = None;
     for _ in 0..1000 {
-        w.load("junk.js", KEPT_GARBAGE).unwrap();
+        w.load("junk.js", crate::KEPT_GARBAGE).unwrap();
         if let Err(e) = w.run_platform_tasks() {
             stopped = Some(e);
             break;

@@ -136,28 +136,30 @@ fn webassembly_compiled_in_the_background_settles_its_promises() {
     );
 }
 
-/// Makes garbage, some of it kept a few rounds, until a registry's objects are collected and its
-/// clean-up has run (`n` counts the calls): kept garbage fills the old generation, whose full
-/// collection is what clears a registry's cells (young garbage alone is collected without one).
-const COLLECT: &str = "const keep = [];\n\
-    for (let round = 0; round < 1000 && n === 0; round++) {\n\
-      const junk = []; for (let i = 0; i < 50000; i++) junk.push({ a: i, b: [i] });\n\
-      keep.push(junk); if (keep.length > 4) keep.shift();\n\
-      await sys.sleep(0);\n\
-    }";
+/// A module that registers 100 objects with a FinalizationRegistry whose clean-up callback
+/// runs `callback` (after counting itself in `n`; `held` is its held value), then makes garbage,
+/// some of it kept a few rounds, until the first clean-up has run, then runs `then`. Kept
+/// garbage fills the old generation, whose full collection is what clears a registry's cells
+/// (young garbage alone is collected without one).
+fn finalization_script(callback: &str, then: &str) -> String {
+    format!(
+        "let n = 0;\n\
+         const registry = new FinalizationRegistry((held) => {{ n++; {callback} }});\n\
+         (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
+         const keep = [];\n\
+         for (let round = 0; round < 1000 && n === 0; round++) {{\n\
+           const junk = []; for (let i = 0; i < 50000; i++) junk.push({{ a: i, b: [i] }});\n\
+           keep.push(junk); if (keep.length > 4) keep.shift();\n\
+           await sys.sleep(0);\n\
+         }}\n\
+         {then}"
+    )
+}
 
 #[test]
 fn finalization_callbacks_run_and_one_that_throws_ends_the_run_with_its_error() {
     let dir = tempfile::tempdir().unwrap();
-    let script = |callback: &str| {
-        format!(
-            "let n = 0;\n\
-             const registry = new FinalizationRegistry((held) => {{ n++; {callback} }});\n\
-             (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
-             {COLLECT}\n\
-             $print('finalized', n);"
-        )
-    };
+    let script = |callback: &str| finalization_script(callback, "$print('finalized', n);");
     write(dir.path(), "main.js", &script(""));
     let out = v8box(dir.path(), &["run", "main.js"]);
     assert_eq!(text(&out.stderr), "");
@@ -181,16 +183,9 @@ fn a_stopped_run_runs_no_more_finalization_callbacks() {
     // V8 stops a registry's clean-up at a termination and queues the rest as a new task; the
     // rest must not run once the run has stopped (each would loop for ever).
     let script = |first: &str| {
-        format!(
-            "let n = 0;\n\
-             const registry = new FinalizationRegistry(() => {{\n\
-               n++; $print('clean-up', n);\n\
-               {first}\n\
-               for (;;) {{}}\n\
-             }});\n\
-             (() => {{ for (let i = 0; i < 100; i++) registry.register({{ i }}, i); }})();\n\
-             {COLLECT}\n\
-             $print('never collected');"
+        finalization_script(
+            &format!("$print('clean-up', n); {first} for (;;) {{}}"),
+            "$print('never collected');",
         )
     };
     // Stopped by its time limit inside the first clean-up.
