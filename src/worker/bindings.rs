@@ -14,36 +14,36 @@ pub(crate) fn natives() -> [v8::FunctionCallback; 3] {
 }
 
 /// Installs `$send`, `$recv` and `$print` on the context's global object.
-pub(crate) fn install(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
+pub(crate) fn install(scope: &mut v8::PinScope, context: v8::Local<v8::Context>) {
     snapshot_creator::install(scope, context, natives());
 }
 
 /// `$noop()`: the cheapest possible native call, for benchmarks (see `WorkerOptions`).
-pub(crate) fn install_noop(scope: &mut v8::HandleScope, context: v8::Local<v8::Context>) {
+pub(crate) fn install_noop(scope: &mut v8::PinScope, context: v8::Local<v8::Context>) {
     let global = context.global(scope);
     let f = v8::Function::new(
         scope,
-        |_: &mut v8::HandleScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue| {},
+        |_: &mut v8::PinScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue| {},
     )
     .unwrap();
     let key = v8::String::new(scope, "$noop").unwrap();
     global.set(scope, key.into(), f.into());
 }
 
-pub(crate) fn throw_type_error(scope: &mut v8::HandleScope, message: &str) {
+pub(crate) fn throw_type_error(scope: &mut v8::PinScope, message: &str) {
     let msg = v8::String::new(scope, message).unwrap();
     let exc = v8::Exception::type_error(scope, msg);
     scope.throw_exception(exc);
 }
 
-fn throw_error(scope: &mut v8::HandleScope, message: &str) {
+fn throw_error(scope: &mut v8::PinScope, message: &str) {
     let msg = v8::String::new(scope, message).unwrap();
     let exc = v8::Exception::error(scope, msg);
     scope.throw_exception(exc);
 }
 
 /// "a string", "an object (Array)", "undefined", ... for error messages.
-pub(crate) fn describe(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>) -> String {
+pub(crate) fn describe(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
     if value.is_null() {
         return "null".into();
     }
@@ -84,7 +84,7 @@ fn bytes_of(value: v8::Local<v8::Value>) -> Option<(*const u8, usize)> {
 /// The worker's state if the native function `name` was called from the current run's
 /// context; otherwise throws (an earlier run's function, still alive in a kept isolate, must
 /// not reach the host of the run now in it) and returns `None`.
-fn current_run(scope: &mut v8::HandleScope, name: &str) -> Option<state::SharedState> {
+fn current_run(scope: &mut v8::PinScope, name: &str) -> Option<state::SharedState> {
     let shared = state::get(scope);
     // Only a renewed worker has a context to compare with (a new isolate holds no other).
     let ours = match &shared.borrow().context {
@@ -102,7 +102,7 @@ fn current_run(scope: &mut v8::HandleScope, name: &str) -> Option<state::SharedS
 }
 
 pub(crate) fn send(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     mut rv: v8::ReturnValue,
 ) {
@@ -137,26 +137,18 @@ pub(crate) fn send(
     let reply = catch_unwind(AssertUnwindSafe(|| on_send(bytes)));
     drop(on_send);
     match reply {
-        Ok(Some(reply)) => rv.set(array_buffer_of(scope, reply).into()),
+        Ok(Some(reply)) => rv.set(array_buffer_of(scope, &reply).into()),
         Ok(None) => rv.set_null(),
         Err(_) => throw_error(scope, "the host's $send handler failed (panicked)"),
     }
 }
 
-/// Replies up to this size are copied into a buffer V8 allocates; larger ones hand their
-/// memory over without a copy. (Measured: adopting a `Vec` costs a backing-store registration
-/// and a deleter call that outweigh copying a small reply; see docs/BENCHMARKS.md.)
-const COPY_REPLY_UP_TO: usize = 1024;
-
-/// An ArrayBuffer holding `bytes`.
+/// An ArrayBuffer holding `bytes`. With V8's heap sandbox every backing store lives inside the
+/// sandbox, so the bytes are copied into a buffer V8 allocates (a Rust `Vec` cannot be adopted).
 pub(crate) fn array_buffer_of<'s>(
-    scope: &mut v8::HandleScope<'s>,
-    bytes: Vec<u8>,
+    scope: &mut v8::PinScope<'s, '_>,
+    bytes: &[u8],
 ) -> v8::Local<'s, v8::ArrayBuffer> {
-    if bytes.len() > COPY_REPLY_UP_TO {
-        let store = v8::ArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
-        return v8::ArrayBuffer::with_backing_store(scope, &store);
-    }
     let ab = v8::ArrayBuffer::new(scope, bytes.len());
     if let Some(data) = ab.data() {
         // SAFETY: the new buffer is exactly `bytes.len()` long and no JavaScript runs meanwhile.
@@ -168,7 +160,7 @@ pub(crate) fn array_buffer_of<'s>(
 }
 
 pub(crate) fn recv(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue,
 ) {
@@ -186,7 +178,7 @@ pub(crate) fn recv(
 }
 
 pub(crate) fn print(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     args: v8::FunctionCallbackArguments,
     _rv: v8::ReturnValue,
 ) {

@@ -3,7 +3,7 @@
 use super::error::JsError;
 
 /// The exception a `TryCatch` caught (its message carries the location).
-pub(crate) fn caught(tc: &mut v8::TryCatch<v8::HandleScope>) -> JsError {
+pub(crate) fn caught(tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>) -> JsError {
     let Some(exception) = tc.exception() else {
         return JsError::plain("unknown error (no exception was caught)");
     };
@@ -12,16 +12,16 @@ pub(crate) fn caught(tc: &mut v8::TryCatch<v8::HandleScope>) -> JsError {
 }
 
 /// A value that was thrown or rejected, e.g. from a promise.
-pub(crate) fn from_value(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>) -> JsError {
+pub(crate) fn from_value(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> JsError {
     build(scope, value, None)
 }
 
 fn build(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     exception: v8::Local<v8::Value>,
     message: Option<v8::Local<v8::Message>>,
 ) -> JsError {
-    let tc = &mut v8::TryCatch::new(scope);
+    v8::tc_scope!(let tc, scope);
     let message = message.unwrap_or_else(|| v8::Exception::create_message(tc, exception));
     let text = message.get(tc).to_rust_string_lossy(tc);
     let text = text.strip_prefix("Uncaught ").unwrap_or(&text).to_string();
@@ -95,7 +95,7 @@ fn parse_frame_location(frame: &str) -> Option<(String, usize, usize)> {
     Some((script, line, column))
 }
 
-fn stack_of(scope: &mut v8::HandleScope, exception: v8::Local<v8::Value>) -> Option<String> {
+fn stack_of(scope: &mut v8::PinScope, exception: v8::Local<v8::Value>) -> Option<String> {
     if !exception.is_native_error() {
         return None;
     }

@@ -5,11 +5,11 @@
 const MAX_ITEMS: u32 = 100;
 const MAX_DEPTH: u32 = 2;
 
-pub(crate) fn format(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>) -> String {
+pub(crate) fn format(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
     show(scope, value, 0, true)
 }
 
-fn show(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>, depth: u32, top: bool) -> String {
+fn show(scope: &mut v8::PinScope, value: v8::Local<v8::Value>, depth: u32, top: bool) -> String {
     if value.is_string() {
         let s = value.to_rust_string_lossy(scope);
         return if top { s } else { format!("'{s}'") };
@@ -44,14 +44,14 @@ fn show(scope: &mut v8::HandleScope, value: v8::Local<v8::Value>, depth: u32, to
             return stack.to_rust_string_lossy(scope);
         }
     }
-    let tc = &mut v8::TryCatch::new(scope);
+    v8::tc_scope!(let tc, scope);
     match value.to_string(tc) {
         Some(s) => s.to_rust_string_lossy(tc),
         None => "[object]".to_string(),
     }
 }
 
-fn items(scope: &mut v8::HandleScope, obj: v8::Local<v8::Object>, len: u32, depth: u32) -> String {
+fn items(scope: &mut v8::PinScope, obj: v8::Local<v8::Object>, len: u32, depth: u32) -> String {
     if len == 0 {
         return "[]".into();
     }

@@ -4,8 +4,8 @@
 //! Every call into the `v8` crate lives in this module (and its files), so that a V8 upgrade
 //! touches one place.
 
-mod allocator;
 mod bindings;
+mod buffer_limit;
 mod error;
 mod exception;
 mod inspect;
@@ -27,6 +27,7 @@ pub use platform::{bare_context_globals, set_flags, version};
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
+use buffer_limit::BufferLimit;
 use state::State;
 use terminate::HeapGuard;
 
@@ -70,6 +71,8 @@ pub struct Worker {
     isolate: Option<v8::OwnedIsolate>,
     terminate: TerminateHandle,
     heap_guard: Option<Box<HeapGuard>>,
+    /// The ArrayBuffer memory limit's callback data (with a heap limit only).
+    buffer_limit: Option<Box<BufferLimit>>,
     /// What the isolate was made with; a renewed context is made the same way.
     options: WorkerOptions,
     /// Runs (contexts) this isolate has hosted: 1, plus one per `renew`.
@@ -100,13 +103,8 @@ impl Worker {
         if let Some(snap) = &options.snapshot {
             params = snap.params(params);
         }
-        let mut buffers = None;
         if let Some(max) = options.max_heap_bytes {
             params = params.heap_limits(0, max);
-            // ArrayBuffers live outside the heap: they get a limit of the same size.
-            let limited = allocator::LimitedAllocator::new(max);
-            params = params.array_buffer_allocator(allocator::into_v8(&limited));
-            buffers = Some(limited);
         }
         let mut isolate = v8::Isolate::new(params);
         // A script must not be able to block its thread in `Atomics.wait` (it throws instead).
@@ -120,9 +118,12 @@ impl Worker {
             isolate.set_allow_wasm_code_generation_callback(deny_wasm);
         }
         let terminate = TerminateHandle::new(isolate.thread_safe_handle());
-        if let Some(b) = &buffers {
-            let _ = b.terminate.set(terminate.clone());
-        }
+        // ArrayBuffers live outside the heap: they get a limit of the same size.
+        let buffer_limit = options.max_heap_bytes.map(|max| {
+            let limit = BufferLimit::new(max, terminate.clone());
+            limit.install(&mut isolate);
+            limit
+        });
         let heap_guard = Box::new(HeapGuard {
             terminate: terminate.clone(),
         });
@@ -132,7 +133,7 @@ impl Worker {
         isolate
             .set_slot::<state::SharedState>(Rc::new(RefCell::new(fresh_state(Box::new(on_send)))));
         let context = {
-            let scope = &mut v8::HandleScope::new(&mut isolate);
+            v8::scope!(let scope, &mut isolate);
             new_context(scope, &options)
         };
         // The isolate is entered only while we run it, so that many workers can share a thread.
@@ -144,6 +145,7 @@ impl Worker {
             isolate: Some(isolate),
             terminate,
             heap_guard: Some(heap_guard),
+            buffer_limit,
             options,
             runs: 1,
             _not_send: PhantomData,
@@ -195,8 +197,7 @@ impl Worker {
         if isolate.has_pending_background_tasks() {
             return false;
         }
-        let mut stats = v8::HeapStatistics::default();
-        isolate.get_heap_statistics(&mut stats);
+        let stats = isolate.get_heap_statistics();
         stats.total_heap_size() + stats.external_memory() <= KEEP_HEAP_BYTES
     }
 
@@ -331,11 +332,16 @@ impl Worker {
 
     /// Delivers `msg` to the callback registered with `$recv`, as a fresh ArrayBuffer.
     pub fn send_bytes(&mut self, msg: &[u8]) -> Result<(), JsError> {
-        self.send_vec(msg.to_vec())
+        self.deliver(msg)
     }
 
-    /// Like `send_bytes`, handing the vector's memory to V8 without copying it.
+    /// Like `send_bytes`. (With V8's heap sandbox the bytes are copied into a buffer V8
+    /// allocates either way; kept for hosts that hold a `Vec`.)
     pub fn send_vec(&mut self, msg: Vec<u8>) -> Result<(), JsError> {
+        self.deliver(&msg)
+    }
+
+    fn deliver(&mut self, msg: &[u8]) -> Result<(), JsError> {
         self.enter_js(|tc| {
             let callback = state::get(tc).borrow().recv.clone();
             let Some(callback) = callback else {
@@ -344,8 +350,7 @@ impl Worker {
                 ));
             };
             let callback = v8::Local::new(tc, callback);
-            let store = v8::ArrayBuffer::new_backing_store_from_vec(msg).make_shared();
-            let buffer = v8::ArrayBuffer::with_backing_store(tc, &store);
+            let buffer = bindings::array_buffer_of(tc, msg);
             let this = v8::undefined(tc).into();
             match callback.call(tc, this, &[buffer.into()]) {
                 Some(_) => Ok(()),
@@ -427,7 +432,7 @@ impl Worker {
         self.terminate.for_current_run()
     }
 
-    fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::HandleScope) -> R) -> R {
+    fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::PinScope) -> R) -> R {
         let isolate = self
             .isolate
             .as_mut()
@@ -444,11 +449,11 @@ impl Worker {
     /// source) becomes a `JsError` and the isolate is made usable again.
     fn enter_js<R>(
         &mut self,
-        f: impl FnOnce(&mut v8::TryCatch<v8::HandleScope>) -> Result<R, JsError>,
+        f: impl FnOnce(&mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>) -> Result<R, JsError>,
     ) -> Result<R, JsError> {
         let terminate = self.terminate.clone();
         let (result, terminated) = self.with_scope(|scope| {
-            let tc = &mut v8::TryCatch::new(scope);
+            v8::tc_scope!(let tc, scope);
             let result = f(tc);
             if !tc.has_terminated() && !tc.is_execution_terminating() {
                 tc.perform_microtask_checkpoint();
@@ -476,21 +481,22 @@ impl Drop for Worker {
             unsafe { isolate.enter() };
             drop(isolate);
         }
-        // Only now, with the isolate gone, may the near-heap-limit data go.
+        // Only now, with the isolate gone, may the callbacks' data go.
         self.heap_guard.take();
+        self.buffer_limit.take();
     }
 }
 
 /// Runs `f` with `isolate` entered on this thread, in a handle scope.
 fn in_isolate<R>(
     isolate: &mut v8::OwnedIsolate,
-    f: impl FnOnce(&mut v8::HandleScope<()>) -> R,
+    f: impl FnOnce(&mut v8::PinScope<'_, '_, ()>) -> R,
 ) -> R {
     // SAFETY: entering makes this isolate current on this thread for the duration of `f`; the
     // matching `exit` below restores the previous one (V8 keeps a stack of entries).
     unsafe { isolate.enter() };
     let result = {
-        let scope = &mut v8::HandleScope::new(&mut **isolate);
+        v8::scope!(let scope, &mut **isolate);
         f(scope)
     };
     // SAFETY: pairs with the `enter` above.
@@ -505,7 +511,7 @@ fn fresh_state(on_send: state::SendFn) -> State {
 
 /// A new context: from the snapshot (whose prelude has run) or bare with the three natives.
 fn new_context(
-    scope: &mut v8::HandleScope<()>,
+    scope: &mut v8::PinScope<'_, '_, ()>,
     options: &WorkerOptions,
 ) -> v8::Global<v8::Context> {
     let context = v8::Context::new(scope, Default::default());
@@ -533,7 +539,7 @@ fn new_context(
 
 extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
     // SAFETY: V8 calls this synchronously from inside the isolate, with a live context.
-    let scope = &mut unsafe { v8::CallbackScope::new(&msg) };
+    v8::callback_scope!(unsafe scope, &msg);
     let promise = msg.get_promise();
     let shared = state::get(scope);
     // A promise of an earlier run's context (a kept isolate) is not this run's business.
@@ -558,7 +564,7 @@ extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
             shared.borrow_mut().unhandled.push(entry);
         }
         v8::PromiseRejectEvent::PromiseHandlerAddedAfterReject => {
-            let scope = &mut v8::HandleScope::new(scope);
+            v8::scope!(let scope, scope);
             shared
                 .borrow_mut()
                 .unhandled
@@ -573,8 +579,8 @@ extern "C" fn on_promise_reject(msg: v8::PromiseRejectMessage) {
 /// clean-up callback (`Worker::run_platform_tasks`).
 extern "C" fn on_uncaught(message: v8::Local<v8::Message>, exception: v8::Local<v8::Value>) {
     // SAFETY: V8 calls this synchronously from inside the isolate, in the context that threw.
-    let scope = &mut unsafe { v8::CallbackScope::new(message) };
-    let scope = &mut v8::HandleScope::new(scope);
+    v8::callback_scope!(unsafe scope, message);
+    v8::scope!(let scope, scope);
     let shared = state::get(scope);
     // A callback of an earlier run's context (a kept isolate) is not this run's business.
     let ours = match &shared.borrow().context {

@@ -9,7 +9,7 @@ use super::exception;
 use super::state::{self, ModuleMap};
 
 pub(crate) fn origin<'s>(
-    scope: &mut v8::HandleScope<'s>,
+    scope: &mut v8::PinScope<'s, '_>,
     name: &str,
     is_module: bool,
 ) -> v8::ScriptOrigin<'s> {
@@ -30,7 +30,7 @@ pub(crate) fn origin<'s>(
 }
 
 fn compile<'s>(
-    scope: &mut v8::TryCatch<'s, v8::HandleScope>,
+    scope: &mut v8::PinnedRef<'s, v8::TryCatch<v8::HandleScope>>,
     name: &str,
     source: &str,
 ) -> Result<v8::Local<'s, v8::Module>, JsError> {
@@ -48,7 +48,7 @@ fn compile<'s>(
 }
 
 fn register(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     map: &mut ModuleMap,
     name: &str,
     module: v8::Local<v8::Module>,
@@ -70,7 +70,7 @@ pub enum Evaluation {
 }
 
 pub(crate) fn load(
-    scope: &mut v8::TryCatch<v8::HandleScope>,
+    scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
     name: &str,
     source: &str,
     resolve: &mut dyn FnMut(&str, &str) -> Option<(String, String)>,
@@ -137,7 +137,7 @@ pub(crate) fn load(
 
 /// Reads a main module's evaluation promise; a rejection becomes the module's error.
 fn settle(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     promise: v8::Local<v8::Promise>,
     shared: &state::SharedState,
 ) -> Result<Evaluation, JsError> {
@@ -158,7 +158,7 @@ fn settle(
 
 /// A rejection reported as a module's error is not also an unhandled rejection.
 fn forget_rejection(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     shared: &state::SharedState,
     promise: v8::Local<v8::Promise>,
 ) {
@@ -167,7 +167,7 @@ fn forget_rejection(
 }
 
 /// Checks the main modules still waiting on top-level await: `Ok(true)` while any is pending.
-pub(crate) fn poll_pending(scope: &mut v8::HandleScope) -> Result<bool, JsError> {
+pub(crate) fn poll_pending(scope: &mut v8::PinScope) -> Result<bool, JsError> {
     let shared = state::get(scope);
     let pending = std::mem::take(&mut shared.borrow_mut().modules.pending);
     let mut any_pending = false;
@@ -195,7 +195,7 @@ fn resolve_callback<'s>(
     referrer: v8::Local<'s, v8::Module>,
 ) -> Option<v8::Local<'s, v8::Module>> {
     // SAFETY: V8 calls this synchronously during `instantiate_module`, inside that context.
-    let scope = &mut unsafe { v8::CallbackScope::new(context) };
+    v8::callback_scope!(unsafe scope, context);
     let specifier = specifier.to_rust_string_lossy(scope);
     let shared = state::get(scope);
     let found = referrer.script_id().and_then(|id| {

@@ -14,9 +14,10 @@ static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
 /// Initializes V8 for this process (idempotent, thread-safe).
 pub(crate) fn init() {
     INIT.call_once(|| {
-        // The prebuilt library carries no ICU data; without it `Intl` is broken.
-        v8::icu::set_common_data_73(deno_core_icudata::ICU_DATA)
-            .expect("ICU data from deno_core_icudata matches V8's ICU 73");
+        // ICU 78's data, from deno_core_icudata (the archive's embedded copy would do too; one
+        // set of data for build.rs's snapshot and the runtime keeps `Intl` identical in both).
+        v8::icu::set_common_data_78(deno_core_icudata::ICU_DATA)
+            .expect("ICU data from deno_core_icudata matches V8's ICU 78");
         // Embedders may set flags at any time (v8worker2 parity), so keep them unfrozen.
         v8::V8::set_flags_from_string("--no-freeze-flags-after-init");
         // ArrayBuffer memory is freed on the isolate's own thread. Freed by V8's sweeper on
@@ -76,7 +77,7 @@ pub(crate) fn drop_queued_tasks(
     false
 }
 
-/// The version of the V8 engine inside v8box, e.g. `"12.9.202.13"`.
+/// The version of the V8 engine inside v8box, e.g. `"15.2.124.1-rusty"`.
 pub fn version() -> &'static str {
     v8::V8::get_version()
 }
@@ -98,7 +99,7 @@ pub fn bare_context_globals() -> Vec<String> {
     init();
     let mut isolate = v8::Isolate::new(Default::default());
     let names = {
-        let scope = &mut v8::HandleScope::new(&mut isolate);
+        v8::scope!(let scope, &mut isolate);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
         let code =

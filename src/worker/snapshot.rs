@@ -3,7 +3,7 @@
 //! compiling and running it. The `sys` prelude's snapshot is made when v8box is built (build.rs,
 //! with `snapshot_creator`); `build` makes one for another prelude at run time.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::bindings;
 use super::snapshot_creator;
@@ -48,19 +48,16 @@ impl Snapshot {
 
     /// Isolate parameters that start from this snapshot, with the real natives.
     pub(crate) fn params(&self, params: v8::CreateParams) -> v8::CreateParams {
-        let params = params.external_references(&**external_references());
+        let refs = snapshot_creator::references(bindings::natives());
+        let params = params.external_references(refs.into());
         match &self.blob {
-            Blob::Static(data) => params.snapshot_blob(*data),
-            Blob::Built(data) => params.snapshot_blob(data.clone()),
+            Blob::Static(data) => params.snapshot_blob((*data).into()),
+            // V8 reads the blob for as long as the isolate lives, and the crate holds it as
+            // `'static` or owned: a run-time snapshot is copied for each isolate (the build's
+            // own snapshot, the common case, is not).
+            Blob::Built(data) => params.snapshot_blob(data.to_vec().into()),
         }
     }
-}
-
-/// The native functions' addresses in `snapshot_creator::NATIVES` order: V8 restores each
-/// native of a snapshot from its index in this table.
-pub(crate) fn external_references() -> &'static v8::ExternalReferences {
-    static REFS: OnceLock<&'static v8::ExternalReferences> = OnceLock::new();
-    REFS.get_or_init(|| snapshot_creator::references(bindings::natives()))
 }
 
 /// Builds a snapshot of a worker that ran `prelude` (named `name`). Fails with the prelude's

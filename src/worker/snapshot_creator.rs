@@ -22,7 +22,7 @@ pub struct Blob {
 
 /// Installs the natives under their `NATIVES` names on the context's global object.
 pub fn install(
-    scope: &mut v8::HandleScope,
+    scope: &mut v8::PinScope,
     context: v8::Local<v8::Context>,
     callbacks: [v8::FunctionCallback; 3],
 ) {
@@ -40,16 +40,10 @@ pub fn install(
 #[allow(dead_code)] // Called by build.rs only.
 pub fn init_v8(icu_data: &'static [u8]) {
     // Without ICU data, a prelude that touched `Intl` would capture a broken one.
-    v8::icu::set_common_data_73(icu_data).expect("ICU data matches V8's ICU 73");
+    v8::icu::set_common_data_78(icu_data).expect("ICU data matches V8's ICU 78");
     let platform = v8::new_unprotected_default_platform(0, false).make_shared();
     v8::V8::initialize_platform(platform);
     v8::V8::initialize();
-}
-
-/// The stand-ins' external-reference table, in `NATIVES` order.
-fn stand_in_references() -> &'static v8::ExternalReferences {
-    static REFS: std::sync::OnceLock<&'static v8::ExternalReferences> = std::sync::OnceLock::new();
-    REFS.get_or_init(|| references(stand_ins()))
 }
 
 /// Stand-ins for the natives, in `NATIVES` order.
@@ -65,7 +59,7 @@ fn stand_ins() -> [v8::FunctionCallback; 3] {
 /// An external-reference table in `NATIVES` order. V8 finds a native's index by its address,
 /// so two natives at one address (say, identical functions merged by the compiler) would
 /// restore as the same function: refused here.
-pub fn references(natives: [v8::FunctionCallback; 3]) -> &'static v8::ExternalReferences {
+pub fn references(natives: [v8::FunctionCallback; 3]) -> Vec<v8::ExternalReference> {
     let addresses = natives.map(|f| f as usize);
     assert!(
         addresses[0] != addresses[1]
@@ -73,31 +67,23 @@ pub fn references(natives: [v8::FunctionCallback; 3]) -> &'static v8::ExternalRe
             && addresses[0] != addresses[2],
         "each native needs its own address"
     );
-    let refs =
-        v8::ExternalReferences::new(&natives.map(|function| v8::ExternalReference { function }));
-    // The table must outlive every isolate that uses it: the whole process.
-    Box::leak(Box::new(refs))
+    // The isolate keeps its own copy of the table for as long as it lives.
+    natives
+        .map(|function| v8::ExternalReference { function })
+        .to_vec()
 }
 
 /// `$send` while the snapshot is made: there is no host to reach.
-fn send_stand_in(
-    scope: &mut v8::HandleScope,
-    _: v8::FunctionCallbackArguments,
-    _: v8::ReturnValue,
-) {
+fn send_stand_in(scope: &mut v8::PinScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue) {
     no_host(scope, "$send");
 }
 
 /// `$print` while the snapshot is made.
-fn print_stand_in(
-    scope: &mut v8::HandleScope,
-    _: v8::FunctionCallbackArguments,
-    _: v8::ReturnValue,
-) {
+fn print_stand_in(scope: &mut v8::PinScope, _: v8::FunctionCallbackArguments, _: v8::ReturnValue) {
     no_host(scope, "$print");
 }
 
-fn no_host(scope: &mut v8::HandleScope, name: &str) {
+fn no_host(scope: &mut v8::PinScope, name: &str) {
     let text = format!("{name}: a prelude cannot reach the host while its snapshot is made");
     let msg = v8::String::new(scope, &text).unwrap();
     let exc = v8::Exception::error(scope, msg);
@@ -107,11 +93,7 @@ fn no_host(scope: &mut v8::HandleScope, name: &str) {
 /// What the prelude registered with `$recv` (kept in an isolate slot).
 struct Registered(Option<v8::Global<v8::Function>>);
 
-fn record_recv(
-    scope: &mut v8::HandleScope,
-    args: v8::FunctionCallbackArguments,
-    _: v8::ReturnValue,
-) {
+fn record_recv(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _: v8::ReturnValue) {
     match v8::Local::<v8::Function>::try_from(args.get(0)) {
         Ok(f) => {
             let f = v8::Global::new(scope, f);
@@ -126,7 +108,11 @@ fn record_recv(
 }
 
 /// Runs `prelude` as a classic script named `name`; fails with its error and line.
-fn run(tc: &mut v8::TryCatch<v8::HandleScope>, name: &str, prelude: &str) -> Result<(), String> {
+fn run(
+    tc: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
+    name: &str,
+    prelude: &str,
+) -> Result<(), String> {
     let code = v8::String::new(tc, prelude).ok_or("prelude too large")?;
     let script_name = v8::String::new(tc, name).ok_or("prelude name too large")?;
     let origin = v8::ScriptOrigin::new(
@@ -161,14 +147,15 @@ fn run(tc: &mut v8::TryCatch<v8::HandleScope>, name: &str, prelude: &str) -> Res
 /// Runs `prelude` (a classic script, reported as `name` in errors and stack traces) in a new
 /// context and serializes the isolate. Fails with the prelude's error. V8 must be initialized.
 pub fn create(name: &str, prelude: &str) -> Result<Blob, String> {
-    let mut creator = v8::Isolate::snapshot_creator(Some(stand_in_references()), None);
+    let refs = std::borrow::Cow::Owned(references(stand_ins()));
+    let mut creator = v8::Isolate::snapshot_creator(Some(refs), None);
     creator.set_slot(Registered(None));
     let ran = {
-        let scope = &mut v8::HandleScope::new(&mut creator);
+        v8::scope!(let scope, &mut creator);
         let context = v8::Context::new(scope, Default::default());
         let scope = &mut v8::ContextScope::new(scope, context);
         install(scope, context, stand_ins());
-        let tc = &mut v8::TryCatch::new(scope);
+        v8::tc_scope!(let tc, scope);
         let ran = run(tc, name, prelude).map(|()| {
             let recv = tc.get_slot_mut::<Registered>().and_then(|r| r.0.take());
             recv.map(|g| {
@@ -185,7 +172,7 @@ pub fn create(name: &str, prelude: &str) -> Result<Blob, String> {
     let data = creator.create_blob(v8::FunctionCodeHandling::Keep);
     let recv_index = ran?;
     let data = data.ok_or("V8 could not create the snapshot")?;
-    if !rehashable(&data) {
+    if !data.can_be_rehashed() {
         return Err(
             "V8 made a snapshot it cannot rehash: every isolate would hash strings \
                     with the seed it was made with, which a script could learn and flood"
@@ -196,12 +183,4 @@ pub fn create(name: &str, prelude: &str) -> Result<Blob, String> {
         data: data.to_vec(),
         recv_index,
     })
-}
-
-/// Whether V8 gives each isolate made from `blob` a new random hash seed (and rehashes what it
-/// deserializes). V8 marks this in the snapshot's header: a little-endian `u32` after the
-/// number of contexts (`kRehashabilityOffset` in V8's `snapshot.cc`: V8 is pinned, and whoever
-/// upgrades it checks that the offset still holds).
-fn rehashable(blob: &[u8]) -> bool {
-    blob.get(4..8) == Some(&1u32.to_le_bytes()[..])
 }

@@ -41,7 +41,7 @@ impl Unhandled {
     /// Whether this is the rejection of `promise`.
     pub(crate) fn is_rejection_of(
         &self,
-        scope: &mut v8::HandleScope,
+        scope: &mut v8::PinScope,
         promise: v8::Local<v8::Promise>,
     ) -> bool {
         match self {

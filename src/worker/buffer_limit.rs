@@ -1,0 +1,60 @@
+//! The limit on a worker's ArrayBuffer memory. Backing stores (ArrayBuffers, typed arrays,
+//! WebAssembly memories, resizable and shared buffers) live outside V8's JavaScript heap, so
+//! the heap limit alone would let `new ArrayBuffer(1e9)` in a loop take the host's memory.
+//!
+//! With V8's heap sandbox every backing store must come from V8's own allocator (inside the
+//! sandbox): a Rust allocator that counts and refuses cannot be installed. V8 counts those
+//! bytes itself as the isolate's external memory, and starts a garbage collection whenever it
+//! grew by V8's soft limit (64 MiB) since the last one; at the start of every collection this
+//! guard compares the count with the limit and stops the script (`TerminationReason::HeapLimit`)
+//! once it is over. What a script can still take past the limit is measured in
+//! docs/SECURITY.md ("Memory").
+
+use std::ffi::c_void;
+
+use super::error::TerminationReason;
+use super::terminate::TerminateHandle;
+
+/// Owned by the worker, boxed so that its address (V8's callback data) is stable; dropped only
+/// after the isolate.
+pub(crate) struct BufferLimit {
+    limit: usize,
+    terminate: TerminateHandle,
+}
+
+impl BufferLimit {
+    pub(crate) fn new(limit: usize, terminate: TerminateHandle) -> Box<BufferLimit> {
+        Box::new(BufferLimit { limit, terminate })
+    }
+
+    /// Stops the run when the isolate's external memory is over the limit.
+    pub(crate) fn check(&self, isolate: &mut v8::Isolate) {
+        if isolate.get_heap_statistics().external_memory() > self.limit {
+            self.terminate.terminate_for(TerminationReason::HeapLimit);
+        }
+    }
+
+    /// Registers the check at the start of every garbage collection of `isolate`.
+    pub(crate) fn install(self: &Box<BufferLimit>, isolate: &mut v8::Isolate) {
+        let data = &**self as *const BufferLimit as *mut c_void;
+        isolate.add_gc_prologue_callback(before_gc, data, v8::GCType::kGCTypeAll);
+    }
+}
+
+unsafe extern "C" fn before_gc(
+    isolate: v8::UnsafeRawIsolatePtr,
+    _type: v8::GCType,
+    _flags: v8::GCCallbackFlags,
+    data: *mut c_void,
+) {
+    // SAFETY: `data` is the `BufferLimit` registered in `install`; the worker owns that box and
+    // drops it only after the isolate is disposed. V8 calls this on the isolate's own thread,
+    // during a collection, with `isolate` the live isolate being collected.
+    let (limit, mut isolate) = unsafe {
+        (
+            &*(data as *const BufferLimit),
+            v8::Isolate::from_raw_isolate_ptr(isolate),
+        )
+    };
+    limit.check(&mut isolate);
+}
