@@ -10,11 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-shared_archive="../shared/rusty_v8/librusty_v8_release_x86_64-unknown-linux-gnu.a.gz"
-if [ -z "${RUSTY_V8_ARCHIVE:-}" ] && [ -f "$shared_archive" ]; then
-  RUSTY_V8_ARCHIVE="$(cd "$(dirname "$shared_archive")" && pwd)/$(basename "$shared_archive")"
-  export RUSTY_V8_ARCHIVE
-fi
+source .ci/v8-env.sh
 export RUSTC_BOOTSTRAP=1
 for target in dispatch policy script_send; do
   echo "== $target ($seconds s)"

@@ -124,7 +124,26 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// `v8box --version`: v8box's version, V8's, and the state of V8's heap sandbox.
+fn print_version() -> ExitCode {
+    println!("v8box {}", env!("CARGO_PKG_VERSION"));
+    let sandbox = if !v8box::worker::heap_sandbox_enabled() {
+        "off (this build of V8 has none)".to_string()
+    } else {
+        match v8box::worker::check_platform() {
+            Ok(()) => "on".to_string(),
+            Err(why) => format!("on, but not secure here: {why}"),
+        }
+    };
+    println!("V8 {}, heap sandbox: {sandbox}", v8box::version());
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
+    // Only as the first argument: after the subcommand it belongs to it, after FILE to the script.
+    if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
+        return print_version();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -324,6 +343,9 @@ fn build_policy(args: &RunArgs) -> Result<Policy, String> {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    if let Err(why) = v8box::worker::check_platform() {
+        return usage_error(why);
+    }
     let policy = match build_policy(&args) {
         Ok(p) => p,
         Err(e) => return usage_error(e),

@@ -292,6 +292,10 @@ pub fn run_warm(main: Main, options: RunOptions, warm: &mut WarmWorker) -> Exit 
 }
 
 fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>) -> Exit {
+    // No script runs where V8's heap sandbox lacks its guard regions.
+    if let Err(why) = crate::worker::check_platform() {
+        return Exit::Error(crate::JsError::plain_message(why));
+    }
     let policy = options.policy.clone();
     let timeout = policy.limits.timeout_ms.map(Duration::from_millis);
     let worker_options = WorkerOptions {

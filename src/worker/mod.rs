@@ -23,7 +23,9 @@ use std::rc::Rc;
 
 pub use error::{JsError, TerminationReason};
 pub use modules::Evaluation;
-pub use platform::{bare_context_globals, set_flags, version};
+pub use platform::{
+    bare_context_globals, check as check_platform, heap_sandbox_enabled, set_flags, version,
+};
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
@@ -98,7 +100,7 @@ impl Worker {
         options: WorkerOptions,
         on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static,
     ) -> Worker {
-        platform::init();
+        platform::ready();
         let mut params = v8::Isolate::create_params();
         if let Some(snap) = &options.snapshot {
             params = snap.params(params);

@@ -63,7 +63,7 @@ impl Snapshot {
 /// Builds a snapshot of a worker that ran `prelude` (named `name`). Fails with the prelude's
 /// error message.
 pub fn build(name: &str, prelude: &str) -> Result<Snapshot, String> {
-    super::platform::init();
+    super::platform::init()?;
     let blob = snapshot_creator::create(name, prelude)?;
     Ok(Snapshot {
         blob: Blob::Built(Arc::from(blob.data)),

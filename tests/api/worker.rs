@@ -23,12 +23,14 @@ fn eval_print(src: &str) -> Vec<String> {
 }
 
 #[test]
-fn version_is_v8_15_2() {
+fn version_is_v8_15_2_with_the_heap_sandbox() {
     assert!(
         v8box::version().starts_with("15.2."),
         "{}",
         v8box::version()
     );
+    assert!(v8box::worker::heap_sandbox_enabled());
+    assert_eq!(v8box::worker::check_platform(), Ok(()));
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod audit;
 mod hostile;
 mod run;
 mod sys;
+mod v8;
 
 use std::path::Path;
 use std::process::{Command, Output};
