@@ -69,7 +69,7 @@ fn main() {
 fn write_snapshot(out: &Path, prelude: &str) {
     println!("cargo:rerun-if-changed=src/worker/snapshot_creator.rs");
     let (data, recv_index) = if env::var("HOST") == env::var("TARGET") {
-        snapshot_creator::init_v8(deno_core_icudata::ICU_DATA);
+        snapshot_creator::init_v8();
         let blob = snapshot_creator::create(PRELUDE_NAME, prelude)
             .unwrap_or_else(|e| panic!("the prelude fails while its snapshot is made: {e}"));
         (blob.data, blob.recv_index)

@@ -64,10 +64,7 @@ fn start() -> Result<(), String> {
             limit >> 20
         ));
     }
-    // ICU 78's data, from deno_core_icudata (the archive's embedded copy would do too; one
-    // set of data for build.rs's snapshot and the runtime keeps `Intl` identical in both).
-    v8::icu::set_common_data_78(deno_core_icudata::ICU_DATA)
-        .expect("ICU data from deno_core_icudata matches V8's ICU 78");
+    // `Intl`'s ICU 78 data is embedded in the prebuilt library: nothing to load.
     // Embedders may set flags at any time (v8worker2 parity), so keep them unfrozen.
     v8::V8::set_flags_from_string("--no-freeze-flags-after-init");
     // ArrayBuffer memory is freed on the isolate's own thread. Freed by V8's sweeper on

@@ -38,9 +38,8 @@ pub fn install(
 /// Sets up V8 in a process that only makes snapshots (build.rs); a v8box process sets it up in
 /// `platform::init` instead. The flags need not match: V8 checks them for code caches only.
 #[allow(dead_code)] // Called by build.rs only.
-pub fn init_v8(icu_data: &'static [u8]) {
-    // Without ICU data, a prelude that touched `Intl` would capture a broken one.
-    v8::icu::set_common_data_78(icu_data).expect("ICU data matches V8's ICU 78");
+pub fn init_v8() {
+    // `Intl`'s ICU data is embedded in the library, as in a v8box process.
     let platform = v8::new_unprotected_default_platform(0, false).make_shared();
     v8::V8::initialize_platform(platform);
     v8::V8::initialize();

@@ -445,9 +445,17 @@ fn the_global_object_is_the_builtins_plus_three_functions() {
 
 #[test]
 fn intl_has_icu_data() {
+    // The library's embedded ICU 78 data: numbers, dates, case, collation, segmentation and
+    // plural rules in several locales (a data file missing any of them gives other answers).
     assert_eq!(
-        eval_print("$print(new Intl.NumberFormat('de-DE').format(1234.5))"),
-        ["1.234,5"]
+        eval_print(
+            "$print(new Intl.NumberFormat('de-DE').format(1234.5),\n\
+             new Intl.DateTimeFormat('ja-JP', {dateStyle: 'full', timeZone: 'UTC'}).format(0),\n\
+             'ß'.toLocaleUpperCase('de'), new Intl.Collator('sv').compare('ä', 'z'),\n\
+             [...new Intl.Segmenter('th', {granularity: 'word'}).segment('สวัสดีครับ')].length,\n\
+             new Intl.PluralRules('ar').select(3))"
+        ),
+        ["1.234,5 1970年1月1日木曜日 SS 1 2 few"]
     );
 }
 
