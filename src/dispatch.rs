@@ -101,10 +101,16 @@ impl Shared {
 
     /// Writes the run's `run_end` record with `write`, given the number of calls still running
     /// whose records are not written (it returns the record's `seq`); calls that finish
-    /// afterwards are recorded as late, naming it (docs/AUDIT.md).
-    pub fn end_run(&self, write: impl FnOnce(usize) -> u64) {
+    /// afterwards are recorded as late, naming it (docs/AUDIT.md). A run has one `run_end`:
+    /// the first call writes it (the run's own end, or the watchdog giving up on a stuck run),
+    /// and returns whether it did.
+    pub fn end_run(&self, write: impl FnOnce(usize) -> u64) -> bool {
         let mut end = self.run_end();
+        if end.seq.is_some() {
+            return false;
+        }
         end.seq = Some(write(end.unrecorded));
+        true
     }
 
     /// Records a finished call: its `outcome` if it had the intent `intent`, else a `call`;

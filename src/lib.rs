@@ -17,6 +17,7 @@ mod pool;
 pub mod proto;
 pub mod runtime;
 pub mod sandbox;
+mod watchdog;
 pub mod worker;
 pub mod worker_pool;
 

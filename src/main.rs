@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use v8box::audit::AuditLog;
-use v8box::policy::{Flags, Policy};
+use v8box::policy::{Flags, Limits, Policy};
 use v8box::{loader, Exit, Main, RunOptions};
 
 #[derive(Parser)]
@@ -86,10 +86,11 @@ struct RunArgs {
     #[arg(long)]
     script: bool,
     /// Stop the script after this many milliseconds (exit code 3).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = |v: &str| parse_limit(v, Limits::check_timeout_ms))]
     timeout: Option<u64>,
-    /// Stop the script when its heap reaches this many MiB (exit code 4).
-    #[arg(long, value_name = "MB")]
+    /// Stop the script when the memory it caused (heap, buffers, WebAssembly memories) reaches
+    /// this many MiB, 1 to 4096 (exit code 4).
+    #[arg(long, value_name = "MB", value_parser = |v: &str| parse_limit(v, Limits::check_max_heap_mb))]
     max_heap: Option<u64>,
     /// A TOML policy file (see docs/POLICY.md); the --allow-* flags add to it.
     #[arg(long, value_name = "FILE")]
@@ -119,8 +120,22 @@ struct RunArgs {
     args: Vec<String>,
 }
 
+/// A limit flag's value: a number that `check` accepts.
+fn parse_limit(value: &str, check: fn(u64) -> Result<u64, String>) -> Result<u64, String> {
+    let n = value
+        .parse::<u64>()
+        .map_err(|_| format!("{value:?} is not a whole number"))?;
+    check(n)
+}
+
+/// Writes a line to stderr; a closed or broken stderr loses the line, never the run's result.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    say(format_args!("error: {message}"));
     ExitCode::from(2)
 }
 
@@ -375,6 +390,8 @@ fn run(args: RunArgs) -> ExitCode {
     // Start from the snapshot made at build time. A cross-compiled v8box has none, and for one
     // script per process, building it would cost more than it saves.
     options.use_snapshot = v8box::runtime::has_built_in_snapshot();
+    // One run per process: its limits hold for the whole process (memory, a stuck run).
+    options.owns_process = true;
     options.args = args.args;
     options.audit = audit;
     let exit = v8box::run(main, options);
@@ -386,12 +403,12 @@ fn run(args: RunArgs) -> ExitCode {
 fn report(exit: &Exit, file: &Path) {
     match exit {
         Exit::Ok | Exit::Code(_) => {}
-        Exit::Error(e) => eprintln!("error: {e}"),
-        Exit::Timeout => eprintln!("error: {}: timed out (the --timeout / [limits] timeout_ms limit ran out)", file.display()),
-        Exit::HeapLimit => eprintln!(
+        Exit::Error(e) => say(format_args!("error: {e}")),
+        Exit::Timeout => say(format_args!("error: {}: timed out (the --timeout / [limits] timeout_ms limit ran out)", file.display())),
+        Exit::HeapLimit => say(format_args!(
             "error: {}: stopped at the heap limit (--max-heap / [limits] max_heap_mb): the script allocated too much memory",
             file.display()
-        ),
-        Exit::Terminated => eprintln!("error: {}: terminated", file.display()),
+        )),
+        Exit::Terminated => say(format_args!("error: {}: terminated", file.display())),
     }
 }

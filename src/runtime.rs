@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::json;
 
 use crate::audit::AuditLog;
@@ -16,6 +16,7 @@ use crate::audit::CallInfo;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
 use crate::policy::{Permission, Policy};
 use crate::proto;
+use crate::watchdog::{Limits, Stuck, Watchdog};
 use crate::worker::{JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions};
 
 /// The `sys` library and its codec, assembled by build.rs from `js/` and the schema.
@@ -117,6 +118,13 @@ pub struct RunOptions {
     /// v8box the snapshot is built on first use, which is worth it only when a process runs
     /// more than one script.
     pub use_snapshot: bool,
+    /// The run is all this process does (the CLI): its limits may be enforced on the whole
+    /// process. `--max-heap` then also bounds the process's resident memory, and a run that
+    /// does not stop within `watchdog::GRACE` of its timeout or heap limit (a builtin that
+    /// checks no interrupt, a write into a stalled pipe) gets its `run.end` recorded and the
+    /// process ended with the limit's exit code. Off by default: a host application's process
+    /// holds other work.
+    pub owns_process: bool,
 }
 
 /// A message from the host application to the script.
@@ -158,6 +166,7 @@ impl RunOptions {
             requests: None,
             on_start: None,
             use_snapshot: true,
+            owns_process: false,
         }
     }
 }
@@ -215,35 +224,51 @@ fn default_output() -> OutputFn {
     })
 }
 
-/// Stops the worker when the wall-clock limit runs out, and wakes the event loop.
-struct Watchdog {
-    cancel: Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn start(limit: Duration, handle: TerminateHandle, events: Sender<Event>) -> Watchdog {
-        let (cancel, cancelled) = crossbeam_channel::bounded::<()>(1);
-        let thread = std::thread::spawn(move || {
-            if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
-                handle.terminate_for(TerminationReason::Timeout);
-                let _ = events.send(Event::Wake);
-            }
+/// The CLI's answer to a run that its limit stopped but that did not leave the isolate within
+/// `watchdog::GRACE`: record `run.end` (the log stays complete), say why, and end the process
+/// with the limit's exit code.
+fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instant) -> Stuck {
+    Box::new(move |reason| {
+        let exit = match reason {
+            TerminationReason::Timeout => Exit::Timeout,
+            TerminationReason::HeapLimit => Exit::HeapLimit,
+            _ => Exit::Terminated,
+        };
+        shared.end_run(|unfinished| {
+            shared.audit.lifecycle(
+                "run.end",
+                &run_name,
+                exit.reason(),
+                started.elapsed().as_micros() as u64,
+                json!({
+                    "exit_code": exit.code(),
+                    "reason": exit.reason(),
+                    "calls_unfinished": unfinished,
+                    "abandoned": true,
+                }),
+            )
         });
-        Watchdog {
-            cancel,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        let _ = self.cancel.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+        // stderr may be the very pipe that stalled the run: say why from a thread of its own,
+        // and do not wait long for it.
+        let message = format!(
+            "error: {run_name}: {} and did not stop within {} ms (a builtin that checks no \
+             interrupt, or output nobody reads): the process ends",
+            match exit {
+                Exit::Timeout => "timed out (the --timeout / [limits] timeout_ms limit ran out)",
+                Exit::HeapLimit => "reached the heap limit (--max-heap / [limits] max_heap_mb)",
+                _ => "was stopped",
+            },
+            crate::watchdog::GRACE.as_millis()
+        );
+        let (said, told) = crossbeam_channel::bounded::<()>(1);
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{message}");
+            let _ = said.send(());
+        });
+        let _ = told.recv_timeout(Duration::from_millis(100));
+        std::process::exit(exit.code());
+    })
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -369,7 +394,16 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         });
     }
     let host_in = options.host_in.take();
-    let _watchdog = timeout.map(|t| Watchdog::start(t, handle.clone(), events_tx.clone()));
+    let heap_limit = policy.limits.max_heap_mb.map(|mb| mb << 20);
+    let limits = Limits {
+        timeout,
+        isolate_memory: worker.memory_watch(),
+        process_memory: heap_limit.filter(|_| options.owns_process),
+        stuck: options
+            .owns_process
+            .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+    };
+    let watchdog = Watchdog::start(limits, handle.clone(), events_tx.clone());
     let deadline = timeout.map(|t| Instant::now() + t);
     drop(events_tx);
 
@@ -382,6 +416,8 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         deadline,
         prelude_loaded,
     );
+    // The isolate is free: the run is no longer in danger of being given up on.
+    drop(watchdog);
     // Let operations already running finish, so that their outcomes reach the audit log.
     let drain_until = Instant::now() + Duration::from_secs(5);
     while dispatcher.in_flight() > 0 {
@@ -568,7 +604,7 @@ fn event_loop(
             tasks_run_at = Instant::now();
         }
         if let Some(e) = worker.take_unhandled_rejection() {
-            return Exit::Error(e);
+            return fail(e);
         }
         if main_pending {
             main_pending = match worker.poll_modules() {

@@ -105,8 +105,8 @@ struct JsSection {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct LimitsSection {
-    timeout_ms: Option<u64>,
-    max_heap_mb: Option<u64>,
+    timeout_ms: Option<Spanned<u64>>,
+    max_heap_mb: Option<Spanned<u64>>,
     max_message_bytes: Option<usize>,
     max_calls_in_flight: Option<usize>,
     max_timers: Option<usize>,
@@ -216,9 +216,26 @@ pub(super) fn parse(text: &str, name: &str, base: &Path) -> Result<Policy, Polic
         }
     }
     policy.allow_eval = raw.js.eval.unwrap_or(true);
+    let checked = |value: Option<Spanned<u64>>,
+                   key: &str,
+                   check: fn(u64) -> Result<u64, String>| {
+        value
+            .map(|v| {
+                check(*v.get_ref()).map_err(|m| at(v.span().start, format!("[limits] {key}: {m}")))
+            })
+            .transpose()
+    };
     policy.limits = Limits {
-        timeout_ms: raw.limits.timeout_ms,
-        max_heap_mb: raw.limits.max_heap_mb,
+        timeout_ms: checked(
+            raw.limits.timeout_ms,
+            "timeout_ms",
+            Limits::check_timeout_ms,
+        )?,
+        max_heap_mb: checked(
+            raw.limits.max_heap_mb,
+            "max_heap_mb",
+            Limits::check_max_heap_mb,
+        )?,
         max_message_bytes: raw.limits.max_message_bytes,
         max_calls_in_flight: raw.limits.max_calls_in_flight,
         max_timers: raw.limits.max_timers,

@@ -161,6 +161,35 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The largest `max_heap_mb`: all isolates of a process share V8's pointer-compression
+    /// cage of 4 GiB, so no heap can be larger.
+    pub const MAX_HEAP_MB: u64 = 4096;
+    /// The longest `timeout_ms`: 30 days (a larger deadline could not be represented).
+    pub const MAX_TIMEOUT_MS: u64 = 30 * 24 * 3600 * 1000;
+
+    /// Checks a heap limit in MiB: 1 to `MAX_HEAP_MB` (0 would stop every script before it
+    /// starts, and larger values than the cage cannot be honoured).
+    pub fn check_max_heap_mb(mb: u64) -> Result<u64, String> {
+        if (1..=Self::MAX_HEAP_MB).contains(&mb) {
+            return Ok(mb);
+        }
+        Err(format!(
+            "{mb} is out of range: the heap limit is 1 to {} MiB",
+            Self::MAX_HEAP_MB
+        ))
+    }
+
+    /// Checks a time limit in milliseconds: at most `MAX_TIMEOUT_MS`.
+    pub fn check_timeout_ms(ms: u64) -> Result<u64, String> {
+        if ms <= Self::MAX_TIMEOUT_MS {
+            return Ok(ms);
+        }
+        Err(format!(
+            "{ms} is out of range: the time limit is 0 to {} ms (30 days)",
+            Self::MAX_TIMEOUT_MS
+        ))
+    }
+
     /// The default for `max_message_bytes`: 64 MiB.
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 20;
     /// The default for `max_calls_in_flight`.

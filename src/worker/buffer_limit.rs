@@ -7,8 +7,11 @@
 //! bytes itself as the isolate's external memory, and starts a garbage collection whenever it
 //! grew by V8's soft limit (64 MiB) since the last one; at the start of every collection this
 //! guard compares the count with the limit and stops the script (`TerminationReason::HeapLimit`)
-//! once it is over. What a script can still take past the limit is measured in
-//! docs/SECURITY.md ("Memory").
+//! once it is over. V8 counts some memories late (a WebAssembly memory's growth) and shared ones
+//! not at all, so a host also asks for the check from another thread every few milliseconds
+//! (`MemoryWatch`), and the CLI, whose process holds one run, watches the process's resident
+//! memory as well (`src/watchdog.rs`). What a script can still take past the limit is measured
+//! in docs/SECURITY.md ("Memory").
 
 use std::ffi::c_void;
 
@@ -39,6 +42,44 @@ impl BufferLimit {
         let data = &**self as *const BufferLimit as *mut c_void;
         isolate.add_gc_prologue_callback(before_gc, data, v8::GCType::kGCTypeAll);
     }
+}
+
+/// Asks a worker's isolate, from any thread, to compare its ArrayBuffer memory with the limit
+/// at its next interrupt check (`Send + Sync`; inert once the worker is gone).
+#[derive(Clone)]
+pub struct MemoryWatch {
+    isolate: v8::IsolateHandle,
+    /// The worker's `BufferLimit`, as an address: it is read only on the isolate's thread, by
+    /// `on_interrupt`, while the isolate lives (and so the worker that owns the box).
+    limit: usize,
+}
+
+impl MemoryWatch {
+    pub(crate) fn new(isolate: v8::IsolateHandle, limit: &BufferLimit) -> MemoryWatch {
+        MemoryWatch {
+            isolate,
+            limit: limit as *const BufferLimit as usize,
+        }
+    }
+
+    /// Requests the check; V8 drops the request if the isolate has been disposed.
+    pub fn poke(&self) {
+        self.isolate
+            .request_interrupt(on_interrupt, self.limit as *mut c_void);
+    }
+}
+
+unsafe extern "C" fn on_interrupt(isolate: v8::UnsafeRawIsolatePtr, data: *mut c_void) {
+    // SAFETY: `data` is the address of the worker's `BufferLimit`, which the worker drops only
+    // after disposing of the isolate (and with it every interrupt still pending); V8 runs the
+    // interrupt on the isolate's own thread with `isolate` live.
+    let (limit, mut isolate) = unsafe {
+        (
+            &*(data as *const BufferLimit),
+            v8::Isolate::from_raw_isolate_ptr(isolate),
+        )
+    };
+    limit.check(&mut isolate);
 }
 
 unsafe extern "C" fn before_gc(

@@ -21,6 +21,7 @@ use std::io::Write;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+pub use buffer_limit::MemoryWatch;
 pub use error::{JsError, TerminationReason};
 pub use modules::Evaluation;
 pub use platform::{
@@ -427,11 +428,28 @@ impl Worker {
             err.message = format!("{prefix} {}", err.message);
             Some(err)
         })
+        .map(|err| match self.terminate.reason() {
+            // Describing the value ran its `stack` getter, which the run's limit stopped: the
+            // run ended by that limit, not by the error.
+            Some(reason) => {
+                self.terminate.reset();
+                JsError::terminated(reason)
+            }
+            None => err,
+        })
     }
 
     /// A handle that stops this worker's JavaScript from any thread.
     pub fn terminate_handle(&self) -> TerminateHandle {
         self.terminate.for_current_run()
+    }
+
+    /// With a heap limit: a handle that makes this worker compare its ArrayBuffer memory with
+    /// the limit soon, from any thread (V8 counts some of that memory only at its collections).
+    pub fn memory_watch(&self) -> Option<MemoryWatch> {
+        let limit = self.buffer_limit.as_deref()?;
+        let isolate = self.isolate.as_ref()?.thread_safe_handle();
+        Some(MemoryWatch::new(isolate, limit))
     }
 
     fn with_scope<R>(&mut self, f: impl FnOnce(&mut v8::PinScope) -> R) -> R {

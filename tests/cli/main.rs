@@ -2,6 +2,7 @@
 
 mod audit;
 mod hostile;
+mod limits;
 mod run;
 mod sys;
 mod v8;
