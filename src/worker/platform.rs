@@ -65,6 +65,8 @@ fn start() -> Result<(), String> {
         ));
     }
     // `Intl`'s ICU 78 data is embedded in the prebuilt library: nothing to load.
+    // Snapshots made at run time (`build_snapshot`) share V8's read-only heap (see there).
+    v8::V8::set_flags_from_string(super::snapshot_creator::SNAPSHOT_FLAGS);
     // Embedders may set flags at any time (v8worker2 parity), so keep them unfrozen.
     v8::V8::set_flags_from_string("--no-freeze-flags-after-init");
     // ArrayBuffer memory is freed on the isolate's own thread. Freed by V8's sweeper on

@@ -35,11 +35,21 @@ pub fn install(
     }
 }
 
+/// V8 flags every process that makes or loads v8box's snapshots sets before V8 starts. All
+/// isolates of a process share one read-only heap, set up by the first isolate from its
+/// snapshot (V8's built-in one, or one made here). A snapshot creator would otherwise move the
+/// prelude's immutable objects into that heap (V8's `extensible_ro_snapshot`), so that an isolate
+/// from the prelude's snapshot next to one from V8's own aborted the process (seen: "vector[]
+/// index out of bounds" in `ReadReadOnlyHeapRef`). Kept sealed, every snapshot made here has
+/// V8's built-in read-only heap, and any mix of them lives in one process.
+pub const SNAPSHOT_FLAGS: &str = "--no-extensible-ro-snapshot";
+
 /// Sets up V8 in a process that only makes snapshots (build.rs); a v8box process sets it up in
 /// `platform::init` instead. The flags need not match: V8 checks them for code caches only.
 #[allow(dead_code)] // Called by build.rs only.
 pub fn init_v8() {
     // `Intl`'s ICU data is embedded in the library, as in a v8box process.
+    v8::V8::set_flags_from_string(SNAPSHOT_FLAGS);
     let platform = v8::new_unprotected_default_platform(0, false).make_shared();
     v8::V8::initialize_platform(platform);
     v8::V8::initialize();

@@ -780,3 +780,32 @@ fn a_stopped_run_leaves_its_clean_ups_unrun_and_renew_starts_afresh() {
     drop(done);
     guard.join().unwrap();
 }
+
+#[test]
+fn workers_from_every_kind_of_snapshot_live_side_by_side() {
+    // All isolates of a process share one read-only heap, set up by the first: a worker from
+    // V8's own snapshot, then one from the prelude's, then one from a snapshot made at run
+    // time, each alive while the next is made (the second aborted the process when the
+    // prelude's snapshot had moved objects into that heap).
+    let mut bare = Worker::new(|_| None);
+    bare.load("bare.js", "1").unwrap();
+    let prelude = WorkerOptions {
+        snapshot: v8box::runtime::prelude_snapshot(),
+        ..Default::default()
+    };
+    let mut with_prelude = Worker::with_options(prelude, |_| None);
+    with_prelude
+        .load("sys.js", "if (typeof sys !== 'object') throw 0")
+        .unwrap();
+    let built = v8box::worker::build_snapshot("mine.js", "globalThis.mine = 42;").unwrap();
+    let own = WorkerOptions {
+        snapshot: Some(built),
+        ..Default::default()
+    };
+    let mut from_own = Worker::with_options(own, |_| None);
+    from_own
+        .load("mine.js", "if (mine !== 42) throw 0")
+        .unwrap();
+    let mut bare_again = Worker::new(|_| None);
+    bare_again.load("bare.js", "1").unwrap();
+}
