@@ -2,6 +2,7 @@
 
 mod audit;
 mod hostile;
+mod net_guard;
 mod run;
 mod sys;
 mod v8;
