@@ -22,6 +22,9 @@ declare namespace sys {
   }
   interface FetchOptions {
     method?: string;
+    /** Host, Connection, Keep-Alive, Upgrade, Transfer-Encoding, Content-Length, TE, Trailer,
+     *  Expect and Proxy-* are v8box's to set: naming one (in any case) fails with
+     *  INVALID_ARGUMENT, as does a malformed name or value. */
     headers?: Record<string, string> | Array<[string, string]>;
     body?: string | Uint8Array | ArrayBuffer | ArrayBufferView;
   }

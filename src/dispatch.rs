@@ -1057,41 +1057,33 @@ impl Dispatcher {
 
     fn fetch(&self, id: u64, f: proto::Fetch, start: Instant) -> Option<Vec<u8>> {
         let n = f.body.len() as u64;
-        let parsed = ops::net::parse(&f.url, &f.method);
-        let (url, method) = match parsed {
+        let invalid = |e: OpError| {
+            // Not a URL v8box would fetch: shown with anything that looks like credentials hidden.
+            let shown = ops::net::shown_text(&f.url);
+            let info = Self::info("net.fetch", shown, Decision::invalid(), n);
+            self.refuse(id, info, start, e)
+        };
+        let (url, method) = match ops::net::parse(&f.url, &f.method) {
             Ok(x) => x,
-            Err(e) => {
-                let info = Self::info("net.fetch", f.url.clone(), Decision::invalid(), n);
-                return self.refuse(id, info, start, e);
-            }
+            Err(e) => return invalid(e),
         };
         let target = match NetTarget::from_url(&url) {
             Ok(t) => t,
-            Err(m) => {
-                let info = Self::info("net.fetch", f.url.clone(), Decision::invalid(), n);
-                return self.refuse(id, info, start, OpError::new(ErrorCode::InvalidArgument, m));
-            }
+            Err(m) => return invalid(OpError::new(ErrorCode::InvalidArgument, m)),
         };
+        let shown = ops::net::shown(&url);
+        if let Err(e) = ops::net::check_headers(&f.headers) {
+            let info = Self::info("net.fetch", shown, Decision::invalid(), n);
+            return self.refuse(id, info, start, e);
+        }
         let d = self.shared.policy.check_net(&target);
-        let info = Self::info("net.fetch", url.to_string(), d, n);
+        let info = Self::info("net.fetch", shown, d, n);
         if !info.allowed {
-            return self.refuse(
-                id,
-                info,
-                start,
-                denied(Permission::Net, &target.to_string()),
-            );
+            return self.refuse(id, info, start, net_denied(&self.shared.policy, &target));
         }
         if let Err(e) = self.shared.charge_bytes("net.fetch", n) {
             return self.refuse(id, info, start, e);
         }
-        // With every host allowed, no address is out of bounds; otherwise names are guarded.
-        let guard_names = !self
-            .shared
-            .policy
-            .grants
-            .iter()
-            .any(|g| g.permission == Permission::Net && g.target == crate::policy::Target::All);
         let request = ops::net::Request {
             url,
             method,
@@ -1100,41 +1092,108 @@ impl Dispatcher {
         };
         // Room for the reply's envelope (status, headers); a smaller limit allows no body.
         let max = (self.shared.max_message_bytes as u64).saturating_sub(4096);
+        let allow_address = address_check(self.shared.clone());
         self.spawn(id, info, true, start, move |s| {
             // Each redirect hop is decided and audited like a call of its own.
             let allow_hop = |next: &url::Url| -> Result<(), OpError> {
                 let hop_start = s.clock();
+                let shown = ops::net::shown(next);
                 let target =
                     NetTarget::from_url(next).map_err(|m| OpError::new(ErrorCode::Network, m))?;
                 // A hop is a request of its own: none goes out once the log has failed.
                 if let Some(why) = s.audit.failure() {
                     return Err(OpError::new(
                         ErrorCode::Io,
-                        format!("redirect to {next}: not followed: {why}"),
+                        format!("redirect to {shown}: not followed: {why}"),
                     ));
                 }
                 let d = s.policy.check_net(&target);
-                let info = CallInfo {
-                    op: "net.fetch",
-                    resource: next.to_string(),
-                    allowed: d.allowed,
-                    rule: d.rule,
-                    bytes_in: 0,
-                    sha256: None,
-                };
-                if d.allowed {
+                let allowed = d.allowed;
+                let info = Self::info("net.fetch", shown, d, 0);
+                if allowed {
                     s.record_from_pool(info, "redirect", 0, Some(hop_start), None, false);
                     Ok(())
                 } else {
-                    let e = denied(Permission::Net, &target.to_string());
-                    let e = OpError::new(e.code, format!("redirect to {next}: {}", e.message));
+                    let e = net_denied(&s.policy, &target);
+                    let e = OpError::new(
+                        e.code,
+                        format!("redirect to {}: {}", info.resource, e.message),
+                    );
                     s.record_from_pool(info, e.code.name(), 0, Some(hop_start), None, false);
                     Err(e)
                 }
             };
-            ops::net::fetch(request, max, &allow_hop, guard_names)
+            ops::net::fetch(request, max, &allow_hop, allow_address)
         })
     }
+}
+
+/// A fetch's denial: `net "127.0.0.1:8080" (allow with --allow-net=127.0.0.1:8080 or [net]
+/// allow)`, saying first why the target needed a grant of its own when it did (and that a
+/// grant of every host does not cover it, when there is one).
+fn net_denied(policy: &Policy, target: &NetTarget) -> OpError {
+    let shown = target.to_string();
+    let why = match (target.not_public(), policy.all_hosts_rule()) {
+        (Some(why), Some(all)) => format!("{why}, which {all} does not cover; "),
+        (Some(why), None) => format!("{why}; "),
+        (None, _) => String::new(),
+    };
+    OpError::new(
+        ErrorCode::PermissionDenied,
+        format!(
+            "net \"{shown}\" ({why}{})",
+            Policy::hint(Permission::Net, &shown)
+        ),
+    )
+}
+
+/// The check of every address a fetch connects to (`ops::net::AddressCheck`): an address that
+/// is not public, or is one of this host's, needs a grant naming it (`Policy::check_address`).
+/// Such a decision is recorded as a `call` of `net.fetch` on the address (`127.0.0.1:8080`),
+/// outcome `connect` or the error, unless the URL named the address itself and it was allowed
+/// (then the URL's own record says it all). Public addresses are not recorded.
+fn address_check(shared: Arc<Shared>) -> ops::net::AddressCheck {
+    Arc::new(move |host: &str, addr: std::net::SocketAddr, own: bool| {
+        let started = shared.clock();
+        let Some((d, why)) = shared.policy.check_address(addr, own) else {
+            return Ok(());
+        };
+        let target = NetTarget::of_address(addr);
+        let shown = target.to_string();
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        let error = (!d.allowed).then(|| {
+            let how = if literal {
+                format!("{} is {why}", addr.ip())
+            } else {
+                format!("{host} resolves to {}, which is {why}", addr.ip())
+            };
+            OpError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "net \"{shown}\" ({how}; {})",
+                    Policy::hint(Permission::Net, &shown)
+                ),
+            )
+        });
+        if literal && error.is_none() {
+            return Ok(());
+        }
+        // A connection that must be on record is not made once the log has failed.
+        if let Some(failure) = shared.audit.failure() {
+            return Err(OpError::new(
+                ErrorCode::Io,
+                format!("net \"{shown}\": not connected: {failure}"),
+            ));
+        }
+        let outcome = error.as_ref().map_or("connect", |e| e.code.name());
+        let info = Dispatcher::info("net.fetch", shown, d, 0);
+        shared.record_from_pool(info, outcome, 0, Some(started), None, false);
+        error.map_or(Ok(()), Err)
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! `fetch`: one HTTP/1.1 exchange through `ureq`. Redirects are not followed by the client:
 //! each hop's target is handed to `allow_hop` (which checks the policy and audits the hop)
-//! and followed only when it is allowed.
+//! and followed only when it is allowed. Every address a host resolves to is handed to an
+//! `AddressCheck` before ureq may connect to it (`GuardedResolver`).
 
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::proto::{reply, ErrorCode, FetchResponse, Header};
@@ -30,7 +32,7 @@ pub fn parse(url: &str, method: &str) -> Result<(url::Url, String), OpError> {
     let parsed = url::Url::parse(url).map_err(|e| {
         OpError::new(
             ErrorCode::InvalidArgument,
-            format!("fetch: invalid URL {url:?}: {e}"),
+            format!("fetch: invalid URL {:?}: {e}", shown_text(url)),
         )
     })?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
@@ -56,70 +58,202 @@ pub fn parse(url: &str, method: &str) -> Result<(url::Url, String), OpError> {
     Ok((parsed, method))
 }
 
-/// Marks the resolver's refusals, so they become PERMISSION_DENIED rather than NETWORK errors.
-const REFUSED: &str = "v8box refused the address";
+/// Request headers a script may not set, with why: v8box frames, routes and connects the
+/// request itself. Names compare case-insensitively; every `Proxy-*` name is refused too.
+const FORBIDDEN_HEADERS: &[(&str, &str)] = &[
+    ("host", "v8box sets it from the URL"),
+    ("connection", "v8box manages the connection"),
+    ("keep-alive", "v8box manages the connection"),
+    ("upgrade", "v8box speaks HTTP/1.1 only"),
+    ("transfer-encoding", "v8box frames the body itself"),
+    ("content-length", "v8box frames the body itself"),
+    ("te", "v8box frames the body itself"),
+    ("trailer", "v8box frames the body itself"),
+    ("expect", "v8box sends the body at once"),
+];
 
-/// Whether `ip` is an address a host *name* must not lead to: loopback, unspecified or
-/// link-local (where cloud metadata services live). A grant of the address itself, or of
-/// `localhost`, still reaches it.
-pub fn is_guarded(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_guarded(IpAddr::V4(v4)))
+/// Refuses headers a script may not set (`FORBIDDEN_HEADERS`, `Proxy-*`) and those that are
+/// not well formed, naming the header. The grammar is RFC 9110's (a name is a token; a value
+/// is visible ASCII, spaces and tabs) — what ureq checks too, but ureq's check is private and
+/// fails the request later, as a network error.
+pub fn check_headers(headers: &[Header]) -> Result<(), OpError> {
+    let invalid = |why: String| Err(OpError::new(ErrorCode::InvalidArgument, why));
+    for h in headers {
+        let name = h.name.as_str();
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(tchar) {
+            return invalid(format!(
+                "fetch: invalid header name {name:?} (a header name is letters, digits and !#$%&'*+-.^_`|~)"
+            ));
         }
+        if !h
+            .value
+            .bytes()
+            .all(|b| b == b' ' || b == b'\t' || (0x21..=0x7e).contains(&b))
+        {
+            return invalid(format!(
+                "fetch: invalid value for header {name:?} (a value is visible ASCII, spaces and tabs: no CR, LF or other control characters)"
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        let why = if lower.starts_with("proxy-") {
+            Some("v8box uses no proxy")
+        } else {
+            FORBIDDEN_HEADERS
+                .iter()
+                .find(|(n, _)| *n == lower)
+                .map(|(_, why)| *why)
+        };
+        if let Some(why) = why {
+            return invalid(format!(
+                "fetch: a script may not set the header {name:?} ({why})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `url` as the audit log and error messages show it: a user name and password, if any, are
+/// replaced by `***` (`http://***@host/`).
+pub fn shown(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Both fail only for URLs that cannot have credentials, which then have none.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("***");
+    shown.to_string()
+}
+
+/// `text`, which did not parse as an http(s) URL, as the audit log and error messages show it:
+/// whatever precedes the last `@` in what would be its authority (after the scheme's `:` and
+/// any slashes, up to the next `/`, `\`, `?` or `#`) is replaced by `***`. This errs on the
+/// side of hiding: an `@` there is the only way a URL carries credentials.
+pub fn shown_text(text: &str) -> String {
+    let Some(colon) = text.find(':') else {
+        return text.to_string();
+    };
+    let rest = &text[colon + 1..];
+    let after = rest.trim_start_matches(['/', '\\']);
+    let authority = &after[..after.find(['/', '\\', '?', '#']).unwrap_or(after.len())];
+    match authority.rfind('@') {
+        Some(at) => {
+            let prefix = &text[..text.len() - after.len()];
+            format!("{prefix}***{}", &after[at..])
+        }
+        None => text.to_string(),
     }
 }
 
-/// Resolves names once and refuses a name that resolves to a guarded address, so DNS cannot
-/// turn an allowed public name into a way to the host's own services (DNS rebinding). The
-/// connection uses exactly the addresses checked here.
+/// Decides whether a connection may be made to an address: given the host as the URL names it
+/// (`example.com`, `127.0.0.1`, `[::1]`), the address it led to, and whether that address is
+/// one of this host's. It audits what it decides; an error refuses the address.
+pub type AddressCheck =
+    Arc<dyn Fn(&str, SocketAddr, bool) -> Result<(), OpError> + Send + Sync + 'static>;
+
+/// Marks an address refused by `AddressCheck` in the error ureq returns; the refusal itself is
+/// in `GuardedResolver::refusal`.
+const REFUSED: &str = "v8box refused the address";
+
+/// This host's own interface addresses (`if-addrs`: getifaddrs), IPv4-mapped ones made plain.
+fn own_addresses() -> std::io::Result<Vec<IpAddr>> {
+    Ok(if_addrs::get_if_addrs()?
+        .into_iter()
+        .map(|i| i.ip().to_canonical())
+        .collect())
+}
+
+/// Resolves a host once and hands ureq only the addresses that `check` allows, so that the
+/// connection goes to an address that was checked (no DNS rebinding between check and
+/// connect). `localhost` is not looked up at all: it is 127.0.0.1 and ::1.
 struct GuardedResolver {
-    /// Off when the policy allows every host (`--allow-net` with no value): then nothing is
-    /// out of bounds, the host's own services included.
-    enabled: bool,
+    check: AddressCheck,
+    /// Why the last resolution was refused (taken by `fetch` to answer with).
+    refusal: Arc<Mutex<Option<OpError>>>,
+}
+
+impl GuardedResolver {
+    fn addresses(&self, netloc: &str) -> Result<Vec<SocketAddr>, OpError> {
+        let network = |why: String| OpError::new(ErrorCode::Network, why);
+        let (host, port) = netloc
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .ok_or_else(|| network(format!("no port in {netloc:?}")))?;
+        if host == "localhost" {
+            return Ok(vec![
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+            ]);
+        }
+        let found: Vec<SocketAddr> = netloc
+            .to_socket_addrs()
+            .map_err(|e| network(format!("resolving {host}: {e}")))?
+            .collect();
+        let own = own_addresses().map_err(|e| {
+            network(format!(
+                "cannot list this host's addresses to check {host}'s against them: {e}"
+            ))
+        })?;
+        let mut allowed = Vec::new();
+        let mut refused = None;
+        for addr in found {
+            let is_own = own.contains(&addr.ip().to_canonical());
+            match (self.check)(host, addr, is_own) {
+                Ok(()) => allowed.push(addr),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        match refused {
+            Some(e) if allowed.is_empty() => Err(e),
+            _ => Ok(allowed),
+        }
+    }
 }
 
 impl ureq::Resolver for GuardedResolver {
     fn resolve(&self, netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
-        let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
-        let host = netloc.rsplit_once(':').map_or(netloc, |(h, _)| h);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let literal = host.parse::<IpAddr>().is_ok();
-        if self.enabled && !literal && !host.eq_ignore_ascii_case("localhost") {
-            if let Some(bad) = addrs.iter().find(|a| is_guarded(a.ip())) {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{REFUSED}: {host} resolves to {} (loopback, unspecified or link-local); \
-                         allow the address itself to reach it",
-                        bad.ip()
-                    ),
-                ));
-            }
-        }
-        Ok(addrs)
+        self.addresses(netloc).map_err(|e| {
+            *self.refusal.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, REFUSED)
+        })
     }
 }
 
-/// Performs `request`, following up to 10 redirects that `allow_hop` permits; fails with
-/// `TooLarge` when the response body exceeds `max_bytes`.
+/// What went wrong in transport, without the URL ureq's own text starts with (it would show
+/// the URL's credentials; the caller names the URL, shown).
+fn transport_text(t: &ureq::Transport) -> String {
+    let mut text = t.kind().to_string();
+    if let Some(message) = t.message() {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    if let Some(source) = std::error::Error::source(t) {
+        text.push_str(&format!(": {source}"));
+    }
+    text
+}
+
+/// Performs `request`, following up to 10 redirects that `allow_hop` permits, and connecting
+/// (on every hop) only to addresses that `allow_address` permits; fails with `TooLarge` when
+/// the response body exceeds `max_bytes`.
 pub fn fetch(
     request: Request,
     max_bytes: u64,
     allow_hop: &dyn Fn(&url::Url) -> Result<(), OpError>,
-    guard_names: bool,
+    allow_address: AddressCheck,
 ) -> Done {
+    let refusal = Arc::new(Mutex::new(None));
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(TIMEOUT)
+        // A proxy would be connected to instead of the addresses checked.
+        .try_proxy_from_env(false)
         .resolver(GuardedResolver {
-            enabled: guard_names,
+            check: allow_address,
+            refusal: refusal.clone(),
         })
         .build();
     let mut url = request.url;
@@ -139,13 +273,12 @@ pub fn fetch(
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(ureq::Error::Transport(t)) => {
-                let text = t.to_string();
-                let code = if text.contains(REFUSED) {
-                    ErrorCode::PermissionDenied
-                } else {
-                    ErrorCode::Network
+                let refused = refusal.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let (code, text) = match refused {
+                    Some(e) => (e.code, e.message),
+                    None => (ErrorCode::Network, transport_text(&t)),
                 };
-                return Done::err(OpError::new(code, format!("fetch {url}: {text}")));
+                return Done::err(OpError::new(code, format!("fetch {}: {text}", shown(&url))));
             }
         };
         let status = response.status();
@@ -156,14 +289,18 @@ pub fn fetch(
                     Err(e) => {
                         return Done::err(OpError::new(
                             ErrorCode::Network,
-                            format!("fetch {url}: bad redirect location {location:?}: {e}"),
+                            format!(
+                                "fetch {}: bad redirect location {:?}: {e}",
+                                shown(&url),
+                                shown_text(location)
+                            ),
                         ))
                     }
                 };
                 if hop == MAX_REDIRECTS {
                     return Done::err(OpError::new(
                         ErrorCode::Network,
-                        format!("fetch {url}: more than {MAX_REDIRECTS} redirects"),
+                        format!("fetch {}: more than {MAX_REDIRECTS} redirects", shown(&url)),
                     ));
                 }
                 if let Err(e) = allow_hop(&next) {
@@ -200,13 +337,13 @@ pub fn fetch(
         {
             return Done::err(OpError::new(
                 ErrorCode::Network,
-                format!("fetch {url}: reading the body: {e}"),
+                format!("fetch {}: reading the body: {e}", shown(&url)),
             ));
         }
         if data.len() as u64 > max_bytes {
             return Done::err(OpError::new(
                 ErrorCode::TooLarge,
-                format!("fetch {url}: the response body is larger than the {max_bytes} bytes a reply may carry (raise [limits] max_message_bytes)"),
+                format!("fetch {}: the response body is larger than the {max_bytes} bytes a reply may carry (raise [limits] max_message_bytes)", shown(&url)),
             ));
         }
         let n = data.len() as u64;
@@ -227,25 +364,104 @@ pub fn fetch(
 mod tests {
     use super::*;
 
+    fn header(name: &str, value: &str) -> Header {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
     #[test]
-    fn names_may_not_lead_to_loopback_or_link_local_addresses() {
-        for ip in [
-            "127.0.0.1",
-            "127.1.2.3",
-            "0.0.0.0",
-            "169.254.169.254",
-            "::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
+    fn framing_routing_and_malformed_headers_are_refused_by_name() {
+        for name in [
+            "Host",
+            "hOsT",
+            "Content-Length",
+            "Proxy-Authorization",
+            "proxy-x",
         ] {
-            assert!(is_guarded(ip.parse().unwrap()), "{ip}");
+            let e = check_headers(&[header("X-Ok", "1"), header(name, "v")]).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument);
+            assert!(e.message.contains(&format!("{name:?}")), "{}", e.message);
         }
-        for ip in ["93.184.216.34", "10.0.0.1", "2606:2800:220:1::1"] {
-            assert!(!is_guarded(ip.parse().unwrap()), "{ip}");
+        for (name, value) in [("X:y", "v"), ("", "v"), ("X y", "v"), ("X", "a\r\nHost: h")] {
+            assert!(check_headers(&[header(name, value)]).is_err(), "{name:?}");
         }
+        assert!(check_headers(&[
+            header("Authorization", "Bearer a.b"),
+            header("X-Proxyish", "v")
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn credentials_are_hidden_in_what_is_shown() {
+        let u = |s: &str| shown(&url::Url::parse(s).unwrap());
+        assert_eq!(u("http://user:pw@h:8080/p?q#f"), "http://***@h:8080/p?q#f");
+        assert_eq!(u("http://user@h/"), "http://***@h/");
+        assert_eq!(u("http://:pw@h/"), "http://***@h/");
+        assert_eq!(u("http://h/a@b"), "http://h/a@b");
+        assert_eq!(
+            shown_text("http://u:pw@h:99999/x@y"),
+            "http://***@h:99999/x@y"
+        );
+        assert_eq!(shown_text("http:u:pw@h:99999"), "http:***@h:99999");
+        assert_eq!(shown_text("http:\\\\u:p@w@h"), "http:\\\\***@h");
+        assert_eq!(shown_text("http://h:99999/a@b"), "http://h:99999/a@b");
+        assert_eq!(shown_text("no url"), "no url");
+    }
+
+    #[test]
+    fn the_resolver_hands_over_only_addresses_the_check_allows() {
         use ureq::Resolver;
-        let guarded = GuardedResolver { enabled: true };
-        assert!(guarded.resolve("127.0.0.1:80").is_ok());
-        assert!(guarded.resolve("localhost:80").is_ok());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let resolver = GuardedResolver {
+            check: Arc::new(move |host, addr, own| {
+                log.lock().unwrap().push((host.to_string(), addr, own));
+                if addr.ip().is_loopback() && addr.port() != 1 {
+                    Err(OpError::new(ErrorCode::PermissionDenied, "no"))
+                } else {
+                    Ok(())
+                }
+            }),
+            refusal: Arc::new(Mutex::new(None)),
+        };
+        // localhost is 127.0.0.1 and ::1 without a lookup, and needs no check.
+        let addrs = resolver.resolve("localhost:80").unwrap();
+        assert_eq!(
+            addrs,
+            ["127.0.0.1:80".parse().unwrap(), "[::1]:80".parse().unwrap()]
+        );
+        assert!(seen.lock().unwrap().is_empty());
+        // A refused address is never handed over; the refusal is kept for the answer.
+        assert!(resolver.resolve("127.0.0.1:80").is_err());
+        let kept = resolver.refusal.lock().unwrap().take().unwrap();
+        assert_eq!(kept.code, ErrorCode::PermissionDenied);
+        assert_eq!(
+            resolver.resolve("[::1]:1").unwrap(),
+            ["[::1]:1".parse().unwrap()]
+        );
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                seen[0],
+                ("127.0.0.1".into(), "127.0.0.1:80".parse().unwrap(), true)
+            );
+            assert_eq!(seen[1].0, "[::1]");
+        }
+        // This host's own addresses are marked as such, and others are not.
+        for interface in if_addrs::get_if_addrs().unwrap() {
+            let addr = SocketAddr::new(interface.ip(), 80);
+            let netloc = match addr.ip() {
+                IpAddr::V4(ip) => format!("{ip}:80"),
+                IpAddr::V6(ip) => format!("[{ip}]:80"),
+            };
+            let _ = resolver.resolve(&netloc);
+            let last = seen.lock().unwrap().last().cloned().unwrap();
+            assert_eq!((last.1, last.2), (addr, true), "{netloc}");
+        }
+        let _ = resolver.resolve("[2001:db8::7]:80");
+        assert!(!seen.lock().unwrap().last().unwrap().2);
     }
 }

@@ -12,6 +12,7 @@ mod net;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -19,7 +20,7 @@ use serde::Serialize;
 pub use decide::permission_of;
 pub use file::PolicyError;
 pub use flags::Flags;
-pub use net::NetTarget;
+pub use net::{non_public, NetTarget};
 
 /// The kinds of access a grant gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -351,17 +352,48 @@ impl Policy {
         self.decided(best.map(|(i, _)| i))
     }
 
-    /// Decides a network access to `target`; the first matching `Net` grant decides.
+    /// Decides a network access to `target`; the first matching `Net` grant decides. A grant of
+    /// every host covers public ones only: `localhost` and an IP address that is not public
+    /// (`NetTarget::not_public`) need a grant that names them.
     pub fn check_net(&self, target: &NetTarget) -> Decision {
+        let public = target.not_public().is_none();
         let found = self.grants.iter().position(|g| {
             g.permission == Permission::Net
                 && match &g.target {
-                    Target::All => true,
+                    Target::All => public,
                     Target::Net(allowed) => allowed.covers(target),
                     _ => false,
                 }
         });
         self.decided(found)
+    }
+
+    /// Decides a connection to `addr`, an address that a fetch's host (allowed by `check_net`)
+    /// led to; `own`: whether it is one of this host's addresses. `None` when it needs no grant
+    /// of its own: a public address that is not this host's. Otherwise the decision — only a
+    /// grant that names the address itself (and covers the port) allows it — and why the
+    /// address needed one (`loopback, 127.0.0.0/8`, `an address of this host`).
+    pub fn check_address(&self, addr: SocketAddr, own: bool) -> Option<(Decision, String)> {
+        let why = match net::non_public(addr.ip()) {
+            Some(range) => format!("not a public address ({range})"),
+            None if own => "an address of this host".to_string(),
+            None => return None,
+        };
+        let target = NetTarget::of_address(addr);
+        let found = self.grants.iter().position(|g| {
+            g.permission == Permission::Net
+                && matches!(&g.target, Target::Net(allowed) if allowed.covers(&target))
+        });
+        Some((self.decided(found), why))
+    }
+
+    /// The rule of a grant of every host, if the policy has one (for denials to explain that it
+    /// covers public hosts only).
+    pub fn all_hosts_rule(&self) -> Option<String> {
+        self.grants
+            .iter()
+            .find(|g| g.permission == Permission::Net && g.target == Target::All)
+            .map(|g| g.source.rule())
     }
 
     /// Decides access to an env variable or host channel `name`. Names match exactly (no
@@ -429,5 +461,93 @@ mod tests {
             assert_eq!(source.rule(), source.to_string());
         }
         assert_eq!(Source::Api("x".into()).rule(), "api: x");
+    }
+
+    #[test]
+    fn non_public_addresses_and_this_hosts_own_need_a_grant_that_names_them() {
+        use super::{NetTarget, Permission, Policy};
+        let cwd = std::path::Path::new("/");
+        let mut policy = Policy::deny_all();
+        policy.grant(Permission::Net, "example.com", cwd).unwrap();
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        // A public address that is not this host's needs no grant of its own.
+        assert!(policy.check_address(addr("8.8.8.8:80"), false).is_none());
+        // This host's own public address does; so does any non-public one.
+        let (d, why) = policy.check_address(addr("8.8.8.8:80"), true).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(why, "an address of this host");
+        let (d, why) = policy.check_address(addr("10.1.2.3:80"), false).unwrap();
+        assert!(!d.allowed);
+        assert_eq!(why, "not a public address (private, 10.0.0.0/8)");
+        // Every host granted: still only public hosts, by URL or by address.
+        policy.grants.clear();
+        policy
+            .add_flags(
+                &super::Flags {
+                    net: Some(vec![]),
+                    ..Default::default()
+                },
+                cwd,
+            )
+            .unwrap();
+        assert!(
+            !policy
+                .check_address(addr("8.8.8.8:80"), true)
+                .unwrap()
+                .0
+                .allowed
+        );
+        assert!(
+            !policy
+                .check_address(addr("127.0.0.1:80"), false)
+                .unwrap()
+                .0
+                .allowed
+        );
+        let url = |s: &str| NetTarget::from_url(&url::Url::parse(s).unwrap()).unwrap();
+        assert!(policy.check_net(&url("http://example.com/")).allowed);
+        assert!(policy.check_net(&url("http://8.8.8.8/")).allowed);
+        for denied in [
+            "http://127.1/",
+            "http://[::1]/",
+            "http://localhost/",
+            "http://[fd00::1]/",
+        ] {
+            assert!(!policy.check_net(&url(denied)).allowed, "{denied}");
+        }
+        // A grant of the address itself, with a matching port, reaches it.
+        policy.grant(Permission::Net, "8.8.8.8:80", cwd).unwrap();
+        policy.grant(Permission::Net, "127.0.0.1", cwd).unwrap();
+        let (d, _) = policy.check_address(addr("8.8.8.8:80"), true).unwrap();
+        assert_eq!(d.rule, "api: --allow-net 8.8.8.8:80");
+        assert!(
+            !policy
+                .check_address(addr("8.8.8.8:443"), true)
+                .unwrap()
+                .0
+                .allowed
+        );
+        assert!(
+            policy
+                .check_address(addr("127.0.0.1:9"), true)
+                .unwrap()
+                .0
+                .allowed
+        );
+        assert!(
+            !policy
+                .check_address(addr("127.0.0.2:9"), false)
+                .unwrap()
+                .0
+                .allowed
+        );
+        assert!(
+            !policy
+                .check_address(addr("[::ffff:127.0.0.1]:9"), false)
+                .unwrap()
+                .0
+                .allowed
+        );
+        assert!(policy.check_net(&url("http://0x7f000001:9/")).allowed);
     }
 }

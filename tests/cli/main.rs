@@ -3,6 +3,7 @@
 mod audit;
 mod hostile;
 mod limits;
+mod net_guard;
 mod run;
 mod sys;
 mod v8;
