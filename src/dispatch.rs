@@ -85,7 +85,7 @@ impl Shared {
     /// State for a run under `policy`, recording to `audit`, with no quota used yet.
     pub fn new(policy: Policy, audit: AuditLog) -> Shared {
         Shared {
-            fs: FsRoots::new(&policy),
+            fs: FsRoots::new(&policy, audit.file()),
             max_message_bytes: policy.limits.max_message_bytes(),
             policy,
             audit,
@@ -304,7 +304,8 @@ struct Finished {
 
 impl Finished {
     /// Charges the bytes it moved, records its outcome and encodes its reply.
-    fn answer(self, shared: &Shared, info: CallInfo, mut done: Done) -> Vec<u8> {
+    fn answer(self, shared: &Shared, mut info: CallInfo, mut done: Done) -> Vec<u8> {
+        info.resolved = done.resolved.take();
         if done.result.is_ok() && done.bytes_out > 0 && info.op != "fs.writeFile" {
             if let Err(e) = shared.charge_bytes(info.op, done.bytes_out) {
                 done = Done::err(e);
@@ -514,6 +515,7 @@ impl Dispatcher {
                 rule: rule(),
                 bytes_in: bytes.len() as u64,
                 sha256: None,
+                resolved: None,
             };
             self.shared.audit.refused(info, code.name());
         }
@@ -592,6 +594,7 @@ impl Dispatcher {
             rule: d.rule,
             bytes_in,
             sha256: None,
+            resolved: None,
         }
     }
 

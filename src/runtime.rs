@@ -495,6 +495,7 @@ fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
         rule: d.rule.clone(),
         bytes_in: msg.data.len() as u64,
         sha256: None,
+        resolved: None,
     };
     if !d.allowed {
         shared.audit.call(info, "PERMISSION_DENIED", 0, None);

@@ -12,7 +12,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -63,6 +63,45 @@ fn unseal(line: &[u8]) -> Option<(Vec<u8>, &str)> {
 pub struct AuditLog {
     sink: Option<Arc<Sink>>,
     worker: Arc<str>,
+    file: Option<Arc<LogFile>>,
+}
+
+/// The file a log opened with `AuditLog::open` writes to, as the file system knows it. No
+/// script may write, remove or rename it, by any name (`ops::fs` checks every file operation
+/// against it, by path and by device and inode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// Its absolute path with every symlink resolved, as it was when the log was opened.
+    pub path: PathBuf,
+    /// Its device and inode (a hard link or another spelling of the path is the same file).
+    pub id: (u64, u64),
+    /// The device and inode of each folder that holds it, from its own folder up to `/`: a
+    /// folder among them cannot be removed or renamed either.
+    pub folders: Vec<(u64, u64)>,
+}
+
+impl LogFile {
+    /// The identity of the log opened as `file` at `path`.
+    fn of(file: &File, path: &Path) -> io::Result<LogFile> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        // A pipe (`/dev/stderr` when it is one) has no path to resolve: it is known by its
+        // identity alone.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            crate::loader::normalize(&std::env::current_dir().unwrap_or_default().join(path))
+        });
+        let folders = path
+            .ancestors()
+            .skip(1)
+            .filter_map(|a| std::fs::metadata(a).ok())
+            .map(|m| (m.dev(), m.ino()))
+            .collect();
+        Ok(LogFile {
+            path,
+            id: (meta.dev(), meta.ino()),
+            folders,
+        })
+    }
 }
 
 /// An in-memory audit sink (for `WorkerPool` results and tests): the lines written so far.
@@ -108,6 +147,9 @@ pub struct CallInfo {
     pub bytes_in: u64,
     /// For writes: SHA-256 of the bytes written.
     pub sha256: Option<String>,
+    /// For file operations that finished: the real path of what the call reached, when it is
+    /// not `resource` (a symlink on the way was followed). `from -> to` for a rename.
+    pub resolved: Option<String>,
 }
 
 impl CallInfo {
@@ -132,6 +174,7 @@ impl AuditLog {
         AuditLog {
             sink: None,
             worker: Arc::from(""),
+            file: None,
         }
     }
 
@@ -151,6 +194,7 @@ impl AuditLog {
             Err(e) => return Err(e),
         };
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let identity = Arc::new(LogFile::of(&file, path)?);
         Ok(AuditLog {
             sink: Some(Arc::new(Sink::start(Writer {
                 out: Box::new(file),
@@ -161,6 +205,7 @@ impl AuditLog {
                 failure: Arc::default(),
             }))),
             worker: Arc::from(worker),
+            file: Some(identity),
         })
     }
 
@@ -176,6 +221,7 @@ impl AuditLog {
                 failure: Arc::default(),
             }))),
             worker: Arc::from(worker),
+            file: None,
         }
     }
 
@@ -184,6 +230,7 @@ impl AuditLog {
         AuditLog {
             sink: self.sink.clone(),
             worker: Arc::from(worker),
+            file: self.file.clone(),
         }
     }
 
@@ -191,6 +238,11 @@ impl AuditLog {
     pub fn in_memory(worker: &str) -> (AuditLog, MemorySink) {
         let sink = MemorySink::default();
         (AuditLog::to_writer(sink.clone(), worker), sink)
+    }
+
+    /// The file the log writes to, for a log made by `open`.
+    pub fn file(&self) -> Option<Arc<LogFile>> {
+        self.file.clone()
     }
 
     /// Whether records are written (false for `disabled()`).
@@ -271,6 +323,7 @@ impl AuditLog {
             rule: "lifecycle".into(),
             bytes_in: 0,
             sha256: None,
+            resolved: None,
         };
         let end = CallEnd {
             outcome,
@@ -454,6 +507,7 @@ mod tests {
             rule: rule.into(),
             bytes_in: 0,
             sha256: None,
+            resolved: None,
         }
     }
 

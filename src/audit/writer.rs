@@ -216,12 +216,13 @@ pub(super) enum Body {
     /// Write out everything buffered so far (no record of its own).
     Flush,
     Map(Map<String, Value>),
-    /// A call's fields; its three strings wait in `Queue::text`, these long, in this order:
-    /// resource, rule, sha256 (`None`: no such field).
+    /// A call's fields; its strings wait in `Queue::text`, these long, in this order:
+    /// resource, resolved, rule, sha256 (`None`: no such field).
     Call {
         op: &'static str,
         allowed: bool,
         resource: usize,
+        resolved: Option<usize>,
         rule: usize,
         sha256: Option<usize>,
         bytes_in: u64,
@@ -258,6 +259,7 @@ impl Body {
                 op,
                 allowed,
                 resource,
+                resolved,
                 rule,
                 sha256,
                 bytes_in,
@@ -269,6 +271,9 @@ impl Body {
             } => {
                 json_str_field(out, key!("op"), op);
                 json_str_field(out, key!("resource"), take_str(text, resource));
+                if let Some(len) = resolved {
+                    json_str_field(out, key!("resolved"), take_str(text, len));
+                }
                 json_plain_field(out, key!("decision"), decision_word(allowed));
                 json_str_field(out, key!("rule"), take_str(text, rule));
                 json_u64_field(out, key!("bytes_in"), bytes_in);
@@ -348,6 +353,11 @@ impl Queue {
         let resource_start = self.text.len();
         push_resource(&mut self.text, &info.resource);
         let resource = self.text.len() - resource_start;
+        let resolved = info.resolved.as_ref().map(|r| {
+            let start = self.text.len();
+            push_resource(&mut self.text, r);
+            self.text.len() - start
+        });
         self.text.push_str(&info.rule);
         if let Some(h) = &info.sha256 {
             self.text.push_str(h);
@@ -358,6 +368,7 @@ impl Queue {
                 op: info.op,
                 allowed: info.allowed,
                 resource,
+                resolved,
                 rule: info.rule.len(),
                 sha256: info.sha256.as_ref().map(String::len),
                 bytes_in: info.bytes_in,

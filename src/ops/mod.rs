@@ -53,6 +53,9 @@ pub struct Done {
     pub result: Result<reply::Result, OpError>,
     /// Bytes moved out to the script (for the audit log and byte quotas).
     pub bytes_out: u64,
+    /// For a file operation: the real path it reached, when that is not the path asked for (a
+    /// symlink on the way was followed); the audit record names it (`resolved`).
+    pub resolved: Option<String>,
 }
 
 impl Done {
@@ -61,6 +64,7 @@ impl Done {
         Done {
             result: Ok(result),
             bytes_out,
+            resolved: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl Done {
         Done {
             result: Err(e),
             bytes_out: 0,
+            resolved: None,
         }
     }
 }
@@ -86,6 +91,7 @@ impl From<Result<reply::Result, OpError>> for Done {
         Done {
             result,
             bytes_out: 0,
+            resolved: None,
         }
     }
 }
