@@ -224,6 +224,28 @@ fn default_output() -> OutputFn {
     })
 }
 
+/// Writes the run's one `run.end` record (`Shared::end_run`: the first writer wins), with how
+/// many calls were still running; `abandoned` when the watchdog gave up on a stuck run.
+fn record_run_end(shared: &Shared, run_name: &str, exit: &Exit, started: Instant, abandoned: bool) {
+    shared.end_run(|unfinished| {
+        let mut fields = json!({
+            "exit_code": exit.code(),
+            "reason": exit.reason(),
+            "calls_unfinished": unfinished,
+        });
+        if abandoned {
+            fields["abandoned"] = json!(true);
+        }
+        shared.audit.lifecycle(
+            "run.end",
+            run_name,
+            exit.reason(),
+            started.elapsed().as_micros() as u64,
+            fields,
+        )
+    });
+}
+
 /// The CLI's answer to a run that its limit stopped but that did not leave the isolate within
 /// `watchdog::GRACE`: record `run.end` (the log stays complete), say why, and end the process
 /// with the limit's exit code.
@@ -234,20 +256,7 @@ fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instan
             TerminationReason::HeapLimit => Exit::HeapLimit,
             _ => Exit::Terminated,
         };
-        shared.end_run(|unfinished| {
-            shared.audit.lifecycle(
-                "run.end",
-                &run_name,
-                exit.reason(),
-                started.elapsed().as_micros() as u64,
-                json!({
-                    "exit_code": exit.code(),
-                    "reason": exit.reason(),
-                    "calls_unfinished": unfinished,
-                    "abandoned": true,
-                }),
-            )
-        });
+        record_run_end(&shared, &run_name, &exit, started, true);
         // stderr may be the very pipe that stalled the run: say why from a thread of its own,
         // and do not wait long for it.
         let message = format!(
@@ -445,15 +454,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
     // run says how many there were; their own records come later, marked late, if they
     // finish while the process lives (docs/AUDIT.md).
-    shared.end_run(|unfinished| {
-        shared.audit.lifecycle(
-            "run.end",
-            &run_name,
-            exit.reason(),
-            started.elapsed().as_micros() as u64,
-            json!({ "exit_code": exit.code(), "reason": exit.reason(), "calls_unfinished": unfinished }),
-        )
-    });
+    record_run_end(&shared, &run_name, &exit, started, false);
     match warm {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
         Some(warm) if worker.is_renewable() => {

@@ -12,16 +12,9 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn records(dir: &std::path::Path, log: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(dir.join(log)).unwrap();
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// The run's `run.end` record: (outcome, exit code).
 fn run_end(dir: &std::path::Path, log: &str) -> (String, i64) {
-    let end = records(dir, log)
+    let end = records(&dir.join(log))
         .into_iter()
         .find(|r| r["op"] == "run.end")
         .expect("the log has a run.end record");
@@ -183,7 +176,7 @@ fn a_heap_limit_holds_in_a_builtin_that_checks_no_interrupt() {
         "new Uint8Array(2 ** 31).fill(1); $print('filled');",
     );
     assert_eq!((code, out.as_str()), (4, ""), "{err}");
-    let end = records(dir.path(), "f.log")
+    let end = records(&dir.path().join("f.log"))
         .into_iter()
         .find(|r| r["op"] == "run.end")
         .unwrap();
@@ -249,7 +242,7 @@ fn a_timeout_holds_in_a_builtin_that_checks_no_interrupt() {
     );
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("did not stop"), "{err}");
-    let end = records(dir.path(), "r.log")
+    let end = records(&dir.path().join("r.log"))
         .into_iter()
         .find(|r| r["op"] == "run.end")
         .unwrap();

@@ -21,6 +21,15 @@ pub fn v8box(dir: &Path, args: &[&str]) -> Output {
         .expect("v8box runs")
 }
 
+/// The records of the audit log at `path`, parsed.
+pub fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

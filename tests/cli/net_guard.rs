@@ -7,8 +7,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, TcpListener};
 use std::sync::mpsc::{channel, Receiver};
 
-use serde_json::Value;
-
 use crate::*;
 
 fn tmp() -> tempfile::TempDir {
@@ -107,14 +105,6 @@ fn fetch_each(urls: &[String]) -> String {
          }}",
         serde_json::to_string(urls).unwrap()
     )
-}
-
-fn records(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The line of `out` about `url`.
