@@ -330,6 +330,7 @@ fn denied(permission: Permission, resource: &str) -> OpError {
         Permission::Net => "net",
         Permission::Env => "env",
         Permission::Host => "host",
+        Permission::Module => "module",
     };
     OpError::new(
         ErrorCode::PermissionDenied,

@@ -21,6 +21,7 @@ mod watchdog;
 pub mod worker;
 pub mod worker_pool;
 
+pub use loader::Imports;
 pub use policy::Policy;
 pub use runtime::{run, run_warm, Exit, Main, RunOptions, WarmWorker};
 pub use sandbox::{HostReceiver, HostSender, RunHandle, Sandbox, SandboxBuilder};

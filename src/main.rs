@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use v8box::audit::AuditLog;
 use v8box::policy::{Flags, Limits, Policy};
-use v8box::{loader, Exit, Main, RunOptions};
+use v8box::{Exit, Imports, Main, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -113,6 +113,10 @@ struct RunArgs {
     /// Allow these host channels (all without a value).
     #[arg(long, value_name = "CHANNELS", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
     allow_host: Option<Vec<String>>,
+    /// Load imported modules from beneath these folders without a read grant (default: the
+    /// script's folder; imports elsewhere need --allow-read).
+    #[arg(long, value_name = "DIRS", num_args = 1, require_equals = true, value_delimiter = ',')]
+    module_root: Option<Vec<String>>,
     /// The script to run.
     file: PathBuf,
     /// Arguments passed to the script (`sys.args`).
@@ -344,10 +348,14 @@ fn build_policy(args: &RunArgs) -> Result<Policy, String> {
         net: args.allow_net.clone(),
         env: args.allow_env.clone(),
         host: args.allow_host.clone(),
+        module: args.module_root.clone(),
     };
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     policy.add_flags(&flags, &cwd).map_err(|e| e.to_string())?;
+    if !args.script {
+        policy.add_main_module_root(&args.file, &cwd);
+    }
     if let Some(ms) = args.timeout {
         policy.limits.timeout_ms = Some(ms);
     }
@@ -383,7 +391,7 @@ fn run(args: RunArgs) -> ExitCode {
         Main::Module {
             name,
             source,
-            resolve: Box::new(loader::file_resolver),
+            resolve: Imports::Files,
         }
     };
     let mut options = RunOptions::new(policy);

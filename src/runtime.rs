@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::audit::CallInfo;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
+use crate::loader::{Imports, ModuleLoader};
 use crate::policy::{Permission, Policy};
 use crate::proto;
 use crate::watchdog::{Limits, Stuck, Watchdog};
@@ -62,15 +63,16 @@ pub fn prelude_snapshot() -> Option<crate::worker::Snapshot> {
 
 /// The script to run.
 pub enum Main {
-    /// An ES module; imports are resolved by `resolve(specifier, referrer)`.
+    /// An ES module; its imports come from `resolve`.
     Module {
-        /// The module's name (its specifier, used in errors and the audit log).
+        /// The module's name (its path, used in errors, the audit log, and as the referrer its
+        /// relative imports resolve against).
         name: String,
         /// The module's source text.
         source: String,
-        /// Maps an import specifier and the importing module's name to the imported
-        /// module's `(name, source)`; `None` if it cannot be resolved.
-        resolve: Box<dyn FnMut(&str, &str) -> Option<(String, String)>>,
+        /// Where its imports come from: files the policy allows (`Imports::Files`, each load
+        /// an audited system call), or the host's own resolver.
+        resolve: Imports,
     },
     /// A classic script.
     Script {
@@ -579,7 +581,13 @@ fn event_loop(
             name,
             source,
             resolve,
-        } => worker.load_module(&name, &source, resolve),
+        } => {
+            let mut loader = ModuleLoader::new(dispatcher.shared().clone(), resolve);
+            loader.knows_main(&name, &source);
+            worker.load_module(&name, &source, |specifier, referrer| {
+                loader.load(specifier, referrer)
+            })
+        }
         Main::Script { name, source } => worker.load(&name, &source),
     };
     if let Err(e) = loaded {

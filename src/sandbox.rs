@@ -39,6 +39,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::audit::AuditLog;
 use crate::dispatch::{OutputFn, PendingRequests, Stream};
+use crate::loader::Imports;
 use crate::policy::{Permission, Policy, PolicyError};
 use crate::runtime::{self, Exit, HostMessageIn, Main, RunControl, RunOptions};
 
@@ -178,7 +179,11 @@ pub struct SandboxBuilder {
     v8_flags: Vec<String>,
     worker_name: String,
     cwd: PathBuf,
+    resolver: Option<HostResolver>,
 }
+
+/// A host's own module resolver (see `SandboxBuilder::module_resolver`).
+type HostResolver = Arc<dyn Fn(&str, &str) -> Option<(String, String)> + Send + Sync>;
 
 /// Runs scripts, each on its own thread, under one policy and one audit log. The sandbox owns
 /// those threads: dropping it stops every run it started, so keep it alive as long as its runs
@@ -189,6 +194,7 @@ pub struct Sandbox {
     channels: Vec<(String, usize)>,
     capture: bool,
     worker_name: String,
+    resolver: Option<HostResolver>,
     runs: AtomicU64,
     /// The runs started here that may still be going: dropping the sandbox stops them.
     live: Mutex<Vec<std::sync::Weak<Stopper>>>,
@@ -245,6 +251,7 @@ impl Default for SandboxBuilder {
             v8_flags: Vec::new(),
             worker_name: "sandbox".into(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            resolver: None,
         }
     }
 }
@@ -277,6 +284,7 @@ impl SandboxBuilder {
                 net: (permission == Permission::Net).then(Vec::new),
                 env: (permission == Permission::Env).then(Vec::new),
                 host: (permission == Permission::Host).then(Vec::new),
+                module: (permission == Permission::Module).then(Vec::new),
             };
             self.policy.add_flags(&flags, &self.cwd)?;
         } else {
@@ -357,6 +365,25 @@ impl SandboxBuilder {
         self
     }
 
+    /// Lets modules beneath `folder` load without a read grant (the module root; a grant of
+    /// `Permission::Module`, as `--module-root` makes). Without one, `run_file`'s root is the
+    /// file's folder, and `run_module`'s imports need read grants.
+    pub fn module_root(self, folder: impl AsRef<Path>) -> Result<Self, SandboxError> {
+        let folder = folder.as_ref().to_string_lossy().into_owned();
+        self.allow(Permission::Module, &folder)
+    }
+
+    /// Resolves imports with the host's own `resolve(specifier, referrer)` instead of reading
+    /// files: it returns the imported module's `(name, source)`, or `None`. Every answer is
+    /// recorded as `module.load` (rule `host resolver`) with the source's SHA-256.
+    pub fn module_resolver(
+        mut self,
+        resolve: impl Fn(&str, &str) -> Option<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Some(Arc::new(resolve));
+        self
+    }
+
     /// Finishes the sandbox (applying any V8 flags set with `v8_flags`).
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         if !self.v8_flags.is_empty() {
@@ -373,6 +400,7 @@ impl SandboxBuilder {
             channels: self.channels,
             capture: self.capture,
             worker_name: self.worker_name,
+            resolver: self.resolver,
             runs: AtomicU64::new(0),
             live: Mutex::new(Vec::new()),
         })
@@ -399,33 +427,57 @@ impl Sandbox {
         SandboxBuilder::default()
     }
 
-    /// Runs a file as an ES module (imports resolve against it).
+    /// Runs a file as an ES module (imports resolve against it). Unless the sandbox has a
+    /// module root (`SandboxBuilder::module_root`, `[modules] root`), the file's folder is
+    /// this run's: modules beneath it load without a read grant.
     pub fn run_file(&self, path: impl AsRef<Path>) -> Result<RunHandle, SandboxError> {
         let path = path.as_ref();
         let source = std::fs::read_to_string(path).map_err(|source| SandboxError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(self.run_module(&path.to_string_lossy(), &source))
-    }
-
-    /// Runs `source` as an ES module named `name`.
-    pub fn run_module(&self, name: &str, source: &str) -> RunHandle {
-        let (name, source) = (name.to_string(), source.to_string());
-        self.start(move || Main::Module {
+        let mut policy = self.policy.clone();
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        policy.add_main_module_root(path, &cwd);
+        let (name, source) = (path.to_string_lossy().into_owned(), source);
+        let resolve = self.imports();
+        Ok(self.start(policy, move || Main::Module {
             name,
             source,
-            resolve: Box::new(crate::loader::file_resolver),
+            resolve,
+        }))
+    }
+
+    /// Runs `source` as an ES module named `name`. Its imports load from the sandbox's module
+    /// root or read grants (or come from its `module_resolver`).
+    pub fn run_module(&self, name: &str, source: &str) -> RunHandle {
+        let (name, source) = (name.to_string(), source.to_string());
+        let resolve = self.imports();
+        self.start(self.policy.clone(), move || Main::Module {
+            name,
+            source,
+            resolve,
         })
     }
 
     /// Runs `source` as a classic script named `name`.
     pub fn run_script(&self, name: &str, source: &str) -> RunHandle {
         let (name, source) = (name.to_string(), source.to_string());
-        self.start(move || Main::Script { name, source })
+        self.start(self.policy.clone(), move || Main::Script { name, source })
     }
 
-    fn start(&self, main: impl FnOnce() -> Main + Send + 'static) -> RunHandle {
+    /// Where a run's imports come from: the host's resolver, or files.
+    fn imports(&self) -> Imports {
+        match &self.resolver {
+            Some(resolve) => {
+                let resolve = resolve.clone();
+                Imports::Host(Box::new(move |specifier, referrer| resolve(specifier, referrer)))
+            }
+            None => Imports::Files,
+        }
+    }
+
+    fn start(&self, policy: Policy, main: impl FnOnce() -> Main + Send + 'static) -> RunHandle {
         let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         let worker = format!("{}-{n}", self.worker_name);
         let capacity = self.channels.iter().map(|(_, c)| *c).max().unwrap_or(1);
@@ -456,7 +508,7 @@ impl Sandbox {
         }
         let (done_tx, done) = bounded::<()>(1);
 
-        let mut options = RunOptions::new(self.policy.clone());
+        let mut options = RunOptions::new(policy);
         options.audit = self
             .audit
             .as_ref()

@@ -10,6 +10,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::audit::AuditLog;
 use crate::dispatch::{OutputFn, Stream};
+use crate::loader::Imports;
 use crate::policy::Policy;
 use crate::runtime::{self, Exit, Main, RunOptions, WarmWorker};
 use crate::sandbox::CAPTURE_LIMIT_BYTES;
@@ -30,7 +31,9 @@ pub struct Job {
 }
 
 impl Job {
-    /// A module job.
+    /// A module job. Its imports load, as audited system calls, from the folders `policy`
+    /// makes module roots (`Permission::Module`, `[modules] root`) or grants reading; a job has
+    /// no module root of its own.
     pub fn module(name: &str, source: &str, policy: Policy) -> Job {
         Job {
             name: name.into(),
@@ -88,7 +91,7 @@ fn run_job(job: Job, thread: usize, warm: Option<&mut WarmWorker>) -> JobResult 
         Main::Module {
             name: job.name.clone(),
             source: job.source,
-            resolve: Box::new(crate::loader::file_resolver),
+            resolve: Imports::Files,
         }
     } else {
         Main::Script {

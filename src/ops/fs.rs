@@ -122,10 +122,10 @@ impl FsRoots {
             .grants
             .iter()
             .map(|g| match (&g.permission, &g.target) {
-                (p @ (Permission::Read | Permission::Write), Target::Path(path)) => {
+                (p @ (Permission::Read | Permission::Write | Permission::Module), Target::Path(path)) => {
                     Some((*p, path.clone(), real_location(path)))
                 }
-                (p @ (Permission::Read | Permission::Write), Target::All) => {
+                (p @ (Permission::Read | Permission::Write | Permission::Module), Target::All) => {
                     Some((*p, PathBuf::from("/"), PathBuf::from("/")))
                 }
                 _ => None,
@@ -331,17 +331,17 @@ impl FsRoots {
         if let Some(g) = self.grant_for(loc.permission, reached) {
             return Ok(g);
         }
-        let verb = match loc.permission {
-            Permission::Read => "read",
-            _ => "write",
+        let (verb, hint) = match loc.permission {
+            Permission::Module => ("load", Policy::module_hint(reached)),
+            Permission::Read => ("read", Policy::hint(loc.permission, &reached.display().to_string())),
+            _ => ("write", Policy::hint(loc.permission, &reached.display().to_string())),
         };
         let shown = reached.display().to_string();
         Err(OpError::new(
             ErrorCode::PermissionDenied,
             format!(
-                "{op} \"{}\" leads through a symlink to \"{shown}\": {verb} \"{shown}\" ({})",
+                "{op} \"{}\" leads through a symlink to \"{shown}\": {verb} \"{shown}\" ({hint})",
                 loc.abs.display(),
-                Policy::hint(loc.permission, &shown)
             ),
         ))
     }
@@ -602,6 +602,71 @@ fn read_opened(
     }
     let n = data.len() as u64;
     Ok(Done::ok(reply::Result::Bytes(Bytes { data }), n))
+}
+
+/// A module's source, read for an import: the bytes and the real path they came from.
+pub struct ModuleFile {
+    /// The file's bytes.
+    pub data: Vec<u8>,
+    /// The real path of the file read, when it is not the path asked for.
+    pub resolved: Option<String>,
+}
+
+/// Reads a module file beneath its grant (a module root or a read grant), on the isolate's
+/// thread and without waiting: opened `O_NONBLOCK`, and only a regular file of at most
+/// `max_bytes` with one hard link is read (a FIFO, a device, `/proc`'s endless files or a
+/// directory are refused before a byte is read).
+pub fn read_module(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Result<ModuleFile, (OpError, Option<String>)> {
+    const OP: &str = "module.load";
+    let mut reached = None;
+    let mut run = || -> Result<Vec<u8>, OpError> {
+        let err = |e| io_error(OP, &loc.abs, e);
+        let (file, real) = match roots.open_reached(OP, loc, nonblocking(OpenOptions::new().read(true)))? {
+            Ok(opened) => opened,
+            Err(e) if would_block(&e) => {
+                return Err(OpError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("{OP} \"{}\": not a regular file (a FIFO, socket or device)", loc.abs.display()),
+                ))
+            }
+            Err(e) => return Err(err(e)),
+        };
+        roots.allow_reached(OP, loc, reached.insert(real))?;
+        let meta = file.metadata().map_err(err)?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+            return Err(OpError::new(
+                ErrorCode::InvalidArgument,
+                format!("{OP} \"{}\": {what}", loc.abs.display()),
+            ));
+        }
+        refuse_hard_links(OP, loc, &meta)?;
+        let too_large = || {
+            OpError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "{OP} \"{}\": the module is larger than {max_bytes} bytes (raise [limits] max_message_bytes)",
+                    loc.abs.display()
+                ),
+            )
+        };
+        if meta.len() > max_bytes {
+            return Err(too_large());
+        }
+        let mut data = Vec::new();
+        data.try_reserve_exact(meta.len() as usize).map_err(|_| too_large())?;
+        file.take(max_bytes + 1).read_to_end(&mut data).map_err(err)?;
+        if data.len() as u64 > max_bytes {
+            return Err(too_large());
+        }
+        Ok(data)
+    };
+    let result = run();
+    let resolved = reached.filter(|r| r != &loc.abs).map(|r| r.display().to_string());
+    match result {
+        Ok(data) => Ok(ModuleFile { data, resolved }),
+        Err(e) => Err((e, resolved)),
+    }
 }
 
 /// Writes `data` to a file, creating it, and replacing (see `replace`) or, with `append`,

@@ -14,10 +14,11 @@ pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
         "net.fetch" | "net" => Permission::Net,
         "env.get" | "env" => Permission::Env,
         "host.send" | "host.listen" | "host.message" | "host" => Permission::Host,
+        "module.load" | "module" => Permission::Module,
         "now" | "randomBytes" | "sleep" | "exit" => return Ok(None),
         other => {
             return Err(format!(
-                "unknown operation {other:?}; expected one of: {}, or read, write, net, env, host",
+                "unknown operation {other:?}; expected one of: {}, or read, write, net, env, host, module",
                 crate::ops::OP_NAMES.join(", ")
             ))
         }
@@ -50,6 +51,7 @@ impl Policy {
                 };
                 self.check_net(&target)
             }
+            Permission::Module => self.check_module(&normalize(&cwd.join(resource))),
             Permission::Env | Permission::Host => self.check_name(permission, resource),
         })
     }

@@ -51,6 +51,8 @@ impl fmt::Display for PolicyError {
 /// `true` (everything) or a list of items, each with its position in the file.
 enum Access {
     All(bool),
+    /// One item, written without a list (`root = "lib"`): it spans the value.
+    One(String),
     List(Vec<Spanned<String>>),
 }
 
@@ -60,10 +62,13 @@ impl<'de> Deserialize<'de> for Access {
         impl<'de> Visitor<'de> for V {
             type Value = Access;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("true, false, or a list of strings")
+                f.write_str("true, false, a string or a list of strings")
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Access, E> {
                 Ok(Access::All(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Access, E> {
+                Ok(Access::One(v.to_string()))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Access, A::Error> {
                 let mut items = Vec::new();
@@ -94,6 +99,12 @@ struct AllowSection {
 #[serde(deny_unknown_fields)]
 struct HostSection {
     channels: Option<Spanned<Access>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ModulesSection {
+    root: Option<Spanned<Access>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -130,6 +141,8 @@ struct RawPolicy {
     env: AllowSection,
     #[serde(default)]
     host: HostSection,
+    #[serde(default)]
+    modules: ModulesSection,
     #[serde(default)]
     js: JsSection,
     #[serde(default)]
@@ -181,38 +194,37 @@ pub(super) fn parse(text: &str, name: &str, base: &Path) -> Result<Policy, Polic
         (Permission::Net, raw.net.allow),
         (Permission::Env, raw.env.allow),
         (Permission::Host, raw.host.channels),
+        (Permission::Module, raw.modules.root),
     ];
     for (permission, access) in sections {
         let Some(access) = access else { continue };
         let key = permission.policy_key();
         let span = access.span();
-        match access.into_inner() {
-            Access::All(false) => {}
-            Access::All(true) => policy.grants.push(Grant {
+        // Each item as written, with where it starts (`None`: everything of its kind).
+        let items: Vec<(Option<String>, usize)> = match access.into_inner() {
+            Access::All(false) => Vec::new(),
+            Access::All(true) => vec![(None, span.start)],
+            Access::One(item) => vec![(Some(item), span.start)],
+            Access::List(items) => items
+                .into_iter()
+                .map(|item| (Some(item.get_ref().clone()), item.span().start))
+                .collect(),
+        };
+        for (item, start) in items {
+            let target = match item {
+                None => Target::All,
+                Some(item) => parse_target(permission, &item, base)
+                    .map_err(|m| at(start, format!("{key}: {m}")))?,
+            };
+            policy.grants.push(Grant {
                 permission,
-                target: Target::All,
+                target,
                 source: Source::File {
                     path: name.to_string(),
-                    line: line_col(text, span.start).0,
+                    line: line_col(text, start).0,
                     key,
                 },
-            }),
-            Access::List(items) => {
-                for item in items {
-                    let span = item.span();
-                    let target = parse_target(permission, item.get_ref(), base)
-                        .map_err(|m| at(span.start, format!("{key}: {m}")))?;
-                    policy.grants.push(Grant {
-                        permission,
-                        target,
-                        source: Source::File {
-                            path: name.to_string(),
-                            line: line_col(text, span.start).0,
-                            key,
-                        },
-                    });
-                }
-            }
+            });
         }
     }
     policy.allow_eval = raw.js.eval.unwrap_or(true);
@@ -281,6 +293,11 @@ struct OutHost {
 }
 
 #[derive(Serialize)]
+struct OutModules {
+    root: toml::Value,
+}
+
+#[derive(Serialize)]
 struct OutJs {
     eval: bool,
 }
@@ -295,6 +312,8 @@ struct OutPolicy {
     env: Option<OutAllow>,
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<OutHost>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modules: Option<OutModules>,
     js: OutJs,
     limits: Limits,
     quotas: BTreeMap<String, Quota>,
@@ -328,6 +347,7 @@ pub(super) fn normalized(policy: &Policy) -> String {
         net: access(policy, Permission::Net).map(|allow| OutAllow { allow }),
         env: access(policy, Permission::Env).map(|allow| OutAllow { allow }),
         host: access(policy, Permission::Host).map(|channels| OutHost { channels }),
+        modules: access(policy, Permission::Module).map(|root| OutModules { root }),
         js: OutJs {
             eval: policy.allow_eval,
         },

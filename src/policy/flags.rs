@@ -1,6 +1,7 @@
 //! Deno-style command-line grants: `--allow-read[=PATHS]`, `--allow-write[=PATHS]`,
-//! `--allow-net[=HOSTS]`, `--allow-env[=NAMES]`, `--allow-host[=CHANNELS]`. A flag with no
-//! value grants everything of its kind; values are comma-separated.
+//! `--allow-net[=HOSTS]`, `--allow-env[=NAMES]`, `--allow-host[=CHANNELS]`, and
+//! `--module-root=DIRS`. A flag with no value grants everything of its kind; values are
+//! comma-separated.
 
 use std::path::Path;
 
@@ -21,6 +22,8 @@ pub struct Flags {
     pub env: Option<Vec<String>>,
     /// `--allow-host`: host channel names.
     pub host: Option<Vec<String>>,
+    /// `--module-root`: folders whose modules load without a read grant.
+    pub module: Option<Vec<String>>,
 }
 
 impl Flags {
@@ -31,6 +34,7 @@ impl Flags {
             Permission::Net => &self.net,
             Permission::Env => &self.env,
             Permission::Host => &self.host,
+            Permission::Module => &self.module,
         }
     }
 }
@@ -49,7 +53,7 @@ pub(crate) fn parse_target(
         return Err("empty value".into());
     }
     Ok(match permission {
-        Permission::Read | Permission::Write => {
+        Permission::Read | Permission::Write | Permission::Module => {
             if text.contains('\0') {
                 return Err("a path may not contain NUL".into());
             }

@@ -36,6 +36,10 @@ pub enum Permission {
     Env,
     /// Using host channels (`--allow-host`, `[host] channels`).
     Host,
+    /// Loading ES modules from a folder, the module root (`--module-root`, `[modules] root`):
+    /// imports beneath it load without a read grant (and the script cannot read them with
+    /// `sys.readFile`). Imports elsewhere need a read grant.
+    Module,
 }
 
 impl Permission {
@@ -47,6 +51,7 @@ impl Permission {
             Permission::Net => "--allow-net",
             Permission::Env => "--allow-env",
             Permission::Host => "--allow-host",
+            Permission::Module => "--module-root",
         }
     }
 
@@ -58,16 +63,18 @@ impl Permission {
             Permission::Net => "[net] allow",
             Permission::Env => "[env] allow",
             Permission::Host => "[host] channels",
+            Permission::Module => "[modules] root",
         }
     }
 
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Permission::Read,
         Permission::Write,
         Permission::Net,
         Permission::Env,
         Permission::Host,
+        Permission::Module,
     ];
 }
 
@@ -87,6 +94,8 @@ pub enum Source {
     },
     /// Built in code by a host application.
     Api(String),
+    /// Given without being asked for: the main script's folder as its module root.
+    Implied(String),
 }
 
 impl Source {
@@ -107,6 +116,7 @@ impl fmt::Display for Source {
             Source::Flag(text) => f.write_str(text),
             Source::File { path, line, key } => write!(f, "{path}:{line} {key}"),
             Source::Api(text) => write!(f, "api: {text}"),
+            Source::Implied(text) => f.write_str(text),
         }
     }
 }
@@ -332,6 +342,24 @@ impl Policy {
         Ok(())
     }
 
+    /// The rule of the module root a run gets when none is set: the main script's folder.
+    pub const MAIN_FOLDER_RULE: &'static str = "module root: the main script's folder";
+
+    /// Makes the folder of the main module `main` (relative to `cwd`) the module root, unless
+    /// the policy has one (`--module-root`, `[modules] root`, `Permission::Module`).
+    pub fn add_main_module_root(&mut self, main: &Path, cwd: &Path) {
+        if self.grants.iter().any(|g| g.permission == Permission::Module) {
+            return;
+        }
+        let main = crate::loader::normalize(&cwd.join(main));
+        let folder = main.parent().unwrap_or(Path::new("/")).to_path_buf();
+        self.grants.push(Grant {
+            permission: Permission::Module,
+            target: Target::Path(folder),
+            source: Source::Implied(Self::MAIN_FOLDER_RULE.to_string()),
+        });
+    }
+
     /// Decides a file access; `path` must be absolute and normalized. The most specific
     /// matching grant decides (so the rule named is the narrowest that applies).
     pub fn check_path(&self, permission: Permission, path: &Path) -> Decision {
@@ -350,6 +378,26 @@ impl Policy {
             }
         }
         self.decided(best.map(|(i, _)| i))
+    }
+
+    /// Decides loading the module file `path` (absolute, normalized): a module root holding it
+    /// allows it, else a read grant does (the narrowest of either kind names the rule).
+    pub fn check_module(&self, path: &Path) -> Decision {
+        let root = self.check_path(Permission::Module, path);
+        if root.allowed {
+            return root;
+        }
+        self.check_path(Permission::Read, path)
+    }
+
+    /// How to allow loading the module file `path`: a read grant of it, or a module root.
+    pub fn module_hint(path: &Path) -> String {
+        let folder = path.parent().unwrap_or(Path::new("/"));
+        format!(
+            "allow with --allow-read={} or [fs] read, or a module root that holds it: --module-root={} or [modules] root",
+            path.display(),
+            folder.display()
+        )
     }
 
     /// Decides a network access to `target`; the first matching `Net` grant decides. A grant of

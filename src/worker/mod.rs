@@ -316,13 +316,13 @@ impl Worker {
 
     /// Runs `source` as an ES module named `name`. Each import is resolved by
     /// `resolve(specifier, referrer_name)`, which returns the imported module's name and source
-    /// (or `None`: the load fails with an error naming the specifier). With top-level await the
+    /// (or why not: the load fails with that message, at the import). With top-level await the
     /// module may still be waiting when this returns: see [`Worker::poll_modules`].
     pub fn load_module(
         &mut self,
         name: &str,
         source: &str,
-        mut resolve: impl FnMut(&str, &str) -> Option<(String, String)>,
+        mut resolve: impl FnMut(&str, &str) -> Result<(String, String), String>,
     ) -> Result<(), JsError> {
         self.enter_js(|tc| modules::load(tc, name, source, &mut resolve).map(|_| ()))
     }

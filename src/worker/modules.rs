@@ -73,7 +73,7 @@ pub(crate) fn load(
     scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope>>,
     name: &str,
     source: &str,
-    resolve: &mut dyn FnMut(&str, &str) -> Option<(String, String)>,
+    resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
 ) -> Result<Evaluation, JsError> {
     let shared = state::get(scope);
     let main = compile(scope, name, source)?;
@@ -94,16 +94,17 @@ pub(crate) fn load(
             let request = requests.get(scope, i).unwrap();
             let request = v8::Local::<v8::ModuleRequest>::try_from(request).unwrap();
             let specifier = request.get_specifier().to_rust_string_lossy(scope);
-            let Some((dep_name, dep_source)) = resolve(&specifier, &referrer) else {
-                let loc = module.source_offset_to_location(request.get_source_offset());
-                return Err(JsError {
-                    script: Some(referrer.clone()),
-                    line: Some(loc.get_line_number() as usize + 1),
-                    column: Some(loc.get_column_number() as usize + 1),
-                    ..JsError::plain(format!(
-                        "Cannot resolve module \"{specifier}\" imported from \"{referrer}\""
-                    ))
-                });
+            let (dep_name, dep_source) = match resolve(&specifier, &referrer) {
+                Ok(found) => found,
+                Err(why) => {
+                    let loc = module.source_offset_to_location(request.get_source_offset());
+                    return Err(JsError {
+                        script: Some(referrer.clone()),
+                        line: Some(loc.get_line_number() as usize + 1),
+                        column: Some(loc.get_column_number() as usize + 1),
+                        ..JsError::plain(why)
+                    });
+                }
             };
             let existing = shared.borrow().modules.by_name.get(&dep_name).cloned();
             let dep = match existing {

@@ -297,6 +297,11 @@ fn a_request_from_js_is_answered_through_recv() {
     assert_eq!(*lines.borrow(), ["answer pong"]);
 }
 
+/// A module resolver that finds nothing.
+fn no_imports(specifier: &str, _referrer: &str) -> Result<(String, String), String> {
+    Err(format!("no module {specifier}"))
+}
+
 #[test]
 fn modules_resolve_through_the_hosts_resolver() {
     let (mut w, lines) = printing_worker();
@@ -307,12 +312,12 @@ fn modules_resolve_through_the_hosts_resolver() {
         |spec, referrer| {
             asked.push(format!("{spec} from {referrer}"));
             match spec {
-                "./math.js" => Some(("math.js".into(), "export const add = (a, b) => a + b;".into())),
-                "./twice.js" => Some((
+                "./math.js" => Ok(("math.js".into(), "export const add = (a, b) => a + b;".into())),
+                "./twice.js" => Ok((
                     "twice.js".into(),
                     "import { add } from './math.js';\nexport const twice = x => add(x, x);".into(),
                 )),
-                _ => None,
+                _ => Err(format!("no module {spec}")),
             }
         },
     )
@@ -335,7 +340,11 @@ fn a_missing_module_dependency_names_the_specifier() {
         .load_module(
             "main.js",
             "import './present.js';\nimport { x } from './missing.js';",
-            |spec, _| (spec == "./present.js").then(|| ("present.js".to_string(), String::new())),
+            |spec, _| {
+                (spec == "./present.js")
+                    .then(|| ("present.js".to_string(), String::new()))
+                    .ok_or(format!("Cannot resolve module \"{spec}\""))
+            },
         )
         .unwrap_err();
     assert!(err.message.contains("./missing.js"), "{err}");
@@ -348,7 +357,7 @@ fn module_top_level_await_and_errors() {
     w.load_module(
         "tla.js",
         "const v = await Promise.resolve(5);\n$print('v', v);",
-        |_, _| None,
+        no_imports,
     )
     .unwrap();
     assert_eq!(w.poll_modules(), Ok(false));
@@ -358,7 +367,7 @@ fn module_top_level_await_and_errors() {
         .load_module(
             "bad.js",
             "await null;\nthrow new TypeError('late');",
-            |_, _| None,
+            no_imports,
         )
         .unwrap_err();
     assert_eq!(err.message, "TypeError: late");
@@ -372,7 +381,7 @@ fn module_top_level_await_and_errors() {
     w.load_module(
         "wait.js",
         "await new Promise(r => $recv(r));\n$print('woke');",
-        |_, _| None,
+        no_imports,
     )
     .unwrap();
     assert_eq!(w.poll_modules(), Ok(true));
@@ -562,7 +571,7 @@ fn send_hands_the_host_the_buffer_in_place_without_a_copy() {
 fn a_renewed_worker_starts_clean_and_refuses_other_settings() {
     let options = WorkerOptions::default();
     let mut w = Worker::with_options(options.clone(), |_| None);
-    let lib = |_: &str, _: &str| Some(("lib.js".to_string(), "export const v = 1;".to_string()));
+    let lib = |_: &str, _: &str| Ok(("lib.js".to_string(), "export const v = 1;".to_string()));
     w.load_module("lib.js", "export const v = 1;", lib).unwrap();
     w.load("a.js", "globalThis.x = 1; $recv(() => {});")
         .unwrap();
@@ -600,7 +609,7 @@ fn a_renewed_worker_starts_clean_and_refuses_other_settings() {
     // A module of the same name is compiled anew, from its new source.
     let (tx, rx) = mpsc::channel();
     w.set_print_handler(move |l| tx.send(l.to_string()).unwrap());
-    w.load_module("lib.js", "$print('new lib')", |_, _| None)
+    w.load_module("lib.js", "$print('new lib')", no_imports)
         .unwrap();
     assert_eq!(rx.try_recv().unwrap(), "new lib");
 }

@@ -4,6 +4,7 @@ mod audit;
 mod fs_guard;
 mod hostile;
 mod limits;
+mod module_guard;
 mod net_guard;
 mod run;
 mod sys;
