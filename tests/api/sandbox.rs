@@ -564,3 +564,99 @@ fn calls_that_outlive_their_run_are_recorded_late_naming_the_runs_end() {
     }
     assert_eq!(late[0]["prev"], run_end["hash"]);
 }
+
+/// A folder with `lib/v.js` in it, and a secret beside it.
+fn module_folders() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+    std::fs::write(dir.path().join("lib/v.js"), "export const v = 'lib';\n").unwrap();
+    std::fs::write(dir.path().join("secret.js"), "SECRET-CONTENT-91 no js\n").unwrap();
+    dir
+}
+
+#[test]
+fn a_hosts_imports_are_policy_checked_and_audited() {
+    let dir = module_folders();
+    let main = dir.path().join("lib/main.js");
+    std::fs::write(&main, "import { v } from './v.js';\nconsole.log(v);").unwrap();
+    let secret = dir.path().join("secret.js").display().to_string();
+    let (_, sink) = AuditLog::in_memory("test");
+    // No module root: an inline module's imports need a grant.
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .audit_writer(sink.clone())
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module("inline.js", &format!("import '{secret}';"));
+    let Exit::Error(e) = run.wait() else {
+        panic!("denied")
+    };
+    assert!(e.message.contains("permission denied") && e.message.contains(&secret), "{e}");
+    assert!(!e.message.contains("SECRET-CONTENT"), "{e}");
+    // A file's folder is its run's module root.
+    let mut run = sandbox.run_file(&main).unwrap();
+    assert_eq!(run.wait(), Exit::Ok);
+    assert_eq!(run.stdout(), ["lib"]);
+    let log = sink.lines().join("\n");
+    assert!(log.contains("\"op\":\"module.load\""), "{log}");
+    assert!(log.contains(&v8box::audit::sha256_hex(b"export const v = 'lib';\n")), "{log}");
+
+    // A module root set on the builder holds for inline modules, and replaces the file's folder.
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .module_root(dir.path().join("lib"))
+        .unwrap()
+        .build()
+        .unwrap();
+    let lib = dir.path().join("lib/v.js").display().to_string();
+    let mut run = sandbox.run_module("inline.js", &format!("import {{ v }} from '{lib}';\nconsole.log(v);"));
+    assert_eq!(run.wait(), Exit::Ok);
+    let mut run = sandbox.run_module("inline.js", &format!("import '{secret}';"));
+    assert!(matches!(run.wait(), Exit::Error(_)));
+}
+
+#[test]
+fn a_hosts_own_resolver_is_audited() {
+    let (_, sink) = AuditLog::in_memory("test");
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .audit_writer(sink.clone())
+        .module_resolver(|specifier, _| {
+            (specifier == "virtual:answer")
+                .then(|| ("virtual:answer".to_string(), "export default 42;".to_string()))
+        })
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module("m.js", "import a from 'virtual:answer';\nconsole.log(a);");
+    assert_eq!(run.wait(), Exit::Ok);
+    assert_eq!(run.stdout(), ["42"]);
+    let mut run = sandbox.run_module("m.js", "import 'virtual:nothing';");
+    assert!(matches!(run.wait(), Exit::Error(_)));
+    let log = sink.lines().join("\n");
+    assert!(log.contains("\"rule\":\"host resolver\""), "{log}");
+    assert!(log.contains(&v8box::audit::sha256_hex(b"export default 42;")), "{log}");
+    assert!(log.contains("\"resource\":\"virtual:nothing\"") && log.contains("NOT_FOUND"), "{log}");
+}
+
+#[test]
+fn a_pool_jobs_imports_need_a_module_root_or_a_grant() {
+    let dir = module_folders();
+    let lib = dir.path().join("lib/v.js").display().to_string();
+    let source = format!("import {{ v }} from '{lib}';\nconsole.log(v);");
+    let mut rooted = Policy::deny_all();
+    rooted
+        .grant(Permission::Module, &dir.path().join("lib").display().to_string(), dir.path())
+        .unwrap();
+    let pool = WorkerPool::new(1);
+    let results = pool.run_all(vec![
+        Job::module("bare.js", &source, Policy::deny_all()),
+        Job::module("rooted.js", &source, rooted),
+    ]);
+    assert!(matches!(&results[0].exit, Exit::Error(e) if e.message.contains("permission denied")), "{:?}", results[0].exit);
+    assert_eq!(results[1].exit, Exit::Ok, "{:?}", results[1].exit);
+    assert_eq!(results[1].stdout, ["lib"]);
+    assert!(results[1].audit.iter().any(|r| r.contains("\"op\":\"module.load\"")));
+}
