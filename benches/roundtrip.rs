@@ -96,6 +96,30 @@ fn b2_bytes(c: &mut Criterion) {
         b.iter(|| w.load("s.js", "$send(big)").unwrap())
     });
     group.finish();
+
+    // Host -> script at other sizes: below 960 KiB V8's allocator (PartitionAlloc, inside the
+    // heap sandbox) reuses freed buffers; from there up it maps every buffer anew (and the
+    // kernel zeroes and faults in each page), which is what 1 MiB above pays.
+    let mut group = c.benchmark_group("B2 host -> script by size");
+    for size in [64 << 10, 512 << 10, 900 << 10, 2 << 20] {
+        group.throughput(Throughput::Bytes(size as u64));
+        let src = vec![7u8; size];
+        let mut dst = vec![0u8; size];
+        group.bench_function(format!("memcpy {} KiB (floor)", size >> 10), |b| {
+            b.iter(|| {
+                dst.copy_from_slice(std::hint::black_box(&src));
+                std::hint::black_box(&dst);
+            })
+        });
+        group.bench_function(format!("send_vec {} KiB", size >> 10), |b| {
+            b.iter_batched(
+                || src.clone(),
+                |v| w.send_vec(v).unwrap(),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
 }
 
 /// Options for one run; with `audit`, a log in a new file (the last run's is removed first).
