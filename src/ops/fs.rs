@@ -20,9 +20,10 @@
 //! when it is not the path asked for, and the audit record names it (`resolved`).
 //!
 //! **Writes replace files whole.** A write to a regular file (or a new one) goes to a new
-//! temporary file in the same folder (`O_EXCL`, a random name), which is flushed to disk
-//! (`fdatasync`) and renamed over the target; on any failure the temporary file is removed and
-//! the old file is untouched. See `replace` and `append`.
+//! temporary file in the same folder (`O_EXCL`, a random name), which — when it replaces an
+//! existing file — is flushed to disk (`fdatasync`) before it is renamed over the target; on any
+//! failure the temporary file is removed and the old file is untouched. See `replace` and
+//! `append`.
 //!
 //! **The audit log is off limits.** No operation may write, remove or rename the run's audit
 //! log file, by any name (compared by real path and by device and inode), nor remove or rename
@@ -767,9 +768,12 @@ fn write_checked(
 /// Replaces the file `name` in `dir` (or creates it) with `data`, whole or not at all: the
 /// bytes go to a new temporary file beside it (created with `O_EXCL` under a random name),
 /// which takes the old file's mode (read and write bits; set-id bits are not carried over) and
-/// owner (where this process may set it), is flushed to disk (`fdatasync`, so that a file
-/// system that reports a full disk only on flushing reports it here) and then renamed over the
-/// name. Any failure removes the temporary file: the old file is untouched.
+/// owner (where this process may set it), is flushed to disk when it replaces a file
+/// (`fdatasync`: a file system that reports a full disk only on flushing reports it here, and a
+/// crash cannot leave the name pointing at unwritten blocks instead of the old content) and
+/// then renamed over the name. Any failure removes the temporary file: the old file is
+/// untouched. A new file (nothing to lose) is not flushed, as in Deno and Node: flushing cost
+/// ~0.8 ms per file and made writing 10,000 new files 1.5x Deno's time (docs/BENCHMARKS.md).
 fn replace(dir: &Dir, name: &OsStr, data: &[u8], old: Option<&Metadata>) -> io::Result<()> {
     let mode = old.map_or(0o666, |m| m.permissions().mode() & 0o777);
     let (temp, mut file) = create_temp(dir, mode)?;
@@ -780,8 +784,8 @@ fn replace(dir: &Dir, name: &OsStr, data: &[u8], old: Option<&Metadata>) -> io::
             // exactly. An owner it may not give (not running as root) it leaves as it is.
             let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
             file.set_permissions(Permissions::from_mode(mode))?;
+            file.sync_data()?;
         }
-        file.sync_data()?;
         drop(file);
         dir.rename(&temp, dir, name)
     })();
