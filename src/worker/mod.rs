@@ -6,6 +6,7 @@
 
 mod bindings;
 mod buffer_limit;
+mod cage_guard;
 mod error;
 mod exception;
 mod inspect;
@@ -22,6 +23,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 
 pub use buffer_limit::MemoryWatch;
+pub use cage_guard::{committed_heap_bytes, CAGE_BUDGET_BYTES, CAGE_BYTES};
 pub use error::{JsError, TerminationReason};
 pub use modules::Evaluation;
 pub use platform::{
@@ -31,6 +33,7 @@ pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
 use buffer_limit::BufferLimit;
+use cage_guard::CageShare;
 use state::State;
 use terminate::HeapGuard;
 
@@ -76,6 +79,7 @@ pub struct Worker {
     heap_guard: Option<Box<HeapGuard>>,
     /// The ArrayBuffer memory limit's callback data (with a heap limit only).
     buffer_limit: Option<Box<BufferLimit>>,
+    cage_share: Option<Box<CageShare>>,
     /// What the isolate was made with; a renewed context is made the same way.
     options: WorkerOptions,
     /// Runs (contexts) this isolate has hosted: 1, plus one per `renew`.
@@ -127,6 +131,9 @@ impl Worker {
             limit.install(&mut isolate);
             limit
         });
+        // Every worker's heap counts against the cage all isolates of the process share.
+        let cage_share = CageShare::new(terminate.clone());
+        cage_share.install(&mut isolate);
         let heap_guard = Box::new(HeapGuard {
             terminate: terminate.clone(),
         });
@@ -149,6 +156,7 @@ impl Worker {
             terminate,
             heap_guard: Some(heap_guard),
             buffer_limit,
+            cage_share: Some(cage_share),
             options,
             runs: 1,
             _not_send: PhantomData,
@@ -504,6 +512,7 @@ impl Drop for Worker {
         // Only now, with the isolate gone, may the callbacks' data go.
         self.heap_guard.take();
         self.buffer_limit.take();
+        self.cage_share.take();
     }
 }
 

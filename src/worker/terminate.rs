@@ -148,6 +148,9 @@ pub(crate) struct HeapGuard {
     pub(crate) terminate: TerminateHandle,
 }
 
+/// The most head-room a script stopped at its heap limit gets to unwind.
+const HEAD_ROOM_BYTES: usize = 128 << 20;
+
 /// Called by V8 when the heap is close to its limit: record the reason, terminate the script
 /// and grant head-room so that V8 can unwind instead of aborting the process.
 pub(crate) extern "C" fn near_heap_limit(
@@ -159,5 +162,7 @@ pub(crate) extern "C" fn near_heap_limit(
     // that box and drops it only after the isolate is disposed, so the pointer is valid here.
     let guard = unsafe { &*(data as *const HeapGuard) };
     guard.terminate.terminate_for(TerminationReason::HeapLimit);
-    current_heap_limit.saturating_mul(2)
+    // Enough to unwind, and no more: every isolate of the process shares one 4 GiB cage
+    // (`cage_guard.rs`), and doubling a big heap's limit would let it take the others' room.
+    current_heap_limit.saturating_add(current_heap_limit.min(HEAD_ROOM_BYTES))
 }

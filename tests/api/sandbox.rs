@@ -660,3 +660,27 @@ fn a_pool_jobs_imports_need_a_module_root_or_a_grant() {
     assert_eq!(results[1].stdout, ["lib"]);
     assert!(results[1].audit.iter().any(|r| r.contains("\"op\":\"module.load\"")));
 }
+
+#[test]
+fn tenants_that_together_fill_the_heap_cage_are_stopped_not_the_process() {
+    // All isolates of a process share one 4 GiB pointer-compression cage: four tenants that
+    // may each take 1.5 GiB fill it before any reaches its own limit (V8 aborted the process).
+    let pool = WorkerPool::new(4);
+    let mut big = Policy::deny_all();
+    big.limits.max_heap_mb = Some(1500);
+    big.limits.timeout_ms = Some(120_000);
+    let bomb = "const a = []; while (true) a.push(new Array(1e5).fill(1.5));";
+    let results = pool.run_all(
+        (0..4)
+            .map(|i| Job::module(&format!("bomb{i}.js"), bomb, big.clone()))
+            .collect(),
+    );
+    for r in &results {
+        assert_eq!(r.exit, Exit::HeapLimit, "{}: {:?}", r.name, r.exit);
+        assert!(r.audit.last().unwrap().contains("heap limit"), "{:?}", r.audit.last());
+    }
+    // The process is fine, and so is the next tenant.
+    let after = pool.run_all(vec![Job::module("after.js", "console.log(1 + 1);", Policy::deny_all())]);
+    assert_eq!(after[0].exit, Exit::Ok);
+    assert_eq!(after[0].stdout, ["2"]);
+}
