@@ -1,9 +1,10 @@
 //! The `v8box` command line.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use v8box::audit::AuditLog;
 use v8box::policy::{Flags, Limits, Policy};
@@ -113,11 +114,94 @@ struct RunArgs {
     /// Allow these host channels (all without a value).
     #[arg(long, value_name = "CHANNELS", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
     allow_host: Option<Vec<String>>,
-    /// The script to run.
+    /// The script to run. Everything after it is the script's (`sys.args`), unchanged: a
+    /// v8box flag there is not v8box's (`split_run_argv`).
     file: PathBuf,
-    /// Arguments passed to the script (`sys.args`).
+    /// Arguments passed to the script (`sys.args`), as they are.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+/// Splits `v8box run ...`'s arguments at FILE: returns (the arguments up to and including
+/// FILE, for clap to parse; the ones after it, for the script, untouched), or `None` when
+/// `argv` is not a `run` with a FILE (then clap parses it all, and says what is wrong).
+///
+/// clap alone is not enough: with `trailing_var_arg`, options it knows are still taken as its
+/// own when they come right after FILE (`run tool.js --allow-read` granted the read, `-h`
+/// printed help), so a wrapper that runs `v8box run --allow-read=./data tool.js "$@"` would
+/// let its caller widen the policy. Which options take a separate value is read from clap's
+/// own definition of `run`, so that a new option cannot be missed here.
+fn split_run_argv(argv: &[OsString]) -> Option<(Vec<OsString>, Vec<OsString>)> {
+    let argv_text: Vec<std::borrow::Cow<str>> = argv.iter().map(|a| a.to_string_lossy()).collect();
+    if argv_text.get(1).map(|a| a.as_ref()) != Some("run") {
+        return None;
+    }
+    let cli = Cli::command();
+    let run = cli.find_subcommand("run")?;
+    let takes_value = |arg: &clap::Arg| {
+        arg.get_action().takes_values()
+            && !arg.is_require_equals_set()
+            && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
+    };
+    let mut i = 2;
+    while i < argv.len() {
+        let a = argv_text[i].as_ref();
+        if a == "--" {
+            // FILE follows; clap sees the `--` too, and takes what follows it as positional.
+            i += 1;
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            if !long.contains('=') {
+                let known = run.get_arguments().find(|x| x.get_long() == Some(long));
+                if known.is_some_and(takes_value) {
+                    i += 1; // its value
+                }
+            }
+        } else if let Some(shorts) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // `-X` or `-Xvalue`: only a value-taking short with nothing after it takes the next.
+            let mut chars = shorts.chars();
+            let first = chars.next();
+            let known = run.get_arguments().find(|x| x.get_short() == first);
+            if chars.next().is_none() && known.is_some_and(takes_value) {
+                i += 1;
+            }
+        } else {
+            break; // FILE
+        }
+        i += 1;
+    }
+    if i >= argv.len() {
+        return None;
+    }
+    Some((argv[..=i].to_vec(), argv[i + 1..].to_vec()))
+}
+
+/// The long and short flags of `v8box run` found among the script's arguments (`--allow-read`
+/// from `--allow-read=/etc`), each once, in order: they are the script's, not v8box's, and a
+/// warning says so.
+fn run_flags_among(script_args: &[String]) -> Vec<String> {
+    let cli = Cli::command();
+    let Some(run) = cli.find_subcommand("run") else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = Vec::new();
+    for a in script_args {
+        let name = if let Some(long) = a.strip_prefix("--") {
+            let long = long.split('=').next().unwrap_or("");
+            let known = run.get_arguments().any(|x| x.get_long() == Some(long));
+            (known && !long.is_empty()).then(|| format!("--{long}"))
+        } else if let Some(short) = a.strip_prefix('-').and_then(|s| s.chars().next()) {
+            let known = run.get_arguments().any(|x| x.get_short() == Some(short));
+            known.then(|| format!("-{short}"))
+        } else {
+            None
+        };
+        if let Some(name) = name.filter(|n| !found.contains(n)) {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// A limit flag's value: a number that `check` accepts.
@@ -156,11 +240,52 @@ fn print_version() -> ExitCode {
 
 fn main() -> ExitCode {
     // Only as the first argument: after the subcommand it belongs to it, after FILE to the script.
-    if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
+    if matches!(
+        std::env::args_os()
+            .nth(1)
+            .and_then(|a| a.into_string().ok())
+            .as_deref(),
+        Some("--version" | "-V")
+    ) {
         return print_version();
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let split = split_run_argv(&argv);
+    let parsed = match &split {
+        Some((head, _)) => Cli::command()
+            .try_get_matches_from(head)
+            .and_then(|m| Cli::from_arg_matches(&m)),
+        None => Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
+        Ok(mut cli) => {
+            if let (Command::Run(run), Some((_, rest))) = (&mut cli.command, split) {
+                let shown: Vec<String> = rest
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                for flag in run_flags_among(&shown) {
+                    say(format_args!(
+                        "warning: \"{flag}\" after the script {} is passed to the script, not to \
+                         v8box; put v8box flags before the script",
+                        run.file.display()
+                    ));
+                }
+                run.args = match rest
+                    .into_iter()
+                    .map(OsString::into_string)
+                    .collect::<Result<_, _>>()
+                {
+                    Ok(args) => args,
+                    Err(bad) => {
+                        return usage_error(format!(
+                            "an argument after the script is not valid UTF-8: {bad:?}"
+                        ))
+                    }
+                };
+            }
+            cli
+        }
         Err(e) => {
             use clap::error::ErrorKind::*;
             if matches!(
