@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use v8box::audit::AuditLog;
-use v8box::policy::{Flags, Limits, Policy};
+use v8box::audit::{escaped, AuditLog};
+use v8box::policy::{Flags, Limits, NotReplayed, Policy};
 use v8box::{loader, Exit, Main, RunOptions};
 
 #[derive(Parser)]
@@ -319,19 +319,49 @@ fn read_log(file: &Path) -> Result<Vec<u8>, ExitCode> {
 }
 
 fn audit_verify(file: &Path) -> ExitCode {
+    // A log that its writer still holds (`AuditLog::open` locks it) is not over yet: its last
+    // run has no `run_end` because it is still running, not because records were lost.
+    let live = std::fs::File::open(file)
+        .ok()
+        .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)));
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let shown = escaped(&file.display().to_string()).into_owned();
     match v8box::audit::verify(&log) {
         v8box::audit::Verdict::Ok { records } => {
             println!("ok: {records} records");
+            if live {
+                eprintln!("note: {shown} is still being written (a process holds its lock): more records may follow");
+            }
             ExitCode::SUCCESS
         }
+        v8box::audit::Verdict::Incomplete { records, missing } if live => {
+            println!(
+                "{shown}: still being written (a process holds its lock): the {records} records so \
+                 far verify; {} run(s) or intent(s) still open are not over yet",
+                missing.len()
+            );
+            eprintln!("error: {shown}: still being written; verify it once its writer has ended");
+            ExitCode::from(1)
+        }
+        v8box::audit::Verdict::Incomplete { records, missing } => {
+            for m in &missing {
+                println!("{shown}: {m}");
+            }
+            eprintln!(
+                "error: {shown}: the log is incomplete ({} missing end(s)): its tail was lost, \
+                 or a process died while writing it; the {records} records verify",
+                missing.len()
+            );
+            ExitCode::from(1)
+        }
         v8box::audit::Verdict::Bad { line, reason } => {
+            let reason = escaped(&reason);
             // The verdict goes to stdout like the `ok` one; stderr carries it too, as an error.
-            println!("{}:{line}: line {line}: {reason}", file.display());
-            eprintln!("error: {}: line {line}: {reason}", file.display());
+            println!("{shown}:{line}: line {line}: {reason}");
+            eprintln!("error: {shown}: line {line}: {reason}");
             ExitCode::from(1)
         }
     }
@@ -376,9 +406,11 @@ fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // What the resource names is printed escaped: `\x1b`, `\r`, `\u{202e}` (docs/AUDIT.md).
+    let (shown_op, shown) = (escaped(op), escaped(resource));
     match policy.decide(op, resource, &cwd()) {
         Ok(d) if d.allowed => {
-            println!("allow {op} \"{resource}\" (rule: {})", d.rule);
+            println!("allow {shown_op} \"{shown}\" (rule: {})", escaped(&d.rule));
             ExitCode::SUCCESS
         }
         Ok(d) => {
@@ -387,10 +419,14 @@ fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
                 .flatten()
                 .map(|p| format!("; {}", Policy::hint(p, resource)))
                 .unwrap_or_default();
-            println!("deny {op} \"{resource}\" (rule: {}{hint})", d.rule);
+            println!(
+                "deny {shown_op} \"{shown}\" (rule: {}{})",
+                escaped(&d.rule),
+                escaped(&hint)
+            );
             ExitCode::SUCCESS
         }
-        Err(e) => usage_error(e),
+        Err(e) => usage_error(escaped(&e)),
     }
 }
 
@@ -417,20 +453,20 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
             record["op"].as_str().unwrap_or(""),
             record["resource"].as_str().unwrap_or(""),
         );
-        // Not decided by the policy, so not to be decided again: refused as invalid before it
-        // was asked, or recorded with its resource cut (which is not what was decided).
-        if record["rule"].as_str() == Some(v8box::policy::Decision::INVALID)
-            || v8box::audit::is_cut_resource(resource)
-        {
-            continue;
-        }
+        // What a person reads: the resource as recorded (a rename's `from -> to`), escaped.
+        let shown = escaped(resource);
         let was_allowed = record["decision"].as_str() == Some("allow");
-        let decision = match policy.decide(op, resource, &cwd) {
+        let decision = match policy.replay(&record, &cwd) {
             Ok(d) => d,
-            Err(e) => {
+            // Not decided by the policy, so not to be decided again: refused as invalid before
+            // it was asked, or recorded with what identifies it cut (not what was decided).
+            Err(NotReplayed::NotDecided) => continue,
+            Err(NotReplayed::Cannot(e)) => {
                 eprintln!(
-                    "seq {}: {op} \"{resource}\": cannot replay: {e}",
-                    record["seq"]
+                    "seq {}: {} \"{shown}\": cannot replay: {}",
+                    escaped(&record["seq"].to_string()),
+                    escaped(op),
+                    escaped(&e)
                 );
                 continue;
             }
@@ -440,12 +476,13 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
             changed += 1;
             let word = |allowed: bool| if allowed { "allow" } else { "deny" };
             println!(
-                "seq {}: {op} \"{resource}\": {} → {} (now by: {}; was by: {})",
-                record["seq"],
+                "seq {}: {} \"{shown}\": {} → {} (now by: {}; was by: {})",
+                escaped(&record["seq"].to_string()),
+                escaped(op),
                 word(was_allowed),
                 word(decision.allowed),
-                decision.rule,
-                record["rule"].as_str().unwrap_or("?"),
+                escaped(&decision.rule),
+                escaped(record["rule"].as_str().unwrap_or("?")),
             );
         }
     }
