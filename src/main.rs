@@ -35,8 +35,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the log's JSON, hash chain and seq order: `ok: N records` (exit 0) or the first
-    /// bad line and why (exit 1).
+    /// Check the log's JSON, hash chain and seq order, and that it is whole (every run has its
+    /// run_end, every intent its outcome): `ok: N records` (exit 0), or the first bad line and
+    /// why, or each missing end (exit 1).
     Verify {
         /// The audit log.
         file: PathBuf,
