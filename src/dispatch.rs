@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use prost::Message;
 
-use crate::audit::{AuditLog, CallInfo};
+use crate::audit::{AuditLog, CallInfo, Parts};
 use crate::loader::normalize;
 use crate::ops::{self, fs::FsRoots, Done, OpError};
 use crate::policy::{Decision, NetTarget, Permission, Policy};
@@ -79,6 +79,20 @@ struct RunEnd {
     seq: Option<u64>,
     /// Calls sent to the I/O pool whose record is not written yet.
     unrecorded: usize,
+    /// The `seq`s of the intents among them (side effects whose outcome is not written yet).
+    intents: std::collections::BTreeSet<u64>,
+    /// The `seq` of the run's `run_start` record (0: none), which `run_end` names as `run`.
+    start: u64,
+}
+
+/// What the run's `run_end` record says about the calls it leaves behind (`Shared::end_run`).
+pub struct Unfinished {
+    /// Calls still running whose records are not written.
+    pub calls: usize,
+    /// The intents among them, by `seq`: side effects whose outcome is not on record.
+    pub intents: Vec<u64>,
+    /// The `seq` of the run's `run_start` record (0: none was written).
+    pub run: u64,
 }
 
 impl Shared {
@@ -104,13 +118,23 @@ impl Shared {
     /// afterwards are recorded as late, naming it (docs/AUDIT.md). A run has one `run_end`:
     /// the first call writes it (the run's own end, or the watchdog giving up on a stuck run),
     /// and returns whether it did.
-    pub fn end_run(&self, write: impl FnOnce(usize) -> u64) -> bool {
+    pub fn end_run(&self, write: impl FnOnce(Unfinished) -> u64) -> bool {
         let mut end = self.run_end();
         if end.seq.is_some() {
             return false;
         }
-        end.seq = Some(write(end.unrecorded));
+        let unfinished = Unfinished {
+            calls: end.unrecorded,
+            intents: end.intents.iter().copied().collect(),
+            run: end.start,
+        };
+        end.seq = Some(write(unfinished));
         true
+    }
+
+    /// Notes the `seq` of the run's `run_start` record, for its `run_end` to name.
+    pub fn started_run(&self, run_start: u64) {
+        self.run_end().start = run_start;
     }
 
     /// Records a finished call: its `outcome` if it had the intent `intent`, else a `call`;
@@ -154,6 +178,9 @@ impl Shared {
         let mut end = self.run_end();
         if last {
             end.unrecorded -= 1;
+            if let Some(seq) = intent {
+                end.intents.remove(&seq);
+            }
         }
         self.record_finished(info, outcome, bytes_out, started, intent, end.seq);
     }
@@ -517,6 +544,7 @@ impl Dispatcher {
                 bytes_in: bytes.len() as u64,
                 sha256: None,
                 resolved: None,
+                parts: Parts::None,
             };
             self.shared.audit.refused(info, code.name());
         }
@@ -596,6 +624,7 @@ impl Dispatcher {
             bytes_in,
             sha256: None,
             resolved: None,
+            parts: Parts::None,
         }
     }
 
@@ -692,7 +721,13 @@ impl Dispatcher {
         }
         let shared = self.shared.clone();
         let events = self.events.clone();
-        shared.run_end().unrecorded += 1;
+        {
+            let mut end = shared.run_end();
+            end.unrecorded += 1;
+            if side_effect && intent != 0 {
+                end.intents.insert(intent);
+            }
+        }
         crate::pool::submit(move || {
             let started = shared.clock();
             let done = catch_unwind(AssertUnwindSafe(|| job(&shared)))
@@ -926,13 +961,31 @@ impl Dispatcher {
             Op::Rename(r) => {
                 let from = self.check_path("fs.rename", Permission::Write, &r.from, 0);
                 let to = self.check_path("fs.rename", Permission::Write, &r.to, 0);
+                // Every record of a rename names both paths, in fields of their own (`from`,
+                // `to`; `resource` joins them for the eye), and is decided as the dispatcher
+                // decides it: by `from`'s check, then `to`'s.
+                let shown = |end: &Result<_, (CallInfo, _)>| match end {
+                    Ok((_, info)) | Err((info, _)) => info.resource.clone(),
+                };
+                let (from_shown, to_shown) = (shown(&from), shown(&to));
+                let resource = format!("{from_shown} -> {to_shown}");
+                let parts = Parts::Rename {
+                    from: from_shown,
+                    to: to_shown,
+                };
                 match (from, to) {
                     (Err((info, e)), _) | (Ok(_), Err((info, e))) => {
+                        let info = CallInfo {
+                            resource,
+                            parts,
+                            ..info
+                        };
                         self.refuse(id, info, start, e)
                     }
                     (Ok((from, fi)), Ok((to, ti))) => {
                         let info = CallInfo {
-                            resource: format!("{} -> {}", fi.resource, ti.resource),
+                            resource,
+                            parts,
                             rule: if fi.rule == ti.rule {
                                 fi.rule
                             } else {
@@ -1078,10 +1131,11 @@ impl Dispatcher {
         let shown = ops::net::shown(&url);
         if let Err(e) = ops::net::check_headers(&f.headers) {
             let info = Self::info("net.fetch", shown, Decision::invalid(), n);
+            let info = with_net_parts(info, url.scheme(), &target);
             return self.refuse(id, info, start, e);
         }
         let d = self.shared.policy.check_net(&target);
-        let info = Self::info("net.fetch", shown, d, n);
+        let info = with_net_parts(Self::info("net.fetch", shown, d, n), url.scheme(), &target);
         if !info.allowed {
             return self.refuse(id, info, start, net_denied(&self.shared.policy, &target));
         }
@@ -1113,7 +1167,8 @@ impl Dispatcher {
                 }
                 let d = s.policy.check_net(&target);
                 let allowed = d.allowed;
-                let info = Self::info("net.fetch", shown, d, 0);
+                let info =
+                    with_net_parts(Self::info("net.fetch", shown, d, 0), next.scheme(), &target);
                 if allowed {
                     s.record_from_pool(info, "redirect", 0, Some(hop_start), None, false);
                     Ok(())
@@ -1129,6 +1184,19 @@ impl Dispatcher {
             };
             ops::net::fetch(request, max, &allow_hop, allow_address)
         })
+    }
+}
+
+/// `info` (a `net.fetch` record) with the fields that identify its target, which no cut of its
+/// URL can remove: `scheme`, `host` and `port`, as the policy decided them.
+fn with_net_parts(info: CallInfo, scheme: &str, target: &NetTarget) -> CallInfo {
+    CallInfo {
+        parts: Parts::Net {
+            scheme: scheme.to_string(),
+            host: target.host.clone(),
+            port: target.port,
+        },
+        ..info
     }
 }
 
@@ -1157,47 +1225,49 @@ fn net_denied(policy: &Policy, target: &NetTarget) -> OpError {
 /// outcome `connect` or the error, unless the URL named the address itself and it was allowed
 /// (then the URL's own record says it all). Public addresses are not recorded.
 fn address_check(shared: Arc<Shared>) -> ops::net::AddressCheck {
-    Arc::new(move |host: &str, addr: std::net::SocketAddr, own: bool| {
-        let started = shared.clock();
-        let Some((d, why)) = shared.policy.check_address(addr, own) else {
-            return Ok(());
-        };
-        let target = NetTarget::of_address(addr);
-        let shown = target.to_string();
-        let literal = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok();
-        let error = (!d.allowed).then(|| {
-            let how = if literal {
-                format!("{} is {why}", addr.ip())
-            } else {
-                format!("{host} resolves to {}, which is {why}", addr.ip())
+    Arc::new(
+        move |scheme: &str, host: &str, addr: std::net::SocketAddr, own: bool| {
+            let started = shared.clock();
+            let Some((d, why)) = shared.policy.check_address(addr, own) else {
+                return Ok(());
             };
-            OpError::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "net \"{shown}\" ({how}; {})",
-                    Policy::hint(Permission::Net, &shown)
-                ),
-            )
-        });
-        if literal && error.is_none() {
-            return Ok(());
-        }
-        // A connection that must be on record is not made once the log has failed.
-        if let Some(failure) = shared.audit.failure() {
-            return Err(OpError::new(
-                ErrorCode::Io,
-                format!("net \"{shown}\": not connected: {failure}"),
-            ));
-        }
-        let outcome = error.as_ref().map_or("connect", |e| e.code.name());
-        let info = Dispatcher::info("net.fetch", shown, d, 0);
-        shared.record_from_pool(info, outcome, 0, Some(started), None, false);
-        error.map_or(Ok(()), Err)
-    })
+            let target = NetTarget::of_address(addr);
+            let shown = target.to_string();
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+            let error = (!d.allowed).then(|| {
+                let how = if literal {
+                    format!("{} is {why}", addr.ip())
+                } else {
+                    format!("{host} resolves to {}, which is {why}", addr.ip())
+                };
+                OpError::new(
+                    ErrorCode::PermissionDenied,
+                    format!(
+                        "net \"{shown}\" ({how}; {})",
+                        Policy::hint(Permission::Net, &shown)
+                    ),
+                )
+            });
+            if literal && error.is_none() {
+                return Ok(());
+            }
+            // A connection that must be on record is not made once the log has failed.
+            if let Some(failure) = shared.audit.failure() {
+                return Err(OpError::new(
+                    ErrorCode::Io,
+                    format!("net \"{shown}\": not connected: {failure}"),
+                ));
+            }
+            let outcome = error.as_ref().map_or("connect", |e| e.code.name());
+            let info = with_net_parts(Dispatcher::info("net.fetch", shown, d, 0), scheme, &target);
+            shared.record_from_pool(info, outcome, 0, Some(started), None, false);
+            error.map_or(Ok(()), Err)
+        },
+    )
 }
 
 #[cfg(test)]

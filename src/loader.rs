@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use crate::audit::{sha256_hex, CallInfo};
+use crate::audit::{sha256_hex, CallInfo, Parts};
 use crate::dispatch::Shared;
 use crate::ops::fs::read_module;
 use crate::policy::{Decision, Policy};
@@ -81,6 +81,7 @@ impl ModuleLoader {
                 bytes_in: 0,
                 sha256: found.map(sha256_hex),
                 resolved: None,
+                parts: Parts::None,
             };
             let n = found.map_or(0, |s| s.len() as u64);
             self.shared.audit.call(info, if found.is_some() { "ok" } else { "NOT_FOUND" }, n, None);
@@ -111,6 +112,7 @@ impl ModuleLoader {
             bytes_in: 0,
             sha256: None,
             resolved: None,
+            parts: Parts::None,
         };
         let Some(grant) = d.grant.filter(|_| d.allowed) else {
             self.shared.audit.call(info, "PERMISSION_DENIED", 0, None);
@@ -162,6 +164,7 @@ impl ModuleLoader {
             bytes_in: 0,
             sha256: None,
             resolved: None,
+            parts: Parts::None,
         };
         self.shared.audit.call(info, "INVALID_ARGUMENT", 0, None);
     }

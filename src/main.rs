@@ -1,12 +1,13 @@
 //! The `v8box` command line.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use v8box::audit::AuditLog;
-use v8box::policy::{Flags, Limits, Policy};
+use v8box::audit::{escaped, AuditLog};
+use v8box::policy::{Flags, Limits, NotReplayed, Policy};
 use v8box::{Exit, Imports, Main, RunOptions};
 
 #[derive(Parser)]
@@ -34,8 +35,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the log's JSON, hash chain and seq order: `ok: N records` (exit 0) or the first
-    /// bad line and why (exit 1).
+    /// Check the log's JSON, hash chain and seq order, and that it is whole (every run has its
+    /// run_end, every intent its outcome): `ok: N records` (exit 0), or the first bad line and
+    /// why, or each missing end (exit 1).
     Verify {
         /// The audit log.
         file: PathBuf,
@@ -117,11 +119,94 @@ struct RunArgs {
     /// script's folder; imports elsewhere need --allow-read).
     #[arg(long, value_name = "DIRS", num_args = 1, require_equals = true, value_delimiter = ',')]
     module_root: Option<Vec<String>>,
-    /// The script to run.
+    /// The script to run. Everything after it is the script's (`sys.args`), unchanged: a
+    /// v8box flag there is not v8box's (`split_run_argv`).
     file: PathBuf,
-    /// Arguments passed to the script (`sys.args`).
+    /// Arguments passed to the script (`sys.args`), as they are.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+/// Splits `v8box run ...`'s arguments at FILE: returns (the arguments up to and including
+/// FILE, for clap to parse; the ones after it, for the script, untouched), or `None` when
+/// `argv` is not a `run` with a FILE (then clap parses it all, and says what is wrong).
+///
+/// clap alone is not enough: with `trailing_var_arg`, options it knows are still taken as its
+/// own when they come right after FILE (`run tool.js --allow-read` granted the read, `-h`
+/// printed help), so a wrapper that runs `v8box run --allow-read=./data tool.js "$@"` would
+/// let its caller widen the policy. Which options take a separate value is read from clap's
+/// own definition of `run`, so that a new option cannot be missed here.
+fn split_run_argv(argv: &[OsString]) -> Option<(Vec<OsString>, Vec<OsString>)> {
+    let argv_text: Vec<std::borrow::Cow<str>> = argv.iter().map(|a| a.to_string_lossy()).collect();
+    if argv_text.get(1).map(|a| a.as_ref()) != Some("run") {
+        return None;
+    }
+    let cli = Cli::command();
+    let run = cli.find_subcommand("run")?;
+    let takes_value = |arg: &clap::Arg| {
+        arg.get_action().takes_values()
+            && !arg.is_require_equals_set()
+            && arg.get_num_args().is_none_or(|n| n.min_values() > 0)
+    };
+    let mut i = 2;
+    while i < argv.len() {
+        let a = argv_text[i].as_ref();
+        if a == "--" {
+            // FILE follows; clap sees the `--` too, and takes what follows it as positional.
+            i += 1;
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            if !long.contains('=') {
+                let known = run.get_arguments().find(|x| x.get_long() == Some(long));
+                if known.is_some_and(takes_value) {
+                    i += 1; // its value
+                }
+            }
+        } else if let Some(shorts) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // `-X` or `-Xvalue`: only a value-taking short with nothing after it takes the next.
+            let mut chars = shorts.chars();
+            let first = chars.next();
+            let known = run.get_arguments().find(|x| x.get_short() == first);
+            if chars.next().is_none() && known.is_some_and(takes_value) {
+                i += 1;
+            }
+        } else {
+            break; // FILE
+        }
+        i += 1;
+    }
+    if i >= argv.len() {
+        return None;
+    }
+    Some((argv[..=i].to_vec(), argv[i + 1..].to_vec()))
+}
+
+/// The long and short flags of `v8box run` found among the script's arguments (`--allow-read`
+/// from `--allow-read=/etc`), each once, in order: they are the script's, not v8box's, and a
+/// warning says so.
+fn run_flags_among(script_args: &[String]) -> Vec<String> {
+    let cli = Cli::command();
+    let Some(run) = cli.find_subcommand("run") else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = Vec::new();
+    for a in script_args {
+        let name = if let Some(long) = a.strip_prefix("--") {
+            let long = long.split('=').next().unwrap_or("");
+            let known = run.get_arguments().any(|x| x.get_long() == Some(long));
+            (known && !long.is_empty()).then(|| format!("--{long}"))
+        } else if let Some(short) = a.strip_prefix('-').and_then(|s| s.chars().next()) {
+            let known = run.get_arguments().any(|x| x.get_short() == Some(short));
+            known.then(|| format!("-{short}"))
+        } else {
+            None
+        };
+        if let Some(name) = name.filter(|n| !found.contains(n)) {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// A limit flag's value: a number that `check` accepts.
@@ -160,11 +245,52 @@ fn print_version() -> ExitCode {
 
 fn main() -> ExitCode {
     // Only as the first argument: after the subcommand it belongs to it, after FILE to the script.
-    if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
+    if matches!(
+        std::env::args_os()
+            .nth(1)
+            .and_then(|a| a.into_string().ok())
+            .as_deref(),
+        Some("--version" | "-V")
+    ) {
         return print_version();
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let split = split_run_argv(&argv);
+    let parsed = match &split {
+        Some((head, _)) => Cli::command()
+            .try_get_matches_from(head)
+            .and_then(|m| Cli::from_arg_matches(&m)),
+        None => Cli::try_parse_from(&argv),
+    };
+    let cli = match parsed {
+        Ok(mut cli) => {
+            if let (Command::Run(run), Some((_, rest))) = (&mut cli.command, split) {
+                let shown: Vec<String> = rest
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                for flag in run_flags_among(&shown) {
+                    say(format_args!(
+                        "warning: \"{flag}\" after the script {} is passed to the script, not to \
+                         v8box; put v8box flags before the script",
+                        run.file.display()
+                    ));
+                }
+                run.args = match rest
+                    .into_iter()
+                    .map(OsString::into_string)
+                    .collect::<Result<_, _>>()
+                {
+                    Ok(args) => args,
+                    Err(bad) => {
+                        return usage_error(format!(
+                            "an argument after the script is not valid UTF-8: {bad:?}"
+                        ))
+                    }
+                };
+            }
+            cli
+        }
         Err(e) => {
             use clap::error::ErrorKind::*;
             if matches!(
@@ -198,19 +324,49 @@ fn read_log(file: &Path) -> Result<Vec<u8>, ExitCode> {
 }
 
 fn audit_verify(file: &Path) -> ExitCode {
+    // A log that its writer still holds (`AuditLog::open` locks it) is not over yet: its last
+    // run has no `run_end` because it is still running, not because records were lost.
+    let live = std::fs::File::open(file)
+        .ok()
+        .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)));
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let shown = escaped(&file.display().to_string()).into_owned();
     match v8box::audit::verify(&log) {
         v8box::audit::Verdict::Ok { records } => {
             println!("ok: {records} records");
+            if live {
+                eprintln!("note: {shown} is still being written (a process holds its lock): more records may follow");
+            }
             ExitCode::SUCCESS
         }
+        v8box::audit::Verdict::Incomplete { records, missing } if live => {
+            println!(
+                "{shown}: still being written (a process holds its lock): the {records} records so \
+                 far verify; {} run(s) or intent(s) still open are not over yet",
+                missing.len()
+            );
+            eprintln!("error: {shown}: still being written; verify it once its writer has ended");
+            ExitCode::from(1)
+        }
+        v8box::audit::Verdict::Incomplete { records, missing } => {
+            for m in &missing {
+                println!("{shown}: {m}");
+            }
+            eprintln!(
+                "error: {shown}: the log is incomplete ({} missing end(s)): its tail was lost, \
+                 or a process died while writing it; the {records} records verify",
+                missing.len()
+            );
+            ExitCode::from(1)
+        }
         v8box::audit::Verdict::Bad { line, reason } => {
+            let reason = escaped(&reason);
             // The verdict goes to stdout like the `ok` one; stderr carries it too, as an error.
-            println!("{}:{line}: line {line}: {reason}", file.display());
-            eprintln!("error: {}: line {line}: {reason}", file.display());
+            println!("{shown}:{line}: line {line}: {reason}");
+            eprintln!("error: {shown}: line {line}: {reason}");
             ExitCode::from(1)
         }
     }
@@ -255,9 +411,11 @@ fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
+    // What the resource names is printed escaped: `\x1b`, `\r`, `\u{202e}` (docs/AUDIT.md).
+    let (shown_op, shown) = (escaped(op), escaped(resource));
     match policy.decide(op, resource, &cwd()) {
         Ok(d) if d.allowed => {
-            println!("allow {op} \"{resource}\" (rule: {})", d.rule);
+            println!("allow {shown_op} \"{shown}\" (rule: {})", escaped(&d.rule));
             ExitCode::SUCCESS
         }
         Ok(d) => {
@@ -266,10 +424,14 @@ fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
                 .flatten()
                 .map(|p| format!("; {}", Policy::hint(p, resource)))
                 .unwrap_or_default();
-            println!("deny {op} \"{resource}\" (rule: {}{hint})", d.rule);
+            println!(
+                "deny {shown_op} \"{shown}\" (rule: {}{})",
+                escaped(&d.rule),
+                escaped(&hint)
+            );
             ExitCode::SUCCESS
         }
-        Err(e) => usage_error(e),
+        Err(e) => usage_error(escaped(&e)),
     }
 }
 
@@ -296,20 +458,20 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
             record["op"].as_str().unwrap_or(""),
             record["resource"].as_str().unwrap_or(""),
         );
-        // Not decided by the policy, so not to be decided again: refused as invalid before it
-        // was asked, or recorded with its resource cut (which is not what was decided).
-        if record["rule"].as_str() == Some(v8box::policy::Decision::INVALID)
-            || v8box::audit::is_cut_resource(resource)
-        {
-            continue;
-        }
+        // What a person reads: the resource as recorded (a rename's `from -> to`), escaped.
+        let shown = escaped(resource);
         let was_allowed = record["decision"].as_str() == Some("allow");
-        let decision = match policy.decide(op, resource, &cwd) {
+        let decision = match policy.replay(&record, &cwd) {
             Ok(d) => d,
-            Err(e) => {
+            // Not decided by the policy, so not to be decided again: refused as invalid before
+            // it was asked, or recorded with what identifies it cut (not what was decided).
+            Err(NotReplayed::NotDecided) => continue,
+            Err(NotReplayed::Cannot(e)) => {
                 eprintln!(
-                    "seq {}: {op} \"{resource}\": cannot replay: {e}",
-                    record["seq"]
+                    "seq {}: {} \"{shown}\": cannot replay: {}",
+                    escaped(&record["seq"].to_string()),
+                    escaped(op),
+                    escaped(&e)
                 );
                 continue;
             }
@@ -319,12 +481,13 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
             changed += 1;
             let word = |allowed: bool| if allowed { "allow" } else { "deny" };
             println!(
-                "seq {}: {op} \"{resource}\": {} → {} (now by: {}; was by: {})",
-                record["seq"],
+                "seq {}: {} \"{shown}\": {} → {} (now by: {}; was by: {})",
+                escaped(&record["seq"].to_string()),
+                escaped(op),
                 word(was_allowed),
                 word(decision.allowed),
-                decision.rule,
-                record["rule"].as_str().unwrap_or("?"),
+                escaped(&decision.rule),
+                escaped(record["rule"].as_str().unwrap_or("?")),
             );
         }
     }

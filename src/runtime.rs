@@ -233,8 +233,16 @@ fn record_run_end(shared: &Shared, run_name: &str, exit: &Exit, started: Instant
         let mut fields = json!({
             "exit_code": exit.code(),
             "reason": exit.reason(),
-            "calls_unfinished": unfinished,
+            "calls_unfinished": unfinished.calls,
         });
+        // Which run this ends: its `run_start`'s seq (several workers and runs share a log).
+        if unfinished.run != 0 {
+            fields["run"] = json!(unfinished.run);
+        }
+        // The side effects among them: their intents will have no outcome before this record.
+        if !unfinished.intents.is_empty() {
+            fields["intents_unfinished"] = json!(unfinished.intents);
+        }
         if abandoned {
             fields["abandoned"] = json!(true);
         }
@@ -390,9 +398,10 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     if let Some(mut fields) = start_fields {
         // Which run of its isolate this is: 1 for a new isolate, more in a kept one.
         fields["isolate_run"] = json!(worker.runs_hosted());
-        shared
+        let seq = shared
             .audit
             .lifecycle("run.start", main.name(), "ok", 0, fields);
+        shared.started_run(seq);
     }
     let print = output.clone();
     worker.set_print_handler(move |line| print(Stream::Stdout, line));
@@ -499,6 +508,7 @@ fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
         bytes_in: msg.data.len() as u64,
         sha256: None,
         resolved: None,
+        parts: crate::audit::Parts::None,
     };
     if !d.allowed {
         shared.audit.call(info, "PERMISSION_DENIED", 0, None);

@@ -22,10 +22,12 @@ use sha2::{Digest, Sha256};
 /// The `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+mod escape;
 mod show;
 mod verify;
 mod writer;
 
+pub use escape::escaped;
 pub use show::{show, ShowFilter};
 pub use verify::{verify, Verdict};
 pub use writer::is_cut_resource;
@@ -150,6 +152,35 @@ pub struct CallInfo {
     /// For file operations that finished: the real path of what the call reached, when it is
     /// not `resource` (a symlink on the way was followed). `from -> to` for a rename.
     pub resolved: Option<String>,
+    /// What identifies the resource, as fields of their own that no cut of `resource` can
+    /// remove (docs/AUDIT.md): a rename's two paths, a fetch's scheme, host and port.
+    pub parts: Parts,
+}
+
+/// The parts of a call's resource that its record keeps as fields of their own, so that
+/// nothing has to parse `resource` (a joined, possibly cut, string) back into them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Parts {
+    /// The resource is one thing (a path, a name).
+    #[default]
+    None,
+    /// `fs.rename`: `from` and `to`, each cut on its own if over the limit (never dropped).
+    Rename {
+        /// The path renamed.
+        from: String,
+        /// Its new path.
+        to: String,
+    },
+    /// `net.fetch`: `scheme`, `host` (as the policy decides it: lowercase, IPv6 in brackets)
+    /// and `port` (the URL's, or its scheme's default).
+    Net {
+        /// `http` or `https`.
+        scheme: String,
+        /// The host decided.
+        host: String,
+        /// The port decided.
+        port: Option<u16>,
+    },
 }
 
 impl CallInfo {
@@ -179,21 +210,43 @@ impl AuditLog {
     }
 
     /// Appends to `path`, continuing the hash chain of the records already there.
+    ///
+    /// A regular file is locked (`flock`, exclusive) for as long as the log is held, so that
+    /// `v8box audit verify` can tell a log still being written from one whose tail is missing,
+    /// and a second writer cannot fork the chain: opening a log that another holds fails.
     pub fn open(path: &Path, worker: &str) -> io::Result<AuditLog> {
-        let (seq, prev) = match std::fs::metadata(path) {
-            // A device or a pipe (`/dev/stderr`, say) has no records to read back (reading
-            // `/dev/zero` would never end, a pipe would wait): it starts a new chain.
-            Ok(m) if !m.is_file() => (0, GENESIS.to_string()),
-            Ok(_) => chain_end(File::open(path)?).map_err(|m| {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let regular = file.metadata()?.is_file();
+        if regular {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!(
+                            "{} is being written by another audit log (a process holds its \
+                             lock); a second writer would fork its hash chain",
+                            path.display()
+                        ),
+                    ))
+                }
+                // A file system without locks: the log works without one.
+                Err(std::fs::TryLockError::Error(_)) => {}
+            }
+        }
+        // Read back under the lock, so that no other writer adds a record meanwhile. A device
+        // or a pipe (`/dev/stderr`, say) has no records to read back (reading `/dev/zero`
+        // would never end, a pipe would wait): it starts a new chain.
+        let (seq, prev) = if regular {
+            chain_end(File::open(path)?).map_err(|m| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{}: {m}", path.display()),
                 )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => (0, GENESIS.to_string()),
-            Err(e) => return Err(e),
+            })?
+        } else {
+            (0, GENESIS.to_string())
         };
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
         let identity = Arc::new(LogFile::of(&file, path)?);
         Ok(AuditLog {
             sink: Some(Arc::new(Sink::start(Writer {
@@ -324,6 +377,7 @@ impl AuditLog {
             bytes_in: 0,
             sha256: None,
             resolved: None,
+            parts: Parts::None,
         };
         let end = CallEnd {
             outcome,
@@ -508,6 +562,7 @@ mod tests {
             bytes_in: 0,
             sha256: None,
             resolved: None,
+            parts: Parts::None,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use super::escaped;
+
 /// Which records to show.
 #[derive(Debug, Clone, Default)]
 pub struct ShowFilter {
@@ -11,12 +13,14 @@ pub struct ShowFilter {
     pub op: Option<String>,
 }
 
+/// A field as the table shows it: escaped (a script chose the names in it; see `escaped`).
 fn field(v: &Value, key: &str) -> String {
-    match v.get(key) {
+    let text = match v.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
-    }
+    };
+    escaped(&text).into_owned()
 }
 
 fn clip(s: &str, width: usize) -> String {

@@ -1,8 +1,11 @@
-//! `v8box audit verify`: JSON, the hash chain, each record's own hash, and the `seq` order.
+//! `v8box audit verify`: JSON, the hash chain, each record's own hash, and the `seq` order;
+//! then that the log is whole: every run has its `run_end`, every intent its outcome.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{sha256_hex, unseal, GENESIS};
+use super::{escaped, sha256_hex, unseal, GENESIS};
 
 /// The result of verifying a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +14,15 @@ pub enum Verdict {
     Ok {
         /// How many records were verified.
         records: u64,
+    },
+    /// Every record checks out, but the log is not whole: a run without its `run_end`, an
+    /// intent without its outcome — a log whose tail was cut at a line boundary, or that is
+    /// still being written.
+    Incomplete {
+        /// How many records were verified.
+        records: u64,
+        /// What is missing, one line each (escaped, ready to print), in `seq` order.
+        missing: Vec<String>,
     },
     /// The first bad line (1-based) and why.
     Bad {
@@ -34,6 +46,7 @@ pub fn verify(log: &[u8]) -> Verdict {
         None => None,
     };
     let mut prev = GENESIS.to_string();
+    let mut whole = Whole::default();
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
         let bad = |reason: String| Verdict::Bad { line: n, reason };
@@ -66,6 +79,7 @@ pub fn verify(log: &[u8]) -> Verdict {
             None => return bad("the record has no \"seq\" field".into()),
         }
         prev = stored.to_string();
+        whole.add(&value);
     }
     if let Some(partial) = cut_short {
         let n = lines.len() + 1;
@@ -79,8 +93,129 @@ pub fn verify(log: &[u8]) -> Verdict {
             ),
         };
     }
-    Verdict::Ok {
-        records: lines.len() as u64,
+    let records = lines.len() as u64;
+    let missing = whole.missing();
+    if missing.is_empty() {
+        Verdict::Ok { records }
+    } else {
+        Verdict::Incomplete { records, missing }
+    }
+}
+
+/// The runs and intents of a log still waiting for their end, as its records are read.
+///
+/// A run is its `run_start` record (by `seq`) and its worker; its `run_end` names it in `run`
+/// (the `run_start`'s `seq`): several workers, and runs appended one after another, share a
+/// log, and a worker's run may end after another's has started. A `run_end` without `run`
+/// (written by an older v8box) ends the last open run of its worker. An intent is ended by
+/// the `outcome` whose `ref` is its `seq`, or declared unfinished by its run's `run_end`
+/// (`intents_unfinished`: still running when the run ended; a late outcome may follow).
+#[derive(Default)]
+struct Whole {
+    /// Open runs: `run_start` seq → worker.
+    runs: BTreeMap<u64, String>,
+    /// Open intents: seq → (op, resource).
+    intents: BTreeMap<u64, (String, String)>,
+    /// Records that end nothing open, by seq, as printed.
+    strays: BTreeMap<u64, String>,
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+impl Whole {
+    fn add(&mut self, record: &Value) {
+        let seq = record.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let worker = text(record, "worker");
+        match record.get("kind").and_then(Value::as_str) {
+            Some("run_start") => {
+                self.runs.insert(seq, worker);
+            }
+            Some("run_end") => {
+                let run = match record.get("run").and_then(Value::as_u64) {
+                    Some(run) => self
+                        .runs
+                        .get(&run)
+                        .is_some_and(|w| *w == worker)
+                        .then_some(run),
+                    None => self
+                        .runs
+                        .iter()
+                        .rev()
+                        .find(|(_, w)| **w == worker)
+                        .map(|(s, _)| *s),
+                };
+                match run {
+                    Some(run) => {
+                        self.runs.remove(&run);
+                    }
+                    None => {
+                        let named = record
+                            .get("run")
+                            .map(|r| format!(" names run {r}, but it"))
+                            .unwrap_or_default();
+                        self.strays.insert(
+                            seq,
+                            format!(
+                                "run_end seq {seq} (worker {}){named} ends no run that is still going",
+                                escaped(&worker)
+                            ),
+                        );
+                    }
+                }
+                let declared = record.get("intents_unfinished").and_then(Value::as_array);
+                for intent in declared.into_iter().flatten().filter_map(Value::as_u64) {
+                    self.intents.remove(&intent);
+                }
+            }
+            Some("intent") => {
+                self.intents
+                    .insert(seq, (text(record, "op"), text(record, "resource")));
+            }
+            Some("outcome") => {
+                let of = record.get("ref").and_then(Value::as_u64);
+                // A late outcome may follow its intent's declaration in `intents_unfinished`.
+                let late = record.get("after_run_end").is_some();
+                if of.and_then(|r| self.intents.remove(&r)).is_none() && !late {
+                    let of = of.map_or("no intent".to_string(), |r| format!("intent seq {r}"));
+                    self.strays.insert(
+                        seq,
+                        format!("outcome seq {seq} refers to {of}, which is not an open intent"),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What is still open at the end of the log, and what ended nothing, in `seq` order.
+    fn missing(self) -> Vec<String> {
+        let mut all = self.strays;
+        for (seq, worker) in self.runs {
+            all.insert(
+                seq,
+                format!(
+                    "run started at seq {seq} (worker {}) has no run_end",
+                    escaped(&worker)
+                ),
+            );
+        }
+        for (seq, (op, resource)) in self.intents {
+            all.insert(
+                seq,
+                format!(
+                    "intent seq {seq} ({} {}) has no outcome",
+                    escaped(&op),
+                    escaped(&resource)
+                ),
+            );
+        }
+        all.into_values().collect()
     }
 }
 
@@ -107,7 +242,7 @@ mod tests {
         let log = AuditLog::to_writer(buf.clone(), "w");
         for i in 0..4 {
             log.lifecycle(
-                "run.start",
+                if i % 2 == 0 { "run.start" } else { "run.end" },
                 &format!("s{i}"),
                 "ok",
                 0,
@@ -173,5 +308,38 @@ mod tests {
             Verdict::Bad { line: 4, reason } => assert!(reason.contains("cut short"), "{reason}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_tail_cut_at_a_line_boundary_is_incomplete() {
+        let buf = Buf::default();
+        let log = AuditLog::to_writer(buf.clone(), "w");
+        let a = log.for_worker("a");
+        let start = log.lifecycle("run.start", "s", "ok", 0, serde_json::json!({}));
+        let other = a.lifecycle("run.start", "t", "ok", 0, serde_json::json!({}));
+        let mut write = crate::audit::tests::info("fs.writeFile", "/x\u{1b}[2J", "[fs] write");
+        write.allowed = true;
+        let intent = log.intent(&write);
+        log.outcome(intent, write.clone(), "ok", 0, None);
+        let open = log.intent(&write);
+        // `a`'s run ends naming its run_start, after `w`'s started: runs are paired by `run`.
+        a.lifecycle("run.end", "t", "ok", 0, serde_json::json!({ "run": other }));
+        log.flush();
+        let bytes = buf.0.lock().unwrap().clone();
+        assert_eq!(
+            verify(&bytes),
+            Verdict::Incomplete {
+                records: 6,
+                missing: vec![
+                    format!("run started at seq {start} (worker w) has no run_end"),
+                    format!("intent seq {open} (fs.writeFile /x\\x1b[2J) has no outcome"),
+                ]
+            }
+        );
+        // Its end, declaring the intent still running, makes it whole.
+        let end = serde_json::json!({ "run": start, "intents_unfinished": [open] });
+        log.lifecycle("run.end", "s", "ok", 0, end);
+        let bytes = buf.0.lock().unwrap().clone();
+        assert_eq!(verify(&bytes), Verdict::Ok { records: 7 });
     }
 }

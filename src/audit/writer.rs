@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{decision_word, CallInfo, HASH_FIELD};
+use super::{decision_word, CallInfo, Parts, HASH_FIELD};
 
 /// `,"name":` for one of the record's own field names, punctuation included, so that it is
 /// copied in one piece. The names are literals in this file and need no escaping (checking
@@ -217,11 +217,12 @@ pub(super) enum Body {
     Flush,
     Map(Map<String, Value>),
     /// A call's fields; its strings wait in `Queue::text`, these long, in this order:
-    /// resource, resolved, rule, sha256 (`None`: no such field).
+    /// resource, its parts, resolved, rule, sha256 (`None`: no such field).
     Call {
         op: &'static str,
         allowed: bool,
         resource: usize,
+        parts: PartLens,
         resolved: Option<usize>,
         rule: usize,
         sha256: Option<usize>,
@@ -232,6 +233,20 @@ pub(super) enum Body {
         reference: Option<u64>,
         /// More fields after the call's own (lifecycle records).
         extra: Map<String, Value>,
+    },
+}
+
+/// A record's `Parts`, as the lengths of their strings in `Queue::text`.
+pub(super) enum PartLens {
+    None,
+    Rename {
+        from: usize,
+        to: usize,
+    },
+    Net {
+        scheme: usize,
+        host: usize,
+        port: Option<u16>,
     },
 }
 
@@ -259,6 +274,7 @@ impl Body {
                 op,
                 allowed,
                 resource,
+                parts,
                 resolved,
                 rule,
                 sha256,
@@ -271,6 +287,20 @@ impl Body {
             } => {
                 json_str_field(out, key!("op"), op);
                 json_str_field(out, key!("resource"), take_str(text, resource));
+                match parts {
+                    PartLens::None => {}
+                    PartLens::Rename { from, to } => {
+                        json_str_field(out, key!("from"), take_str(text, from));
+                        json_str_field(out, key!("to"), take_str(text, to));
+                    }
+                    PartLens::Net { scheme, host, port } => {
+                        json_str_field(out, key!("scheme"), take_str(text, scheme));
+                        json_str_field(out, key!("host"), take_str(text, host));
+                        if let Some(port) = port {
+                            json_u64_field(out, key!("port"), port.into());
+                        }
+                    }
+                }
                 if let Some(len) = resolved {
                     json_str_field(out, key!("resolved"), take_str(text, len));
                 }
@@ -353,6 +383,23 @@ impl Queue {
         let resource_start = self.text.len();
         push_resource(&mut self.text, &info.resource);
         let resource = self.text.len() - resource_start;
+        let mut part = |s: &str| {
+            let start = self.text.len();
+            push_resource(&mut self.text, s);
+            self.text.len() - start
+        };
+        let parts = match &info.parts {
+            Parts::None => PartLens::None,
+            Parts::Rename { from, to } => PartLens::Rename {
+                from: part(from),
+                to: part(to),
+            },
+            Parts::Net { scheme, host, port } => PartLens::Net {
+                scheme: part(scheme),
+                host: part(host),
+                port: *port,
+            },
+        };
         let resolved = info.resolved.as_ref().map(|r| {
             let start = self.text.len();
             push_resource(&mut self.text, r);
@@ -368,6 +415,7 @@ impl Queue {
                 op: info.op,
                 allowed: info.allowed,
                 resource,
+                parts,
                 resolved,
                 rule: info.rule.len(),
                 sha256: info.sha256.as_ref().map(String::len),
@@ -382,7 +430,8 @@ impl Queue {
     }
 }
 
-/// The longest resource a record keeps whole. A script can name a resource as long as a
+/// The longest resource a record keeps whole (and the longest of each of its parts: a rename's
+/// `from` and `to`, a fetch's `scheme` and `host`, each cut on its own). A script can name a resource as long as a
 /// message allows (64 MiB by default), and a denied call is recorded too: without a bound, each
 /// such call would add that much to the log.
 const RECORDED_RESOURCE_BYTES: usize = 4096;

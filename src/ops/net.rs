@@ -146,11 +146,12 @@ pub fn shown_text(text: &str) -> String {
     }
 }
 
-/// Decides whether a connection may be made to an address: given the host as the URL names it
-/// (`example.com`, `127.0.0.1`, `[::1]`), the address it led to, and whether that address is
+/// Decides whether a connection may be made to an address: given the scheme of the URL being
+/// fetched (`http`, `https`; for the record), the host as the URL names it (`example.com`,
+/// `127.0.0.1`, `[::1]`), the address it led to, and whether that address is
 /// one of this host's. It audits what it decides; an error refuses the address.
 pub type AddressCheck =
-    Arc<dyn Fn(&str, SocketAddr, bool) -> Result<(), OpError> + Send + Sync + 'static>;
+    Arc<dyn Fn(&str, &str, SocketAddr, bool) -> Result<(), OpError> + Send + Sync + 'static>;
 
 /// Marks an address refused by `AddressCheck` in the error ureq returns; the refusal itself is
 /// in `GuardedResolver::refusal`.
@@ -169,6 +170,8 @@ fn own_addresses() -> std::io::Result<Vec<IpAddr>> {
 /// connect). `localhost` is not looked up at all: it is 127.0.0.1 and ::1.
 struct GuardedResolver {
     check: AddressCheck,
+    /// The scheme of the hop being resolved (`http`, `https`), for the check's record.
+    scheme: Arc<Mutex<String>>,
     /// Why the last resolution was refused (taken by `fetch` to answer with).
     refusal: Arc<Mutex<Option<OpError>>>,
 }
@@ -199,7 +202,12 @@ impl GuardedResolver {
         let mut refused = None;
         for addr in found {
             let is_own = own.contains(&addr.ip().to_canonical());
-            match (self.check)(host, addr, is_own) {
+            let scheme = self
+                .scheme
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            match (self.check)(&scheme, host, addr, is_own) {
                 Ok(()) => allowed.push(addr),
                 Err(e) => {
                     refused.get_or_insert(e);
@@ -246,6 +254,7 @@ pub fn fetch(
     allow_address: AddressCheck,
 ) -> Done {
     let refusal = Arc::new(Mutex::new(None));
+    let scheme = Arc::new(Mutex::new(String::new()));
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(TIMEOUT)
@@ -253,6 +262,7 @@ pub fn fetch(
         .try_proxy_from_env(false)
         .resolver(GuardedResolver {
             check: allow_address,
+            scheme: scheme.clone(),
             refusal: refusal.clone(),
         })
         .build();
@@ -260,6 +270,8 @@ pub fn fetch(
     let mut method = request.method;
     let mut body = request.body;
     for hop in 0..=MAX_REDIRECTS {
+        url.scheme()
+            .clone_into(&mut scheme.lock().unwrap_or_else(|p| p.into_inner()));
         let mut req = agent.request_url(&method, &url);
         for h in &request.headers {
             req = req.set(&h.name, &h.value);
@@ -417,7 +429,8 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let resolver = GuardedResolver {
-            check: Arc::new(move |host, addr, own| {
+            check: Arc::new(move |scheme, host, addr, own| {
+                assert_eq!(scheme, "http");
                 log.lock().unwrap().push((host.to_string(), addr, own));
                 if addr.ip().is_loopback() && addr.port() != 1 {
                     Err(OpError::new(ErrorCode::PermissionDenied, "no"))
@@ -425,6 +438,7 @@ mod tests {
                     Ok(())
                 }
             }),
+            scheme: Arc::new(Mutex::new("http".into())),
             refusal: Arc::new(Mutex::new(None)),
         };
         // localhost is 127.0.0.1 and ::1 without a lookup, and needs no check.

@@ -1,10 +1,26 @@
-//! Deciding a recorded or hypothetical call — an operation name and a resource as the audit log
-//! spells them — against a policy: what `v8box policy explain` and `policy test` use.
+//! Deciding a recorded or hypothetical call against a policy: `decide` takes an operation name
+//! and a resource as a person types them (`v8box policy explain`), `replay` takes an audit
+//! record and decides it from its structured fields (`v8box policy test`), never by parsing its
+//! `resource` back into parts (a rename's joined `from -> to`, a URL that may have been cut).
 
 use std::path::Path;
 
+use serde_json::Value;
+
 use super::{Decision, NetTarget, Permission, Policy};
+use crate::audit::is_cut_resource;
 use crate::loader::normalize;
+
+/// Why a recorded call is not replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReplayed {
+    /// The policy never decided it (rule `invalid argument`), or what identifies its resource
+    /// was cut in the record (which is not what was decided): skipped silently.
+    NotDecided,
+    /// It cannot be decided again from what the record says (a log from an older v8box
+    /// without the fields, an unknown operation): said, then skipped.
+    Cannot(String),
+}
 
 /// The permission an operation needs: `Ok(None)` for operations every script may use.
 pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
@@ -32,17 +48,10 @@ impl Policy {
             return Ok(Decision::always());
         };
         Ok(match permission {
+            // One path, whatever it contains (a rename's ends are decided one at a time: a
+            // recorded rename is replayed from its `from` and `to`, see `replay`).
             Permission::Read | Permission::Write => {
-                // A rename is recorded as "from -> to"; both ends need the grant.
-                let mut decision = None;
-                for path in resource.split(" -> ") {
-                    let d = self.check_path(permission, &normalize(&cwd.join(path)));
-                    if !d.allowed {
-                        return Ok(d);
-                    }
-                    decision.get_or_insert(d);
-                }
-                decision.unwrap_or_else(Decision::deny)
+                self.check_path(permission, &normalize(&cwd.join(resource)))
             }
             Permission::Net => {
                 let target = match url::Url::parse(resource) {
@@ -54,5 +63,103 @@ impl Policy {
             Permission::Module => self.check_module(&normalize(&cwd.join(resource))),
             Permission::Env | Permission::Host => self.check_name(permission, resource),
         })
+    }
+}
+
+/// A string field of a record (`None`: absent or not a string).
+fn text<'r>(record: &'r Value, key: &str) -> Option<&'r str> {
+    record.get(key).and_then(Value::as_str)
+}
+
+impl Policy {
+    /// Decides again the call that an audit record (`call` or `intent`) recorded, as the
+    /// dispatcher decided it, from the record's fields: a file operation's path (`resource`);
+    /// a rename's `from` and `to`, each needing the write grant (`from`'s check first, as the
+    /// dispatcher does); a fetch's `host` and `port`; a variable's or channel's name. Relative
+    /// paths (a hand-written log) are taken against `cwd`.
+    pub fn replay(&self, record: &Value, cwd: &Path) -> Result<Decision, NotReplayed> {
+        if text(record, "rule") == Some(Decision::INVALID) {
+            return Err(NotReplayed::NotDecided);
+        }
+        let op = text(record, "op").unwrap_or("");
+        let resource = text(record, "resource").unwrap_or("");
+        let permission = match permission_of(op) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(Decision::always()),
+            Err(e) => return Err(NotReplayed::Cannot(e)),
+        };
+        let whole = |s: &str| {
+            if is_cut_resource(s) {
+                Err(NotReplayed::NotDecided)
+            } else {
+                Ok(())
+            }
+        };
+        match permission {
+            Permission::Write if op == "fs.rename" => {
+                let (Some(from), Some(to)) = (text(record, "from"), text(record, "to")) else {
+                    return Err(NotReplayed::Cannot(
+                        "a rename recorded without its \"from\" and \"to\" fields (a log \
+                         written by an older v8box): not replayed"
+                            .into(),
+                    ));
+                };
+                whole(from)?;
+                whole(to)?;
+                let check = |p: &str| self.check_path(permission, &normalize(&cwd.join(p)));
+                let (f, t) = (check(from), check(to));
+                Ok(match (f.allowed, t.allowed) {
+                    (false, _) => f,
+                    (true, false) => t,
+                    (true, true) if f.rule == t.rule => f,
+                    (true, true) => Decision {
+                        rule: format!("{}; {}", f.rule, t.rule),
+                        ..f
+                    },
+                })
+            }
+            Permission::Read | Permission::Write => {
+                whole(resource)?;
+                Ok(self.check_path(permission, &normalize(&cwd.join(resource))))
+            }
+            Permission::Module => {
+                // Decided by what no policy file holds: the run's own module root (the main
+                // script's folder) or the host's resolver.
+                let rule = text(record, "rule");
+                if rule == Some(Policy::MAIN_FOLDER_RULE)
+                    || rule == Some(crate::loader::HOST_RESOLVER_RULE)
+                {
+                    return Err(NotReplayed::NotDecided);
+                }
+                whole(resource)?;
+                Ok(self.check_module(&normalize(&cwd.join(resource))))
+            }
+            Permission::Net => {
+                let Some(host) = text(record, "host") else {
+                    return Err(NotReplayed::Cannot(
+                        "a fetch recorded without its \"host\" and \"port\" fields (a log \
+                         written by an older v8box): not replayed"
+                            .into(),
+                    ));
+                };
+                whole(host)?;
+                let port = match record.get("port") {
+                    None | Some(Value::Null) => None,
+                    Some(p) => match p.as_u64().and_then(|p| u16::try_from(p).ok()) {
+                        Some(p) => Some(p),
+                        None => return Err(NotReplayed::Cannot(format!("port {p} is not a port"))),
+                    },
+                };
+                let target = NetTarget {
+                    host: host.to_string(),
+                    port,
+                };
+                Ok(self.check_net(&target))
+            }
+            Permission::Env | Permission::Host => {
+                whole(resource)?;
+                Ok(self.check_name(permission, resource))
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use decide::permission_of;
+pub use decide::{permission_of, NotReplayed};
 pub use file::PolicyError;
 pub use flags::Flags;
 pub use net::{non_public, NetTarget};

@@ -207,8 +207,19 @@ fn a_write_survives_sigkill_in_the_log() {
         .unwrap()
         .ends_with("before-kill.txt"));
     assert!(!recs.iter().any(|r| r["op"] == "run.end"));
+    // The chain holds, and verify says what the kill left open: the run, and the write whose
+    // outcome was still in memory.
     let out = v8box(dir.path(), &["audit", "verify", "audit.log"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "audit.log: run started at seq 1 (worker main) has no run_end\n\
+             audit.log: intent seq {} (fs.writeFile {}) has no outcome\n",
+            write["seq"],
+            write["resource"].as_str().unwrap()
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The `v8box` binary as a user runs it.
 
 mod audit;
+mod audit_truth;
 mod fs_guard;
 mod hostile;
 mod limits;

@@ -243,3 +243,28 @@ fn policy_explain_decides_module_loads() {
     let check = v8box(dir.path(), &["policy", "check", "policy.toml"]);
     assert!(text(&check.stdout).contains("[modules]"), "{}", text(&check.stdout));
 }
+
+#[test]
+fn module_loads_verify_and_replay_against_a_policy() {
+    let dir = project();
+    write(dir.path(), "app/lib.js", "export const w = 1;\n");
+    write(
+        dir.path(),
+        "app/main.js",
+        "import { w } from './lib.js';\nimport { v } from '../private/ok.js';\n$print(w, v);",
+    );
+    let grant = format!("--allow-read={}", dir.path().join("private").display());
+    let (code, out, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", &grant, "app/main.js"]);
+    assert_eq!((code, out.trim()), (0, "1 outside"), "{err}");
+    let verify = v8box(dir.path(), &["audit", "verify", "audit.jsonl"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    // A policy without the read grant would deny the module read through it; the load beneath
+    // the run's own module root (the script's folder) is not the policy file's to decide.
+    write(dir.path(), "empty.toml", "");
+    let replay = v8box(dir.path(), &["policy", "test", "empty.toml", "--audit", "audit.jsonl"]);
+    let said = text(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(said.contains("module.load") && said.contains("private/ok.js"), "{said}");
+    assert!(!said.contains("app/lib.js"), "{said}");
+    assert!(said.contains("1 of 1 decisions would change"), "{said}");
+}

@@ -205,3 +205,100 @@ fn a_stopped_run_runs_no_more_finalization_callbacks() {
     );
     assert_eq!(text(&out.stdout), "clean-up 1\n");
 }
+
+/// A script that prints its arguments, then tries to read `data.txt` (granted only by a flag
+/// before it) and to sleep 200 ms (which a `--timeout 5` would stop).
+const ARGS_AND_READ: &str = "$print(JSON.stringify(sys.args));\n\
+    try { $print('read', await sys.readTextFile('data.txt')); }\n\
+    catch (e) { $print('refused', e.code); }";
+
+#[test]
+fn flags_after_the_script_are_the_scripts_and_grant_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tool.js", ARGS_AND_READ);
+    write(dir.path(), "data.txt", "secret");
+    let after: &[&str] = &[
+        "--allow-read",
+        "--allow-read=.",
+        "--timeout",
+        "5",
+        "--",
+        "-h",
+        "--help",
+        "--version",
+        "--policy",
+        "p.toml",
+        "--script",
+    ];
+    let mut args = vec!["run", "tool.js"];
+    args.extend_from_slice(after);
+    let out = v8box(dir.path(), &args);
+    let stdout = text(&out.stdout);
+    let expected = serde_json::to_string(after).unwrap();
+    assert_eq!(stdout, format!("{expected}\nrefused PERMISSION_DENIED\n"));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    for flag in ["--allow-read", "--timeout", "--policy", "--script"] {
+        let warning = format!(
+            "warning: \"{flag}\" after the script tool.js is passed to the script, not to v8box; \
+             put v8box flags before the script"
+        );
+        assert_eq!(stderr.matches(&warning).count(), 1, "{flag}: {stderr}");
+    }
+    assert!(!stderr.contains("\"--help\""), "{stderr}");
+}
+
+#[test]
+fn the_first_argument_after_the_script_is_the_scripts_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tool.js", ARGS_AND_READ);
+    write(dir.path(), "data.txt", "secret");
+    for flag in ["--allow-read", "-h", "--help", "--version", "--timeout"] {
+        let out = v8box(dir.path(), &["run", "tool.js", flag]);
+        assert_eq!(
+            text(&out.stdout),
+            format!("[\"{flag}\"]\nrefused PERMISSION_DENIED\n"),
+            "{flag}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+    }
+}
+
+#[test]
+fn flags_before_the_script_and_a_double_dash_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tool.js", ARGS_AND_READ);
+    write(dir.path(), "data.txt", "secret");
+    let out = v8box(
+        dir.path(),
+        &[
+            "run",
+            "--timeout",
+            "5000",
+            "--allow-read=.",
+            "--",
+            "tool.js",
+            "--",
+            "x",
+        ],
+    );
+    assert_eq!(text(&out.stdout), "[\"--\",\"x\"]\nread secret\n");
+    assert_eq!(text(&out.stderr), "");
+    let out = v8box(dir.path(), &["run", "--", "tool.js", "--allow-read"]);
+    assert_eq!(
+        text(&out.stdout),
+        "[\"--allow-read\"]\nrefused PERMISSION_DENIED\n"
+    );
+    // A limit given after the script limits nothing: the run sleeps 500 ms and ends well.
+    write(
+        dir.path(),
+        "sleepy.js",
+        "await sys.sleep(500); $print('woke', sys.args.length);",
+    );
+    let out = v8box(dir.path(), &["run", "sleepy.js", "--timeout", "5"]);
+    assert_eq!(text(&out.stdout), "woke 2\n");
+    assert_eq!(out.status.code(), Some(0));
+    let out = v8box(dir.path(), &["run", "--timeout", "5", "sleepy.js"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
