@@ -14,6 +14,8 @@
 //! in docs/SECURITY.md ("Memory").
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::error::TerminationReason;
 use super::terminate::TerminateHandle;
@@ -23,11 +25,18 @@ use super::terminate::TerminateHandle;
 pub(crate) struct BufferLimit {
     limit: usize,
     terminate: TerminateHandle,
+    /// A `MemoryWatch` asked for the check and it has not run yet: a run that waits (no
+    /// JavaScript runs, so no interrupt) would otherwise pile up a request per poke.
+    asked: Arc<AtomicBool>,
 }
 
 impl BufferLimit {
     pub(crate) fn new(limit: usize, terminate: TerminateHandle) -> Box<BufferLimit> {
-        Box::new(BufferLimit { limit, terminate })
+        Box::new(BufferLimit {
+            limit,
+            terminate,
+            asked: Arc::default(),
+        })
     }
 
     /// Stops the run when the isolate's external memory is over the limit.
@@ -52,6 +61,8 @@ pub struct MemoryWatch {
     /// The worker's `BufferLimit`, as an address: it is read only on the isolate's thread, by
     /// `on_interrupt`, while the isolate lives (and so the worker that owns the box).
     limit: usize,
+    /// See `BufferLimit::asked`.
+    asked: Arc<AtomicBool>,
 }
 
 impl MemoryWatch {
@@ -59,13 +70,16 @@ impl MemoryWatch {
         MemoryWatch {
             isolate,
             limit: limit as *const BufferLimit as usize,
+            asked: limit.asked.clone(),
         }
     }
 
     /// Requests the check; V8 drops the request if the isolate has been disposed.
     pub fn poke(&self) {
-        self.isolate
-            .request_interrupt(on_interrupt, self.limit as *mut c_void);
+        if !self.asked.swap(true, Ordering::Relaxed) {
+            self.isolate
+                .request_interrupt(on_interrupt, self.limit as *mut c_void);
+        }
     }
 }
 
@@ -79,6 +93,7 @@ unsafe extern "C" fn on_interrupt(isolate: v8::UnsafeRawIsolatePtr, data: *mut c
             v8::Isolate::from_raw_isolate_ptr(isolate),
         )
     };
+    limit.asked.store(false, Ordering::Relaxed);
     limit.check(&mut isolate);
 }
 

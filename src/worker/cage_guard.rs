@@ -16,8 +16,8 @@
 //! unwind.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::error::TerminationReason;
@@ -40,13 +40,24 @@ static COMMITTED: AtomicUsize = AtomicUsize::new(0);
 /// How often the watcher asks every worker for its heap size while the cage fills.
 const POLL: Duration = Duration::from_millis(5);
 
-/// Every live worker: its isolate and its share's address (the interrupt's data).
-static WORKERS: Mutex<Vec<(v8::IsolateHandle, usize)>> = Mutex::new(Vec::new());
+/// A live worker, as the watcher sees it.
+#[derive(Clone)]
+struct Watched {
+    isolate: v8::IsolateHandle,
+    /// The share's address (the interrupt's data).
+    share: usize,
+    /// An interrupt was asked for and has not run yet: an isolate that runs no JavaScript
+    /// for a while (waiting for a reply) would otherwise pile up one request every `POLL`.
+    asked: Arc<AtomicBool>,
+}
+
+/// Every live worker.
+static WORKERS: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
 /// Wakes the watcher when a second worker appears.
 static SECOND_WORKER: Condvar = Condvar::new();
 static WATCHER: std::sync::Once = std::sync::Once::new();
 
-fn workers() -> std::sync::MutexGuard<'static, Vec<(v8::IsolateHandle, usize)>> {
+fn workers() -> std::sync::MutexGuard<'static, Vec<Watched>> {
     WORKERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -54,7 +65,7 @@ fn workers() -> std::sync::MutexGuard<'static, Vec<(v8::IsolateHandle, usize)>> 
 /// workers live and the cage is over a quarter full, asks each for its heap size every `POLL`.
 fn watch() {
     loop {
-        let asked: Vec<(v8::IsolateHandle, usize)> = {
+        let asked: Vec<Watched> = {
             let mut list = workers();
             while list.len() < 2 {
                 list = SECOND_WORKER.wait(list).unwrap_or_else(|p| p.into_inner());
@@ -65,9 +76,11 @@ fn watch() {
                 Vec::new()
             }
         };
-        for (isolate, share) in asked {
-            // V8 drops the request if the isolate has been disposed meanwhile.
-            isolate.request_interrupt(on_interrupt, share as *mut c_void);
+        for w in asked {
+            if !w.asked.swap(true, Ordering::Relaxed) {
+                // V8 drops the request if the isolate has been disposed meanwhile.
+                w.isolate.request_interrupt(on_interrupt, w.share as *mut c_void);
+            }
         }
         std::thread::sleep(POLL);
     }
@@ -84,6 +97,8 @@ pub(crate) struct CageShare {
     /// This isolate's heap size as last added to `COMMITTED`.
     published: AtomicUsize,
     terminate: TerminateHandle,
+    /// See `Watched::asked`.
+    asked: Arc<AtomicBool>,
 }
 
 impl CageShare {
@@ -91,6 +106,7 @@ impl CageShare {
         Box::new(CageShare {
             published: AtomicUsize::new(0),
             terminate,
+            asked: Arc::default(),
         })
     }
 
@@ -126,7 +142,11 @@ impl CageShare {
                 .expect("a thread for the cage watcher");
         });
         let mut list = workers();
-        list.push((isolate.thread_safe_handle(), data as usize));
+        list.push(Watched {
+            isolate: isolate.thread_safe_handle(),
+            share: data as usize,
+            asked: self.asked.clone(),
+        });
         if list.len() == 2 {
             SECOND_WORKER.notify_all();
         }
@@ -137,7 +157,7 @@ impl Drop for CageShare {
     // Runs after the isolate is disposed (with every interrupt still pending for it).
     fn drop(&mut self) {
         let me = self as *const CageShare as usize;
-        workers().retain(|(_, share)| *share != me);
+        workers().retain(|w| w.share != me);
         COMMITTED.fetch_sub(*self.published.get_mut(), Ordering::Relaxed);
     }
 }
@@ -152,6 +172,7 @@ unsafe extern "C" fn on_interrupt(isolate: v8::UnsafeRawIsolatePtr, data: *mut c
             v8::Isolate::from_raw_isolate_ptr(isolate),
         )
     };
+    share.asked.store(false, Ordering::Relaxed);
     share.check(&mut isolate);
 }
 
