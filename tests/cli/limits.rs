@@ -253,3 +253,21 @@ fn a_timeout_holds_in_a_builtin_that_checks_no_interrupt() {
     let verify = v8box(dir.path(), &["audit", "verify", "r.log"]);
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
 }
+
+#[test]
+fn reads_in_flight_count_against_max_heap() {
+    // Sixty reads of a 32 MiB file, all in flight at once, held 2 GiB of host memory under
+    // --max-heap=64: the run ends at the limit instead.
+    let dir = tmp();
+    std::fs::write(dir.path().join("big.bin"), vec![7u8; 32 << 20]).unwrap();
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--max-heap=64", "--timeout=60000", "--allow-read=.", "--audit=reads.log"],
+        "const all = [];\n\
+         for (let i = 0; i < 60; i++) all.push(sys.readFile('big.bin'));\n\
+         const got = await Promise.allSettled(all);\n\
+         $print('done', got.filter((r) => r.status === 'fulfilled').length);",
+    );
+    assert_eq!((code, out.as_str()), (4, ""), "{err}");
+    assert_eq!(run_end(dir.path(), "reads.log"), ("heap limit".into(), 4));
+}
