@@ -40,6 +40,12 @@ fn main() {
     prost_build::Config::new()
         .compile_fds(fds)
         .expect("prost-build generates the Rust types");
+    // The broker <-> jailed worker protocol (src/isolation/): Rust on both sides, no codec.
+    let worker_fds =
+        protox::compile(["worker.proto"], ["proto"]).expect("proto/worker.proto compiles");
+    prost_build::Config::new()
+        .compile_fds(worker_fds)
+        .expect("prost-build generates the worker protocol's types");
 
     let mut prelude = String::from("(function () {\n'use strict';\n");
     prelude.push_str(&fs::read_to_string(out.join("schema.js")).unwrap());

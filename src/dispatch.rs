@@ -459,17 +459,8 @@ impl Dispatcher {
 
     /// Handles one `$send`.
     pub fn on_send(&self, bytes: &[u8]) -> Option<Vec<u8>> {
-        let limit = self.shared.max_message_bytes;
-        if bytes.len() > limit {
-            return self.refuse_message(
-                bytes,
-                ErrorCode::TooLarge,
-                format!(
-                    "message of {} bytes exceeds the limit of {limit} bytes ([limits] max_message_bytes)",
-                    bytes.len()
-                ),
-                || format!("[limits] max_message_bytes = {limit}"),
-            );
+        if bytes.len() > self.shared.max_message_bytes {
+            return self.on_oversized(bytes.len() as u64, bytes);
         }
         let call = match proto::Call::decode(bytes) {
             Ok(c) => c,
@@ -528,8 +519,35 @@ impl Dispatcher {
     /// Answers a message that is not a call this host can make (too large, malformed, an
     /// unknown operation) with an error, and records the refusal (`AuditLog::refused`; `rule`
     /// says what refused it).
+    /// Refuses a message of `length` bytes, over `max_message_bytes`, of which `head` are the
+    /// first (enough for its call id): a jailed worker sends only these
+    /// (`isolation::Sent::Oversized`).
+    pub fn on_oversized(&self, length: u64, head: &[u8]) -> Option<Vec<u8>> {
+        let limit = self.shared.max_message_bytes;
+        self.refuse_message_of(
+            length,
+            head,
+            ErrorCode::TooLarge,
+            format!(
+                "message of {length} bytes exceeds the limit of {limit} bytes ([limits] max_message_bytes)"
+            ),
+            || format!("[limits] max_message_bytes = {limit}"),
+        )
+    }
+
     fn refuse_message(
         &self,
+        bytes: &[u8],
+        code: ErrorCode,
+        message: String,
+        rule: impl FnOnce() -> String,
+    ) -> Option<Vec<u8>> {
+        self.refuse_message_of(bytes.len() as u64, bytes, code, message, rule)
+    }
+
+    fn refuse_message_of(
+        &self,
+        length: u64,
         bytes: &[u8],
         code: ErrorCode,
         message: String,
@@ -541,7 +559,7 @@ impl Dispatcher {
                 resource: String::new(),
                 allowed: false,
                 rule: rule(),
-                bytes_in: bytes.len() as u64,
+                bytes_in: length,
                 sha256: None,
                 resolved: None,
                 parts: Parts::None,

@@ -8,8 +8,10 @@
 
 pub mod audit;
 pub mod dispatch;
+mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod isolation;
 pub mod loader;
 pub mod ops;
 pub mod policy;
@@ -21,6 +23,8 @@ mod watchdog;
 pub mod worker;
 pub mod worker_pool;
 
+pub use engine::Engine;
+pub use isolation::Isolation;
 pub use loader::Imports;
 pub use policy::Policy;
 pub use runtime::{run, run_warm, Exit, Main, RunOptions, WarmWorker};

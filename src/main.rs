@@ -8,7 +8,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use v8box::audit::{escaped, AuditLog};
 use v8box::policy::{Flags, Limits, NotReplayed, Policy};
-use v8box::{Exit, Imports, Main, RunOptions};
+use v8box::{Exit, Imports, Isolation, Main, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -119,12 +119,23 @@ struct RunArgs {
     /// script's folder; imports elsewhere need --allow-read).
     #[arg(long, value_name = "DIRS", num_args = 1, require_equals = true, value_delimiter = ',')]
     module_root: Option<Vec<String>>,
+    /// Where the script's isolate runs: `process`, a jailed worker process that holds no rights
+    /// (the default); `thread`, a thread of this process, which is confined with Landlock to
+    /// what the policy grants.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "process")]
+    isolation: IsolationMode,
     /// The script to run. Everything after it is the script's (`sys.args`), unchanged: a
     /// v8box flag there is not v8box's (`split_run_argv`).
     file: PathBuf,
     /// Arguments passed to the script (`sys.args`), as they are.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IsolationMode {
+    Process,
+    Thread,
 }
 
 /// Splits `v8box run ...`'s arguments at FILE: returns (the arguments up to and including
@@ -244,6 +255,8 @@ fn print_version() -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // A jailed worker process (a re-exec of this binary) serves its broker and never returns.
+    v8box::isolation::worker_entry();
     // Only as the first argument: after the subcommand it belongs to it, after FILE to the script.
     if matches!(
         std::env::args_os()
@@ -529,7 +542,8 @@ fn build_policy(args: &RunArgs) -> Result<Policy, String> {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    if let Err(why) = v8box::worker::check_platform() {
+    // A worker process inherits the limit: refuse here, before anything starts.
+    if let Err(why) = v8box::worker::check_address_space() {
         return usage_error(why);
     }
     let policy = match build_policy(&args) {
@@ -539,6 +553,42 @@ fn run(args: RunArgs) -> ExitCode {
     let source = match std::fs::read_to_string(&args.file) {
         Ok(s) => s,
         Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
+    };
+    let isolation = match args.isolation {
+        IsolationMode::Process => match Isolation::process() {
+            Ok(i) => i,
+            Err(e) => return usage_error(format!("cannot find v8box's own executable: {e}")),
+        },
+        IsolationMode::Thread => {
+            // The jail's test (debug builds): what this process can do before and after it
+            // is confined.
+            #[cfg(debug_assertions)]
+            let probe = std::env::var(v8box::isolation::PROBE_ENV).ok();
+            #[cfg(debug_assertions)]
+            if let Some(spec) = &probe {
+                // One at a time: an exec that succeeds ends this process.
+                for attempt in spec.split(';') {
+                    for line in v8box::isolation::run_probe(attempt) {
+                        say(format_args!("jail probe (unconfined): {line}"));
+                    }
+                }
+            }
+            // Before any thread starts (V8's, the audit writer's): Landlock holds for the
+            // threads started after it.
+            if let Err(e) = confine(&policy, args.audit.as_deref()) {
+                return usage_error(e);
+            }
+            #[cfg(debug_assertions)]
+            if let Some(spec) = &probe {
+                for line in v8box::isolation::run_probe(spec) {
+                    say(format_args!("jail probe: {line}"));
+                }
+            }
+            if let Err(why) = v8box::worker::check_platform() {
+                return usage_error(why);
+            }
+            Isolation::Thread
+        }
     };
     let audit = match &args.audit {
         Some(path) => match AuditLog::open(path, "main") {
@@ -565,10 +615,31 @@ fn run(args: RunArgs) -> ExitCode {
     options.owns_process = true;
     options.args = args.args;
     options.audit = audit;
+    options.isolation = isolation;
     let exit = v8box::run(main, options);
     report(&exit, &args.file);
     // As a shell sees it: the low 8 bits (sys.exit(-1) is 255, sys.exit(256) is 0).
     ExitCode::from((exit.code() & 0xff) as u8)
+}
+
+/// `--isolation=thread`: this process keeps only what the policy grants (Landlock), and the
+/// audit log.
+fn confine(policy: &Policy, audit: Option<&Path>) -> Result<(), String> {
+    if let Some(log) = audit {
+        // The rule names the log's file, which must exist for that.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("cannot open audit log {}: {e}", log.display()))?;
+    }
+    let confinement = v8box::isolation::Confinement::for_policy(policy, audit);
+    let warnings = v8box::isolation::confine_process(&confinement)
+        .map_err(|e| format!("cannot confine the process (--isolation=thread): {e}"))?;
+    for w in warnings {
+        say(format_args!("warning: {w}"));
+    }
+    Ok(())
 }
 
 fn report(exit: &Exit, file: &Path) {
@@ -581,5 +652,10 @@ fn report(exit: &Exit, file: &Path) {
             file.display()
         )),
         Exit::Terminated => say(format_args!("error: {}: terminated", file.display())),
+        Exit::Crashed(why) => say(format_args!(
+            "error: {}: {} (the run's audit record says so; exit code 5)",
+            file.display(),
+            escaped(why)
+        )),
     }
 }

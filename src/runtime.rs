@@ -14,6 +14,8 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::audit::CallInfo;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
+use crate::engine::Engine;
+use crate::isolation::{Isolation, RemoteWorker, Sent, SpawnError, StartOptions};
 use crate::loader::{Imports, ModuleLoader};
 use crate::policy::{Permission, Policy};
 use crate::proto;
@@ -127,6 +129,9 @@ pub struct RunOptions {
     /// process ended with the limit's exit code. Off by default: a host application's process
     /// holds other work.
     pub owns_process: bool,
+    /// Where the isolate runs: on this thread (the default), or in a jailed worker process
+    /// (`Isolation::Process`, the CLI's default). docs/SECURITY.md says what each stops.
+    pub isolation: Isolation,
 }
 
 /// A message from the host application to the script.
@@ -169,6 +174,7 @@ impl RunOptions {
             on_start: None,
             use_snapshot: true,
             owns_process: false,
+            isolation: Isolation::Thread,
         }
     }
 }
@@ -188,10 +194,14 @@ pub enum Exit {
     Code(i32),
     /// The host terminated the script.
     Terminated,
+    /// The jailed worker process ended without being asked (a crash, a signal such as
+    /// `SIGSYS` for a system call its jail forbids, or a broken channel): why.
+    Crashed(String),
 }
 
 impl Exit {
-    /// The process exit code the CLI uses: 0 ok, 1 error, 3 timeout, 4 heap limit, n from exit.
+    /// The process exit code the CLI uses: 0 ok, 1 error, 3 timeout, 4 heap limit, 5 worker
+    /// crashed, n from exit.
     pub fn code(&self) -> i32 {
         match self {
             Exit::Ok => 0,
@@ -200,6 +210,7 @@ impl Exit {
             Exit::HeapLimit => 4,
             Exit::Code(n) => *n,
             Exit::Terminated => 1,
+            Exit::Crashed(_) => 5,
         }
     }
 
@@ -212,6 +223,7 @@ impl Exit {
             Exit::HeapLimit => "heap limit",
             Exit::Code(_) => "exit()",
             Exit::Terminated => "terminated",
+            Exit::Crashed(_) => "worker crashed",
         }
     }
 }
@@ -272,11 +284,7 @@ fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instan
         let message = format!(
             "error: {run_name}: {} and did not stop within {} ms (a builtin that checks no \
              interrupt, or output nobody reads): the process ends",
-            match exit {
-                Exit::Timeout => "timed out (the --timeout / [limits] timeout_ms limit ran out)",
-                Exit::HeapLimit => "reached the heap limit (--max-heap / [limits] max_heap_mb)",
-                _ => "was stopped",
-            },
+            stopped_because(&exit),
             crate::watchdog::GRACE.as_millis()
         );
         let (said, told) = crossbeam_channel::bounded::<()>(1);
@@ -288,6 +296,15 @@ fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instan
         let _ = told.recv_timeout(Duration::from_millis(100));
         std::process::exit(exit.code());
     })
+}
+
+/// Why a run that had to be given up on was stopped, as its error message says it.
+fn stopped_because(exit: &Exit) -> &'static str {
+    match exit {
+        Exit::Timeout => "timed out (the --timeout / [limits] timeout_ms limit ran out)",
+        Exit::HeapLimit => "reached the heap limit (--max-heap / [limits] max_heap_mb)",
+        _ => "was stopped",
+    }
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -336,9 +353,12 @@ pub fn run_warm(main: Main, options: RunOptions, warm: &mut WarmWorker) -> Exit 
 }
 
 fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>) -> Exit {
-    // No script runs where V8's heap sandbox lacks its guard regions.
-    if let Err(why) = crate::worker::check_platform() {
-        return Exit::Error(crate::JsError::plain_message(why));
+    // No script runs where V8's heap sandbox lacks its guard regions (a jailed worker checks
+    // its own V8, and this process starts none).
+    if options.isolation == Isolation::Thread {
+        if let Err(why) = crate::worker::check_platform() {
+            return Exit::Error(crate::JsError::plain_message(why));
+        }
     }
     let policy = options.policy.clone();
     let timeout = policy.limits.timeout_ms.map(Duration::from_millis);
@@ -379,33 +399,81 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         let d = dispatcher.clone();
         move |bytes: &[u8]| d.on_send(bytes)
     };
-    let mut kept = warm.as_deref_mut().and_then(|w| w.worker.take());
-    let renewed = kept
-        .as_mut()
-        .is_some_and(|w| w.renew(&worker_options, on_send()));
-    let mut worker = match kept {
-        Some(w) if renewed => {
-            if let Some(warm) = warm.as_deref_mut() {
-                warm.renewals += 1;
+    let mut isolate = match &options.isolation {
+        Isolation::Process { exe } => {
+            let d = dispatcher.clone();
+            let on_send = Box::new(move |sent: Sent<'_>| match sent {
+                Sent::Bytes(bytes) => d.on_send(bytes),
+                Sent::Oversized { length, head } => d.on_oversized(length, head),
+            });
+            let print = output.clone();
+            let start = StartOptions {
+                max_heap_bytes: worker_options.max_heap_bytes,
+                deny_code_generation: worker_options.deny_code_generation,
+                use_snapshot: worker_options.snapshot.is_some(),
+                max_message_bytes: policy.limits.max_message_bytes(),
+            };
+            let warn_to = output.clone();
+            let mut warn = |w: &str| warn_to(Stream::Stderr, &format!("v8box: warning: {w}"));
+            match RemoteWorker::spawn(
+                exe,
+                &start,
+                on_send,
+                Box::new(move |line| print(Stream::Stdout, line)),
+                &mut warn,
+            ) {
+                Ok(w) => Isolate::Remote(w),
+                Err(SpawnError::Refused(why)) => {
+                    return Exit::Error(JsError::plain_message(why));
+                }
+                Err(e) => return Exit::Crashed(e.to_string()),
             }
-            w
         }
-        unusable => {
-            drop(unusable);
-            Worker::with_options(worker_options, on_send())
+        Isolation::Thread => {
+            let mut kept = warm.as_deref_mut().and_then(|w| w.worker.take());
+            let renewed = kept
+                .as_mut()
+                .is_some_and(|w| w.renew(&worker_options, on_send()));
+            let mut worker = match kept {
+                Some(w) if renewed => {
+                    if let Some(warm) = warm.as_deref_mut() {
+                        warm.renewals += 1;
+                    }
+                    w
+                }
+                unusable => {
+                    drop(unusable);
+                    Worker::with_options(worker_options, on_send())
+                }
+            };
+            let print = output.clone();
+            worker.set_print_handler(move |line| print(Stream::Stdout, line));
+            Isolate::Local(worker)
         }
     };
     if let Some(mut fields) = start_fields {
-        // Which run of its isolate this is: 1 for a new isolate, more in a kept one.
-        fields["isolate_run"] = json!(worker.runs_hosted());
+        match &isolate {
+            // Which run of its isolate this is: 1 for a new isolate, more in a kept one.
+            Isolate::Local(worker) => fields["isolate_run"] = json!(worker.runs_hosted()),
+            // Where it runs, and the jail's layers in force.
+            Isolate::Remote(worker) => {
+                fields["isolate_run"] = json!(1);
+                fields["isolation"] = json!({ "mode": "process", "jail": worker.jail });
+            }
+        }
         let seq = shared
             .audit
             .lifecycle("run.start", main.name(), "ok", 0, fields);
         shared.started_run(seq);
     }
-    let print = output.clone();
-    worker.set_print_handler(move |line| print(Stream::Stdout, line));
-    let handle = worker.terminate_handle();
+    #[cfg(debug_assertions)]
+    if let Isolate::Remote(worker) = &isolate {
+        // The jail's test (src/isolation/probe.rs): what the worker could do in its jail.
+        for line in &worker.probe {
+            output(Stream::Stderr, &format!("jail probe: {line}"));
+        }
+    }
+    let handle = isolate.engine().terminate_handle();
     dispatcher.set_terminate_handle(handle.clone());
     if let Some(on_start) = options.on_start.take() {
         on_start(RunControl {
@@ -415,20 +483,35 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     }
     let host_in = options.host_in.take();
     let heap_limit = policy.limits.max_heap_mb.map(|mb| mb << 20);
-    let limits = Limits {
-        timeout,
-        isolate_memory: worker.memory_watch(),
-        process_memory: heap_limit.filter(|_| options.owns_process),
-        stuck: options
-            .owns_process
-            .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+    let limits = match &isolate {
+        Isolate::Local(worker) => Limits {
+            timeout,
+            isolate_memory: worker.memory_watch(),
+            process_memory: heap_limit.filter(|_| options.owns_process),
+            memory_of: None,
+            kill: None,
+            stuck: options
+                .owns_process
+                .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+        },
+        // The worker watches its own buffers; its process is the run's alone.
+        Isolate::Remote(worker) => Limits {
+            timeout,
+            isolate_memory: None,
+            process_memory: heap_limit,
+            memory_of: Some(worker.pid()),
+            kill: Some(Box::new(worker.killer())),
+            stuck: options
+                .owns_process
+                .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+        },
     };
     let watchdog = Watchdog::start(limits, handle.clone(), events_tx.clone());
     let deadline = timeout.map(|t| Instant::now() + t);
     drop(events_tx);
 
     let exit = event_loop(
-        &mut worker,
+        isolate.engine(),
         &dispatcher,
         &events,
         host_in.as_ref(),
@@ -436,6 +519,11 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         deadline,
         prelude_loaded,
     );
+    // A worker that crashed ended the run, whatever error its loss looked like.
+    let exit = match (isolate.engine().crashed(), exit) {
+        (Some(why), Exit::Error(_)) => Exit::Crashed(why),
+        (_, exit) => exit,
+    };
     // The isolate is free: the run is no longer in danger of being given up on.
     drop(watchdog);
     // Let operations already running finish, so that their outcomes reach the audit log.
@@ -465,17 +553,44 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     // Calls still running when the drain gave up (a FIFO nobody writes, say): the end of the
     // run says how many there were; their own records come later, marked late, if they
     // finish while the process lives (docs/AUDIT.md).
-    record_run_end(&shared, &run_name, &exit, started, false);
-    match warm {
+    let abandoned = isolate.engine().abandoned();
+    if abandoned {
+        output(
+            Stream::Stderr,
+            &format!(
+                "error: {run_name}: {} and did not stop within {} ms (a builtin that checks no \
+                 interrupt): its worker process was killed",
+                stopped_because(&exit),
+                crate::watchdog::GRACE.as_millis()
+            ),
+        );
+    }
+    record_run_end(&shared, &run_name, &exit, started, abandoned);
+    match (warm, isolate) {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
-        Some(warm) if worker.is_renewable() => {
-            if worker.park() {
+        (Some(warm), Isolate::Local(mut worker)) => {
+            if worker.is_renewable() && worker.park() {
                 warm.worker = Some(worker);
             }
         }
-        _ => drop(worker),
+        (_, isolate) => drop(isolate),
     }
     exit
+}
+
+/// The run's isolate: a `Worker` here, or one in a jailed worker process.
+enum Isolate {
+    Local(Worker),
+    Remote(RemoteWorker),
+}
+
+impl Isolate {
+    fn engine(&mut self) -> &mut dyn Engine {
+        match self {
+            Isolate::Local(w) => w,
+            Isolate::Remote(w) => w,
+        }
+    }
 }
 
 fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
@@ -569,7 +684,7 @@ fn wait(
 const TASKS_EVERY: Duration = Duration::from_millis(1);
 
 fn event_loop(
-    worker: &mut Worker,
+    worker: &mut dyn Engine,
     dispatcher: &Dispatcher,
     events: &Receiver<Event>,
     mut host_in: Option<&Receiver<HostMessageIn>>,
@@ -594,7 +709,7 @@ fn event_loop(
         } => {
             let mut loader = ModuleLoader::new(dispatcher.shared().clone(), resolve);
             loader.knows_main(&name, &source);
-            worker.load_module(&name, &source, |specifier, referrer| {
+            worker.load_module(&name, &source, &mut |specifier, referrer| {
                 loader.load(specifier, referrer)
             })
         }

@@ -36,6 +36,12 @@ pub struct Limits {
     pub isolate_memory: Option<MemoryWatch>,
     /// When the run owns its process: the most its resident memory may grow, in bytes.
     pub process_memory: Option<u64>,
+    /// Whose resident memory that is: a jailed worker process's, or (`None`) this process's.
+    pub memory_of: Option<u32>,
+    /// A jailed worker's kill switch: a run that does not stop within `GRACE` loses its worker
+    /// first, and only if the run still does not end (the broker stuck in a write to a stalled
+    /// pipe) `stuck` is called.
+    pub kill: Option<Box<dyn Fn() + Send>>,
     pub stuck: Option<Stuck>,
 }
 
@@ -44,12 +50,16 @@ pub struct Watchdog {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// This process's resident memory in bytes (`VmRSS`), if the kernel tells.
-pub fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// The resident memory in bytes of process `pid` (`None`: this one), if the kernel tells:
+/// `statm`'s second field, in pages (under `--isolation=thread` Landlock leaves the CLI this
+/// one file of /proc/self).
+pub fn resident_bytes(pid: Option<u32>) -> Option<u64> {
+    let statm = match pid {
+        Some(pid) => std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?,
+        None => std::fs::read_to_string("/proc/self/statm").ok()?,
+    };
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * rustix::param::page_size() as u64)
 }
 
 impl Watchdog {
@@ -72,7 +82,7 @@ impl Watchdog {
             let deadline = limits.timeout.map(|t| started + t);
             let ceiling = limits
                 .process_memory
-                .and_then(|budget| Some(resident_bytes()?.saturating_add(budget)));
+                .and_then(|budget| Some(resident_bytes(limits.memory_of)?.saturating_add(budget)));
             let watching_memory = limits.isolate_memory.is_some() || ceiling.is_some();
             let reason = loop {
                 let wake = match (deadline, watching_memory) {
@@ -91,7 +101,7 @@ impl Watchdog {
                 if let Some(watch) = &limits.isolate_memory {
                     watch.poke();
                 }
-                if ceiling.is_some_and(|c| resident_bytes().is_some_and(|now| now > c)) {
+                if ceiling.is_some_and(|c| resident_bytes(limits.memory_of).is_some_and(|now| now > c)) {
                     break TerminationReason::HeapLimit;
                 }
             };
@@ -113,10 +123,18 @@ impl Watchdog {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
                 }
-                let over =
-                    hard_ceiling.is_some_and(|c| resident_bytes().is_some_and(|now| now > c));
+                let over = hard_ceiling
+                    .is_some_and(|c| resident_bytes(limits.memory_of).is_some_and(|now| now > c));
                 if over || Instant::now() >= given_up_at {
                     break;
+                }
+            }
+            if let Some(kill) = &limits.kill {
+                // The worker cannot outrun this; the run ends as soon as the broker sees it go.
+                kill();
+                match cancelled.recv_timeout(GRACE) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => return,
                 }
             }
             if let Some(stuck) = limits.stuck {

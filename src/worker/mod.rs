@@ -27,7 +27,7 @@ pub use cage_guard::{committed_heap_bytes, CAGE_BUDGET_BYTES, CAGE_BYTES};
 pub use error::{JsError, TerminationReason};
 pub use modules::Evaluation;
 pub use platform::{
-    bare_context_globals, check as check_platform, heap_sandbox_enabled, set_flags, version,
+    bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled, set_flags, version,
 };
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;

@@ -54,7 +54,10 @@ pub(crate) fn init() -> Result<(), &'static str> {
         .copied()
 }
 
-fn start() -> Result<(), String> {
+/// Whether this process's address-space limit leaves V8's heap sandbox its whole
+/// reservation, checked without starting V8 (a broker whose isolates run in worker processes,
+/// which inherit the limit, starts none).
+pub fn check_address_space() -> Result<(), String> {
     if let Some(limit) = address_space_limit().filter(|&l| l <= SMALLEST_ADDRESS_SPACE_LIMIT) {
         return Err(format!(
             "V8's heap sandbox needs more than 2 TiB of address space, but this process is \
@@ -64,6 +67,11 @@ fn start() -> Result<(), String> {
             limit >> 20
         ));
     }
+    Ok(())
+}
+
+fn start() -> Result<(), String> {
+    check_address_space()?;
     // `Intl`'s ICU 78 data is embedded in the prebuilt library: nothing to load.
     // Snapshots made at run time (`build_snapshot`) share V8's read-only heap (see there).
     v8::V8::set_flags_from_string(super::snapshot_creator::SNAPSHOT_FLAGS);
@@ -76,6 +84,10 @@ fn start() -> Result<(), String> {
     // Unprotected: memory-protection keys (PKU) guard code pages per thread, inherited only
     // by threads spawned after initialization; workers are made on any thread, so the
     // protected platform crashes (seen: SIGSEGV tearing down the code space).
+    // V8's random numbers (Math.random's seed, its hash seed, where it places its memory)
+    // come from the kernel's getrandom: V8's own fallback opens /dev/urandom, which a jailed
+    // worker cannot, and would then seed from the clock.
+    v8::V8::set_entropy_source(|buffer: &mut [u8]| getrandom::getrandom(buffer).is_ok());
     let platform = v8::new_unprotected_default_platform(0, false).make_shared();
     let _ = PLATFORM.set(platform.clone());
     v8::V8::initialize_platform(platform);

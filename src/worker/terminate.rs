@@ -28,9 +28,34 @@ fn decode(v: u8) -> Option<TerminationReason> {
     })
 }
 
+/// Where a stop goes: an isolate of this process, or one in a worker process
+/// (`TerminateHandle::remote`).
+enum Target {
+    Isolate(v8::IsolateHandle),
+    /// Asks the isolate's process to stop it (src/isolation/).
+    Remote(Box<dyn Fn(TerminationReason) + Send + Sync>),
+}
+
+impl Target {
+    fn terminate_execution(&self, reason: TerminationReason) {
+        match self {
+            Target::Isolate(i) => {
+                i.terminate_execution();
+            }
+            Target::Remote(stop) => stop(reason),
+        }
+    }
+
+    fn cancel_terminate_execution(&self) {
+        if let Target::Isolate(i) = self {
+            i.cancel_terminate_execution();
+        }
+    }
+}
+
 /// What every `TerminateHandle` of one isolate shares.
 struct Control {
-    isolate: v8::IsolateHandle,
+    isolate: Target,
     /// The run now in the isolate, and why it was stopped (if it was). One lock, so that a
     /// handle of a finished run can never stop the next run between its check and its stop.
     run: Mutex<Run>,
@@ -58,6 +83,25 @@ pub struct TerminateHandle {
 
 impl TerminateHandle {
     pub(crate) fn new(isolate: v8::IsolateHandle) -> TerminateHandle {
+        TerminateHandle::with_target(Target::Isolate(isolate))
+    }
+
+    /// A handle for an isolate in another process: `stop(reason)` asks that process to stop
+    /// it; the reason is recorded here (the first wins), as for a local isolate.
+    pub fn remote(stop: impl Fn(TerminationReason) + Send + Sync + 'static) -> TerminateHandle {
+        TerminateHandle::with_target(Target::Remote(Box::new(stop)))
+    }
+
+    /// Records `reason` as why the run stopped, if none is recorded yet, without stopping
+    /// anything (a remote isolate that stopped itself, at its heap limit).
+    pub fn note(&self, reason: TerminationReason) {
+        let mut run = self.run();
+        if self.is_mine(&run) && run.reason == NONE {
+            run.reason = encode(reason);
+        }
+    }
+
+    fn with_target(isolate: Target) -> TerminateHandle {
         TerminateHandle {
             control: Arc::new(Control {
                 isolate,
@@ -107,7 +151,7 @@ impl TerminateHandle {
                 .heap_limit_reached
                 .store(true, Ordering::SeqCst);
         }
-        self.control.isolate.terminate_execution();
+        self.control.isolate.terminate_execution(reason);
     }
 
     /// The reason recorded by the last termination, if any.

@@ -4,6 +4,7 @@ mod audit;
 mod audit_truth;
 mod fs_guard;
 mod hostile;
+mod jail;
 mod limits;
 mod module_guard;
 mod net_guard;
@@ -14,9 +15,19 @@ mod v8;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Runs the binary with `args` in `dir`. With `V8BOX_TEST_ISOLATION=thread` (set by .ci/run
+/// for a second pass) every `run` gets `--isolation=thread`: the same tests hold in both
+/// isolations.
 pub fn v8box(dir: &Path, args: &[&str]) -> Output {
+    let isolation = std::env::var("V8BOX_TEST_ISOLATION")
+        .ok()
+        .map(|mode| format!("--isolation={mode}"));
+    let mut args: Vec<&str> = args.to_vec();
+    if let (Some(flag), Some(&"run")) = (isolation.as_deref(), args.first()) {
+        args.insert(1, flag);
+    }
     Command::new(env!("CARGO_BIN_EXE_v8box"))
-        .args(args)
+        .args(&args)
         .current_dir(dir)
         .env_remove("RUST_BACKTRACE")
         .output()

@@ -1,0 +1,79 @@
+//! The broker <-> worker socket: protobuf messages (`proto/worker.proto`), each prefixed with
+//! its length as 4 little-endian bytes. A length over the channel's limit, a message that does
+//! not decode, or a closed socket is an error the caller acts on: the broker ends a worker
+//! that sends one (it treats every byte from the worker as hostile), the worker ends itself.
+
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use prost::Message;
+
+/// What went wrong on the channel.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The other side closed its end (it ended, or crashed).
+    #[error("the channel was closed")]
+    Closed,
+    #[error("the channel failed: {0}")]
+    Io(#[from] io::Error),
+    /// A frame longer than the limit: not read (and the channel is not usable after it).
+    #[error("a message of {0} bytes, over the channel's limit")]
+    TooLong(u64),
+    #[error("a malformed message: {0}")]
+    Malformed(String),
+}
+
+/// One end of the socket: a buffered reader and a writer on the same stream.
+pub struct Channel {
+    rx: BufReader<UnixStream>,
+    tx: UnixStream,
+    /// The longest message this end accepts.
+    max: usize,
+}
+
+impl Channel {
+    /// Both directions over `stream`; messages longer than `max` bytes are refused.
+    pub fn new(stream: UnixStream, max: usize) -> io::Result<Channel> {
+        let tx = stream.try_clone()?;
+        Ok(Channel {
+            rx: BufReader::with_capacity(64 << 10, stream),
+            tx,
+            max,
+        })
+    }
+
+    /// Sends `msg` as one frame (one write).
+    pub fn send<M: Message>(&mut self, msg: &M) -> Result<(), ChannelError> {
+        let len = msg.encoded_len();
+        let mut frame = Vec::with_capacity(4 + len);
+        frame.extend_from_slice(&(len as u32).to_le_bytes());
+        msg.encode(&mut frame)
+            .map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        self.tx.write_all(&frame).map_err(closed_or_io)
+    }
+
+    /// Receives the next message.
+    pub fn recv<M: Message + Default>(&mut self) -> Result<M, ChannelError> {
+        let mut header = [0u8; 4];
+        self.rx.read_exact(&mut header).map_err(closed_or_io)?;
+        let len = u32::from_le_bytes(header) as usize;
+        if len > self.max {
+            return Err(ChannelError::TooLong(len as u64));
+        }
+        let mut body = Vec::new();
+        body.try_reserve_exact(len)
+            .map_err(|_| ChannelError::TooLong(len as u64))?;
+        body.resize(len, 0);
+        self.rx.read_exact(&mut body).map_err(closed_or_io)?;
+        M::decode(body.as_slice()).map_err(|e| ChannelError::Malformed(e.to_string()))
+    }
+}
+
+fn closed_or_io(e: io::Error) -> ChannelError {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset => ChannelError::Closed,
+        _ => ChannelError::Io(e),
+    }
+}

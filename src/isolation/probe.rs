@@ -1,0 +1,66 @@
+//! Debug builds only: the jail's own test. After the jail is entered, the worker attempts the
+//! operations `V8BOX_JAIL_PROBE` lists (set in the broker's environment by a test; the worker
+//! gets it in `Start`, never from a script or a policy) and reports each result, so a test can
+//! show that code running inside the worker gets nothing: the stand-in for an exploit of V8.
+//! `V8BOX_JAIL_PROBE` is `;`-separated: `open:PATH`, `write:PATH`, `connect:HOST:PORT`,
+//! `exec:PATH`, `ptrace:parent`. Release builds compile none of this.
+
+#![cfg(debug_assertions)]
+
+use std::ffi::CString;
+use std::io::Write;
+
+/// The broker's variable (debug builds) that asks for a probe.
+pub const PROBE_ENV: &str = "V8BOX_JAIL_PROBE";
+
+/// Runs each attempt in `spec`: one line per attempt, `allowed` or `denied (why)`.
+pub fn run_requested(spec: &str) -> Vec<String> {
+    spec.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|attempt| {
+            let result = match attempt.split_once(':') {
+                Some(("open", path)) => std::fs::File::open(path).map(drop).map_err(|e| e.to_string()),
+                Some(("write", path)) => std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(b"probe\n"))
+                    .map_err(|e| e.to_string()),
+                Some(("connect", addr)) => std::net::TcpStream::connect(addr)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                Some(("exec", path)) => exec(path),
+                Some(("ptrace", "parent")) => ptrace_parent(),
+                _ => Err("unknown probe".to_string()),
+            };
+            match result {
+                Ok(()) => format!("{attempt}: allowed"),
+                Err(why) => format!("{attempt}: denied ({why})"),
+            }
+        })
+        .collect()
+}
+
+/// `execve(path)` in this process: on success the probe's process becomes `path`, and the
+/// broker sees it end without `Ready` (the test reads that as allowed).
+fn exec(path: &str) -> Result<(), String> {
+    let path = CString::new(path).map_err(|e| e.to_string())?;
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    // SAFETY: `path` is a NUL-terminated string and both arrays end with a null pointer; they
+    // outlive the call, which returns only on failure.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Err(std::io::Error::last_os_error().to_string())
+}
+
+fn ptrace_parent() -> Result<(), String> {
+    // SAFETY: PTRACE_ATTACH takes a pid and no pointers; on success the parent is stopped,
+    // which the probe undoes at once with PTRACE_DETACH.
+    unsafe {
+        let ppid = libc::getppid();
+        if libc::ptrace(libc::PTRACE_ATTACH, ppid, 0, 0) == 0 {
+            libc::ptrace(libc::PTRACE_DETACH, ppid, 0, 0);
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::last_os_error().to_string())
+}

@@ -1,0 +1,442 @@
+//! The broker's side of a jailed worker: `RemoteWorker` starts the worker process, and is the
+//! event loop's `Engine` — each call is a request on the channel, answered after the script's
+//! `$send`s, `$print`s and imports were served here, by the run's own dispatcher and loader.
+//! Whatever the worker sends is hostile input: a message that does not decode, a frame over
+//! the limit or an answer out of turn ends the worker, and the run ends as crashed.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::channel::{Channel, ChannelError};
+use super::wire::{self, pb};
+use crate::engine::Engine;
+use crate::worker::{JsError, TerminateHandle};
+use pb::{from_worker, to_worker, FromWorker, ToWorker};
+
+/// The `Start` settings of a worker process.
+pub struct StartOptions {
+    /// `WorkerOptions::max_heap_bytes`.
+    pub max_heap_bytes: Option<usize>,
+    /// `WorkerOptions::deny_code_generation`.
+    pub deny_code_generation: bool,
+    /// Start from the prelude's snapshot built into the worker's executable.
+    pub use_snapshot: bool,
+    /// `$send` messages over this size reach the broker as their size only.
+    pub max_message_bytes: usize,
+}
+
+/// Why a worker process could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The process did not start, or ended before it was ready.
+    #[error("cannot start the worker process ({exe}): {why}")]
+    Start {
+        /// The worker executable.
+        exe: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The worker runs no scripts there (V8's heap sandbox could not be reserved securely).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// A `$send` from the worker: the bytes, or (over `max_message_bytes`) only their size and
+/// first bytes.
+pub enum Sent<'a> {
+    /// The message.
+    Bytes(&'a [u8]),
+    /// A message over `max_message_bytes`: its length and first bytes (its call id).
+    Oversized {
+        /// The message's length.
+        length: u64,
+        /// Its first bytes (at most 16).
+        head: &'a [u8],
+    },
+}
+
+type OnSend = Box<dyn FnMut(Sent<'_>) -> Option<Vec<u8>>>;
+
+/// A worker process serving one run.
+pub struct RemoteWorker {
+    child: Child,
+    pidfd: Arc<OwnedFd>,
+    /// Set by `killer`: the watchdog gave up on the run.
+    killed: Arc<AtomicBool>,
+    channel: Channel,
+    on_send: OnSend,
+    print: Box<dyn FnMut(&str)>,
+    terminate: TerminateHandle,
+    background_work: bool,
+    unhandled: VecDeque<JsError>,
+    crashed: Option<String>,
+    /// The jail's layers in force, as the worker reported them.
+    pub jail: Vec<String>,
+    /// The probe's results (debug builds).
+    pub probe: Vec<String>,
+}
+
+/// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
+const FRAME_SLACK: usize = 1 << 20;
+
+impl RemoteWorker {
+    /// Starts `exe` as a jailed worker (it must call `isolation::worker_entry` first thing),
+    /// and waits until its isolate is made. `on_send` answers the script's `$send`s; `print`
+    /// takes its `$print` lines; `warn` its jail's warnings (an older kernel).
+    pub fn spawn(
+        exe: &Path,
+        start: &StartOptions,
+        on_send: OnSend,
+        print: Box<dyn FnMut(&str)>,
+        warn: &mut dyn FnMut(&str),
+    ) -> Result<RemoteWorker, SpawnError> {
+        let fail = |why: String| SpawnError::Start {
+            exe: exe.display().to_string(),
+            why,
+        };
+        let (broker_end, worker_end) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
+        let (control, control_worker) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
+        // A stop request never blocks the thread that asks (the watchdog): the worker reads
+        // them as they come, and a handful of bytes is all there ever is.
+        control
+            .set_nonblocking(true)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut child = Command::new(exe)
+            // The worker needs no environment: nothing in it is the script's to read.
+            .env_clear()
+            .env(super::WORKER_ENV, std::process::id().to_string())
+            .stdin(Stdio::from(OwnedFd::from(worker_end)))
+            .stdout(Stdio::from(OwnedFd::from(control_worker)))
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(e.to_string()))?;
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .map_err(|e| fail(format!("pidfd_open: {e}")))?;
+        if let Some(stderr) = child.stderr.take() {
+            forward_stderr(stderr);
+        }
+        let channel = Channel::new(broker_end, start.max_message_bytes + FRAME_SLACK)
+            .map_err(|e| fail(e.to_string()))?;
+        let stop = control;
+        let terminate = TerminateHandle::remote(move |reason| {
+            let _ = (&stop).write_all(&[wire::reason_code(Some(reason))]);
+        });
+        let mut worker = RemoteWorker {
+            child,
+            pidfd: Arc::new(pidfd),
+            killed: Arc::new(AtomicBool::new(false)),
+            channel,
+            on_send,
+            print,
+            terminate,
+            background_work: false,
+            unhandled: VecDeque::new(),
+            crashed: None,
+            jail: Vec::new(),
+            probe: Vec::new(),
+        };
+        let msg = to_worker::Msg::Start(pb::Start {
+            max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
+            deny_code_generation: start.deny_code_generation,
+            use_snapshot: start.use_snapshot,
+            max_message_bytes: start.max_message_bytes as u64,
+            probe: probe_request(),
+        });
+        if worker.send(msg).is_err() {
+            return Err(fail(worker.ended("before it started")));
+        }
+        match worker.channel.recv::<FromWorker>() {
+            Ok(FromWorker {
+                msg: Some(from_worker::Msg::Ready(ready)),
+            }) => {
+                for w in &ready.warnings {
+                    warn(w);
+                }
+                worker.jail = ready.jail;
+                worker.probe = ready.probe;
+                if !ready.refused.is_empty() {
+                    return Err(SpawnError::Refused(ready.refused));
+                }
+                Ok(worker)
+            }
+            Ok(_) => Err(fail(worker.violated("it sent something else than Ready"))),
+            Err(e) => Err(fail(worker.ended(&format!("before it was ready ({e})")))),
+        }
+    }
+
+    /// Kills the worker from any thread (the watchdog's last resort), even after it was
+    /// reaped: a pidfd names this process only.
+    pub fn killer(&self) -> impl Fn() + Send + 'static {
+        let pidfd = self.pidfd.clone();
+        let killed = self.killed.clone();
+        move || {
+            killed.store(true, Ordering::SeqCst);
+            let _ = rustix::process::pidfd_send_signal(&*pidfd, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// The worker process's id (to read its memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn send(&mut self, msg: to_worker::Msg) -> Result<(), ChannelError> {
+        self.channel.send(&ToWorker { msg: Some(msg) })
+    }
+
+    /// Ends the worker and says how it ended: the run's stop if there was one, else a crash.
+    fn ended(&mut self, when: &str) -> String {
+        let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
+        let status = self.child.wait();
+        let how = match status {
+            Ok(s) => match (s.signal(), s.code()) {
+                (Some(sig), _) => format!("killed by {}", signal_name(sig)),
+                (None, Some(code)) => format!("exited with status {code}"),
+                _ => "ended".to_string(),
+            },
+            Err(e) => format!("lost ({e})"),
+        };
+        format!("worker crashed: {how} {when}")
+    }
+
+    /// A worker that broke the protocol is ended; the reason names what it did.
+    fn violated(&mut self, what: &str) -> String {
+        let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
+        let _ = self.child.wait();
+        format!("worker crashed: it broke the channel's protocol ({what}) and was ended")
+    }
+
+    /// The run's error for a worker that is gone: the run's stop when it was stopped (the
+    /// watchdog kills a worker that does not stop), else the crash.
+    fn gone(&mut self, why: String) -> JsError {
+        if let Some(reason) = self.terminate.reason() {
+            return JsError::terminated(reason);
+        }
+        self.crashed = Some(why.clone());
+        JsError::plain_message(why)
+    }
+
+    /// One request: serves what the worker sends until its `Done`.
+    fn request(
+        &mut self,
+        msg: to_worker::Msg,
+        mut resolve: Option<&mut dyn FnMut(&str, &str) -> Result<(String, String), String>>,
+    ) -> Result<bool, JsError> {
+        if let Some(why) = self.crashed.clone() {
+            return Err(JsError::plain_message(why));
+        }
+        if let Err(e) = self.send(msg) {
+            let why = self.ended(&format!("({e})"));
+            return Err(self.gone(why));
+        }
+        loop {
+            let msg = match self.channel.recv::<FromWorker>() {
+                Ok(FromWorker { msg: Some(m) }) => m,
+                Ok(FromWorker { msg: None }) => {
+                    let why = self.violated("an empty message");
+                    return Err(self.gone(why));
+                }
+                Err(ChannelError::Closed | ChannelError::Io(_)) => {
+                    let why = self.ended("while running the script");
+                    return Err(self.gone(why));
+                }
+                Err(e) => {
+                    let why = self.violated(&e.to_string());
+                    return Err(self.gone(why));
+                }
+            };
+            let answer = match msg {
+                from_worker::Msg::Send(bytes) => {
+                    let reply = (self.on_send)(Sent::Bytes(&bytes));
+                    Some(self.send_reply(reply))
+                }
+                from_worker::Msg::Oversized(o) => {
+                    let head = &o.head[..o.head.len().min(16)];
+                    let reply = (self.on_send)(Sent::Oversized {
+                        length: o.length,
+                        head,
+                    });
+                    Some(self.send_reply(reply))
+                }
+                from_worker::Msg::Print(line) => {
+                    (self.print)(&line);
+                    None
+                }
+                from_worker::Msg::Resolve(r) => match resolve.as_deref_mut() {
+                    Some(resolve) => Some(to_worker::Msg::Resolved(pb::Resolved {
+                        result: Some(match resolve(&r.specifier, &r.referrer) {
+                            Ok((name, source)) => {
+                                pb::resolved::Result::Module(pb::Source { name, source })
+                            }
+                            Err(e) => pb::resolved::Result::Error(e),
+                        }),
+                    })),
+                    None => {
+                        let why = self.violated("an import outside of a module load");
+                        return Err(self.gone(why));
+                    }
+                },
+                from_worker::Msg::Done(done) => return Ok(self.finish(done)?),
+                from_worker::Msg::Ready(_) => {
+                    let why = self.violated("a second Ready");
+                    return Err(self.gone(why));
+                }
+            };
+            if let Some(answer) = answer {
+                if let Err(e) = self.send(answer) {
+                    let why = self.ended(&format!("({e})"));
+                    return Err(self.gone(why));
+                }
+            }
+        }
+    }
+
+    /// A `$send`'s answer, with the run's stop if it was stopped meanwhile (`sys.exit`).
+    fn send_reply(&self, reply: Option<Vec<u8>>) -> to_worker::Msg {
+        to_worker::Msg::SendReply(pb::SendReply {
+            reply,
+            stop: wire::reason_code(self.terminate.reason()) as u32,
+        })
+    }
+
+    fn finish(&mut self, done: pb::Done) -> Result<bool, JsError> {
+        self.background_work = done.background_work;
+        self.unhandled
+            .extend(done.unhandled.into_iter().map(wire::from_wire));
+        if let Some(reason) = wire::reason_of(done.stopped) {
+            // The worker stopped its script itself (its heap limit): the run's reason too.
+            self.terminate.note(reason);
+        }
+        match done.result {
+            Some(pb::done::Result::Value(v)) => Ok(v),
+            Some(pb::done::Result::Error(e)) => Err(wire::from_wire(e)),
+            None => {
+                let why = self.violated("a Done without a result");
+                Err(self.gone(why))
+            }
+        }
+    }
+}
+
+impl Engine for RemoteWorker {
+    fn load(&mut self, name: &str, source: &str) -> Result<(), JsError> {
+        let msg = to_worker::Msg::Load(pb::Source {
+            name: name.to_string(),
+            source: source.to_string(),
+        });
+        self.request(msg, None).map(|_| ())
+    }
+
+    fn load_module(
+        &mut self,
+        name: &str,
+        source: &str,
+        resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
+    ) -> Result<(), JsError> {
+        let msg = to_worker::Msg::LoadModule(pb::Source {
+            name: name.to_string(),
+            source: source.to_string(),
+        });
+        self.request(msg, Some(resolve)).map(|_| ())
+    }
+
+    fn poll_modules(&mut self) -> Result<bool, JsError> {
+        self.request(to_worker::Msg::PollModules(pb::Empty {}), None)
+    }
+
+    fn send_vec(&mut self, msg: Vec<u8>) -> Result<(), JsError> {
+        self.request(to_worker::Msg::Deliver(msg), None).map(|_| ())
+    }
+
+    fn run_platform_tasks(&mut self) -> Result<bool, JsError> {
+        self.request(to_worker::Msg::RunPlatformTasks(pb::Empty {}), None)
+    }
+
+    fn has_background_work(&self) -> bool {
+        self.background_work && self.crashed.is_none()
+    }
+
+    fn take_unhandled_rejection(&mut self) -> Option<JsError> {
+        self.unhandled.pop_front()
+    }
+
+    fn terminate_handle(&self) -> TerminateHandle {
+        self.terminate.clone()
+    }
+
+    fn crashed(&self) -> Option<String> {
+        self.crashed.clone()
+    }
+
+    fn abandoned(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RemoteWorker {
+    fn drop(&mut self) {
+        // The run is over: the worker has nothing left to do.
+        let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// The worker's stderr (V8's own fatal messages) reaches the broker's, one escaped line at a
+/// time and marked as the worker's: a worker cannot write terminal control bytes there.
+fn forward_stderr(stderr: std::process::ChildStderr) {
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches('\n');
+            let _ = writeln!(
+                std::io::stderr(),
+                "v8box worker: {}",
+                crate::audit::escaped(text)
+            );
+        }
+    });
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGSYS => "SIGSYS".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGILL => "SIGILL".into(),
+        libc::SIGTRAP => "SIGTRAP".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGXFSZ => "SIGXFSZ".into(),
+        libc::SIGXCPU => "SIGXCPU".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// What the probe should attempt (debug builds: `V8BOX_JAIL_PROBE`, for the jail's tests).
+fn probe_request() -> String {
+    #[cfg(debug_assertions)]
+    {
+        std::env::var(super::probe::PROBE_ENV).unwrap_or_default()
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        String::new()
+    }
+}

@@ -1,0 +1,193 @@
+//! The worker process's side: after `jail::enter`, it makes one isolate as the broker's `Start`
+//! says and runs each request (`ToWorker`) on it, sending the script's `$send`, `$print` and
+//! imports to the broker and waiting for the answers. It has no file, socket or process of its
+//! own to use: everything goes through the channel.
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::channel::{Channel, ChannelError};
+use super::wire::{self, pb};
+use crate::worker::{JsError, TerminateHandle, Worker, WorkerOptions};
+use pb::{from_worker, to_worker, FromWorker, ToWorker};
+
+/// How often a worker with a heap limit compares its ArrayBuffer memory with the limit
+/// (V8 counts some of it only at collections), as the watchdog does in thread mode.
+const MEMORY_TICK: Duration = Duration::from_millis(5);
+
+/// The channel's limit for broker -> worker messages (a module's source, a reply): the
+/// broker's own limit on what it sends is `max_message_bytes`; this bounds what a worker
+/// allocates for one frame.
+const MAX_FRAME: usize = (1 << 30) + (1 << 20);
+
+/// The worker side of the channel; any failure ends the process (the broker sees it closed).
+struct Link(Channel);
+
+impl Link {
+    fn send(&mut self, msg: from_worker::Msg) {
+        if self.0.send(&FromWorker { msg: Some(msg) }).is_err() {
+            std::process::exit(0);
+        }
+    }
+
+    fn recv(&mut self) -> to_worker::Msg {
+        match self.0.recv::<ToWorker>() {
+            Ok(ToWorker { msg: Some(m) }) => m,
+            // The broker is gone, or talks nonsense: nothing to do but end.
+            Ok(ToWorker { msg: None })
+            | Err(ChannelError::Closed | ChannelError::Io(_))
+            | Err(ChannelError::TooLong(_) | ChannelError::Malformed(_)) => std::process::exit(0),
+        }
+    }
+}
+
+/// Serves the broker on `stream` until it closes the channel; `control` carries stop
+/// requests (one byte each, a `wire::reason_code`) while a request runs. `jail` says which
+/// layers of the jail hold, for the broker's record.
+pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailReport) -> ! {
+    let channel = match Channel::new(stream, MAX_FRAME) {
+        Ok(c) => c,
+        Err(_) => std::process::exit(2),
+    };
+    let link = Rc::new(RefCell::new(Link(channel)));
+    let start = match link.borrow_mut().recv() {
+        to_worker::Msg::Start(s) => s,
+        _ => std::process::exit(2),
+    };
+    #[cfg(debug_assertions)]
+    let probe = super::probe::run_requested(&start.probe);
+    #[cfg(not(debug_assertions))]
+    let probe: Vec<String> = Vec::new();
+    if let Err(why) = crate::worker::check_platform() {
+        link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
+            refused: why,
+            jail: jail.layers,
+            warnings: jail.warnings,
+            probe,
+        }));
+        std::process::exit(0);
+    }
+    let options = WorkerOptions {
+        max_heap_bytes: (start.max_heap_bytes > 0).then_some(start.max_heap_bytes as usize),
+        deny_code_generation: start.deny_code_generation,
+        snapshot: if start.use_snapshot {
+            crate::runtime::prelude_snapshot()
+        } else {
+            None
+        },
+        ..WorkerOptions::default()
+    };
+    let max_message = start.max_message_bytes as usize;
+    let sender = link.clone();
+    // The worker's own stop handle, for a reply that says the run was stopped meanwhile.
+    let stopper: Rc<RefCell<Option<TerminateHandle>>> = Rc::new(RefCell::new(None));
+    let stop_on_reply = stopper.clone();
+    let on_send = move |bytes: &[u8]| -> Option<Vec<u8>> {
+        let mut link = sender.borrow_mut();
+        if bytes.len() > max_message {
+            // Not sent: the broker refuses it by its size and first bytes (the call id).
+            let head = bytes[..bytes.len().min(16)].to_vec();
+            link.send(from_worker::Msg::Oversized(pb::Oversized {
+                length: bytes.len() as u64,
+                head,
+            }));
+        } else {
+            link.send(from_worker::Msg::Send(bytes.to_vec()));
+        }
+        match link.recv() {
+            to_worker::Msg::SendReply(r) => {
+                if let (Some(reason), Some(handle)) =
+                    (wire::reason_of(r.stop), stop_on_reply.borrow().as_ref())
+                {
+                    handle.terminate_for(reason);
+                }
+                r.reply
+            }
+            _ => std::process::exit(2),
+        }
+    };
+    let mut worker = Worker::with_options(options, on_send);
+    let printer = link.clone();
+    worker.set_print_handler(move |line| {
+        printer
+            .borrow_mut()
+            .send(from_worker::Msg::Print(line.to_string()))
+    });
+    let handle = worker.terminate_handle();
+    *stopper.borrow_mut() = Some(handle.clone());
+    listen_for_stops(control, handle.clone());
+    if let Some(watch) = worker.memory_watch() {
+        std::thread::spawn(move || loop {
+            std::thread::sleep(MEMORY_TICK);
+            watch.poke();
+        });
+    }
+    link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
+        refused: String::new(),
+        jail: jail.layers,
+        warnings: jail.warnings,
+        probe,
+    }));
+    loop {
+        let request = link.borrow_mut().recv();
+        let result: Result<bool, JsError> = match request {
+            to_worker::Msg::Load(s) => worker.load(&s.name, &s.source).map(|_| true),
+            to_worker::Msg::LoadModule(s) => {
+                let resolver = link.clone();
+                worker
+                    .load_module(&s.name, &s.source, |specifier, referrer| {
+                        let mut link = resolver.borrow_mut();
+                        link.send(from_worker::Msg::Resolve(pb::Resolve {
+                            specifier: specifier.to_string(),
+                            referrer: referrer.to_string(),
+                        }));
+                        match link.recv() {
+                            to_worker::Msg::Resolved(r) => match r.result {
+                                Some(pb::resolved::Result::Module(m)) => Ok((m.name, m.source)),
+                                Some(pb::resolved::Result::Error(e)) => Err(e),
+                                None => Err("the broker answered nothing".into()),
+                            },
+                            _ => std::process::exit(2),
+                        }
+                    })
+                    .map(|_| true)
+            }
+            to_worker::Msg::PollModules(_) => worker.poll_modules(),
+            to_worker::Msg::Deliver(bytes) => worker.send_vec(bytes).map(|_| true),
+            to_worker::Msg::RunPlatformTasks(_) => worker.run_platform_tasks(),
+            _ => std::process::exit(2),
+        };
+        let mut unhandled = Vec::new();
+        if result.is_ok() {
+            while let Some(e) = worker.take_unhandled_rejection() {
+                unhandled.push(wire::to_wire(&e));
+            }
+        }
+        let done = pb::Done {
+            result: Some(match result {
+                Ok(v) => pb::done::Result::Value(v),
+                Err(e) => pb::done::Result::Error(wire::to_wire(&e)),
+            }),
+            background_work: worker.has_background_work(),
+            unhandled,
+            stopped: wire::reason_code(handle.reason()) as u32,
+        };
+        link.borrow_mut().send(from_worker::Msg::Done(done));
+    }
+}
+
+/// A thread that stops the script when the broker asks (its watchdog: a timeout; `sys.exit`;
+/// the host), while the isolate's thread runs JavaScript.
+fn listen_for_stops(mut control: UnixStream, handle: TerminateHandle) {
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        while let Ok(1) = control.read(&mut byte) {
+            if let Some(reason) = wire::reason_of(byte[0] as u32) {
+                handle.terminate_for(reason);
+            }
+        }
+    });
+}
