@@ -10,6 +10,7 @@ mod net_guard;
 mod run;
 mod sys;
 mod v8;
+mod web;
 
 use std::path::Path;
 use std::process::{Command, Output};
