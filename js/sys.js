@@ -69,7 +69,14 @@ function callSync(op, payload) {
 // Settles a pending call with a reply's result (`answer`: `{ name, value }`).
 function settle(entry, answer) {
   if (answer.name === 'error') {
-    entry.reject(errorFrom(answer.value));
+    const e = errorFrom(answer.value);
+    if (entry.site !== undefined) {
+      // Answered later (the I/O pool): the frames of the call, not of the reply's arrival.
+      const frames = entry.site.stack;
+      const nl = typeof frames === 'string' ? StringPrototypeIndexOf(frames, '\n') : -1;
+      if (nl >= 0) defineValue(e, 'stack', `${ErrorPrototypeToString(e)}${StringPrototypeSlice(frames, nl)}`, false);
+    }
+    entry.reject(e);
     return;
   }
   let value = answer.value;
@@ -93,6 +100,8 @@ class Pending {
     this.reject = reject;
     this.map = map;
     this.timer = timer;
+    // For a call answered later: where the script made it (`stack`), as Deno keeps it.
+    this.site = undefined;
   }
 }
 ownKeysOnly(Pending);
@@ -103,7 +112,12 @@ function callAsync(op, payload, map) {
     const entry = new Pending(resolve, reject, map, undefined);
     const answer = send(op, payload, id);
     if (answer !== null) settle(entry, answerOf(answer));
-    else MapPrototypeSet(pending, id, entry);
+    else {
+      const site = { __proto__: null, stack: undefined };
+      ErrorCaptureStackTrace(site, callAsync);
+      entry.site = site;
+      MapPrototypeSet(pending, id, entry);
+    }
   });
 }
 

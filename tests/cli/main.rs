@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_truth;
+mod errors;
 mod fs_guard;
 mod hostile;
 mod limits;
