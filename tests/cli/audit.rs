@@ -516,3 +516,35 @@ fn a_fifo_waits_on_the_io_pool_and_the_script_keeps_running() {
         .iter()
         .any(|r| r["kind"] == "intent" && r["op"] == "fs.writeFile"));
 }
+
+#[test]
+fn net_entries_are_host_and_port_and_explain_suggests_a_flag_that_run_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "empty.toml", "");
+    let out = v8box(
+        dir.path(),
+        &["policy", "explain", "empty.toml", "net.fetch", "http://example.com:8080/x?y"],
+    );
+    let said = text(&out.stdout);
+    assert!(said.contains("allow with --allow-net=example.com:8080 or [net] allow"), "{said}");
+    // The suggested flag is one `run` takes.
+    let (code, _, err) = run_js(dir.path(), &["--allow-net=example.com:8080"], "");
+    assert_eq!(code, 0, "{err}");
+
+    write(dir.path(), "url.toml", "[net]\nallow = [\"https://api.example.com/v1\"]\n");
+    let out = v8box(dir.path(), &["policy", "check", "url.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"expected HOST[:PORT], not a URL: "https://api.example.com/v1" (write "api.example.com:443")"#),
+        "{err}"
+    );
+    let (code, _, err) = run_js(dir.path(), &["--allow-net=http://h.example/"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("expected HOST[:PORT], not a URL"), "{err}");
+
+    write(dir.path(), "wild.toml", "[net]\nallow = [\"*.example.com\"]\n");
+    let out = v8box(dir.path(), &["policy", "check", "wild.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("wildcards are not supported"), "{}", text(&out.stderr));
+}
