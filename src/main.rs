@@ -536,7 +536,16 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    let source = match std::fs::read_to_string(&args.file) {
+    // `v8box run -`: the script is read from stdin (its imports resolve from the working
+    // directory, as a script there would).
+    let from_stdin = args.file.as_os_str() == "-";
+    let read = if from_stdin {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let source = match read {
         Ok(s) => s,
         Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
     };
@@ -547,7 +556,11 @@ fn run(args: RunArgs) -> ExitCode {
         },
         None => AuditLog::disabled(),
     };
-    let name = args.file.to_string_lossy().into_owned();
+    let name = if from_stdin {
+        "stdin".to_string()
+    } else {
+        args.file.to_string_lossy().into_owned()
+    };
     let main = if args.script {
         Main::Script { name, source }
     } else {
