@@ -52,6 +52,12 @@ enum AuditCommand {
         /// Only this operation (e.g. fs.readFile).
         #[arg(long, value_name = "OP")]
         op: Option<String>,
+        /// Show resources, rules and outcomes in full.
+        #[arg(long)]
+        wide: bool,
+        /// Print the (filtered) records as JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -308,7 +314,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Audit(AuditCommand::Verify { file }) => audit_verify(&file),
-        Command::Audit(AuditCommand::Show { file, denied, op }) => audit_show(&file, denied, op),
+        Command::Audit(AuditCommand::Show {
+            file,
+            denied,
+            op,
+            wide,
+            json,
+        }) => audit_show(&file, denied, op, wide, json),
         Command::Policy(PolicyCommand::Check { policy }) => policy_check(&policy),
         Command::Policy(PolicyCommand::Test { policy, audit }) => policy_test(&policy, &audit),
         Command::Policy(PolicyCommand::Explain {
@@ -372,12 +384,23 @@ fn audit_verify(file: &Path) -> ExitCode {
     }
 }
 
-fn audit_show(file: &Path, denied: bool, op: Option<String>) -> ExitCode {
+fn audit_show(file: &Path, denied: bool, op: Option<String>, wide: bool, json: bool) -> ExitCode {
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let filter = v8box::audit::ShowFilter { denied, op };
+    if let Some(op) = op.as_deref().filter(|op| !v8box::audit::known_op(op)) {
+        eprintln!(
+            "warning: --op {}: no operation has that name (e.g. fs.readFile, net.fetch, env.get), so no record matches",
+            escaped(op)
+        );
+    }
+    let filter = v8box::audit::ShowFilter {
+        denied,
+        op,
+        wide,
+        json,
+    };
     print!(
         "{}",
         v8box::audit::show(&String::from_utf8_lossy(&log), &filter)
