@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut run = sandbox.run_module(
         "echo.js",
         r#"
-        const text = (bytes) => String.fromCharCode(...bytes);
+        const text = (bytes) => new TextDecoder().decode(bytes);
         sys.host.onMessage('in', (data) => sys.host.send('out', text(data).toUpperCase()));
         sys.host.onMessage('ask', (question) => `you asked: ${text(question)}`);
         console.log('script ready');

@@ -69,7 +69,14 @@ function callSync(op, payload) {
 // Settles a pending call with a reply's result (`answer`: `{ name, value }`).
 function settle(entry, answer) {
   if (answer.name === 'error') {
-    entry.reject(errorFrom(answer.value));
+    const e = errorFrom(answer.value);
+    if (entry.site !== undefined) {
+      // Answered later (the I/O pool): the frames of the call, not of the reply's arrival.
+      const frames = entry.site.stack;
+      const nl = typeof frames === 'string' ? StringPrototypeIndexOf(frames, '\n') : -1;
+      if (nl >= 0) defineValue(e, 'stack', `${ErrorPrototypeToString(e)}${StringPrototypeSlice(frames, nl)}`, false);
+    }
+    entry.reject(e);
     return;
   }
   let value = answer.value;
@@ -93,6 +100,8 @@ class Pending {
     this.reject = reject;
     this.map = map;
     this.timer = timer;
+    // For a call answered later: where the script made it (`stack`), as Deno keeps it.
+    this.site = undefined;
   }
 }
 ownKeysOnly(Pending);
@@ -103,7 +112,12 @@ function callAsync(op, payload, map) {
     const entry = new Pending(resolve, reject, map, undefined);
     const answer = send(op, payload, id);
     if (answer !== null) settle(entry, answerOf(answer));
-    else MapPrototypeSet(pending, id, entry);
+    else {
+      const site = { __proto__: null, stack: undefined };
+      ErrorCaptureStackTrace(site, callAsync);
+      entry.site = site;
+      MapPrototypeSet(pending, id, entry);
+    }
   });
 }
 
@@ -268,7 +282,7 @@ const timers = new $Map();
 function armTimer(timer) {
   const id = nextCallId++;
   timer.callId = id;
-  const answer = send('sleep', { ms: timer.ms }, id);
+  const answer = send('sleep', { ms: timer.ms, unref: timer.unref }, id);
   if (answer !== null) unwrap(answerOf(answer));
   MapPrototypeSet(pending, id, new Pending(undefined, undefined, undefined, timer));
 }
@@ -281,13 +295,15 @@ function fireTimer(timer) {
 }
 
 class Timer {
-  constructor(id, fn, args, repeat, ms) {
+  constructor(id, fn, args, repeat, ms, unref) {
     this.id = id;
     this.fn = fn;
     this.args = args;
     this.repeat = repeat;
     this.ms = ms;
     this.callId = 0;
+    // Does not keep the run alive (AbortSignal.timeout's timer).
+    this.unref = unref;
   }
 }
 ownKeysOnly(Timer);
@@ -296,7 +312,15 @@ function startTimer(fn, ms, args, repeat) {
   if (typeof fn !== 'function') {
     throw new $TypeError(`${repeat ? 'setInterval' : 'setTimeout'}: the callback must be a function`);
   }
-  const timer = new Timer(nextTimerId++, fn, args, repeat, clampMs(ms));
+  const timer = new Timer(nextTimerId++, fn, args, repeat, clampMs(ms), false);
+  MapPrototypeSet(timers, timer.id, timer);
+  armTimer(timer);
+  return timer.id;
+}
+
+// A one-shot timer that does not keep the run alive.
+function startUnrefTimer(fn, ms) {
+  const timer = new Timer(nextTimerId++, fn, [], false, clampMs(ms), true);
   MapPrototypeSet(timers, timer.id, timer);
   armTimer(timer);
   return timer.id;
@@ -424,6 +448,9 @@ function quote(s) {
   return `'${s}'`;
 }
 
+// The library's own classes (js/web.js) show themselves through this method.
+const kInspect = $Symbol('v8box.inspect');
+
 function inspect(value, depth, seen, top) {
   switch (typeof value) {
     case 'string': return top ? value : quote(value);
@@ -438,6 +465,10 @@ function inspect(value, depth, seen, top) {
   }
   if (value === null) return 'null';
   if (WeakSetPrototypeHas(seen, value)) return '[Circular]';
+  const custom = value[kInspect];
+  if (typeof custom === 'function') {
+    return ReflectApply(custom, value, []);
+  }
   if (value instanceof $Error) {
     const stack = value.stack;
     return typeof stack === 'string' ? stack : ErrorPrototypeToString(value);
@@ -446,6 +477,9 @@ function inspect(value, depth, seen, top) {
     return NumberIsFinite(DatePrototypeGetTime(value)) ? DatePrototypeToISOString(value) : 'Invalid Date';
   }
   if (value instanceof $ArrayBuffer) return `ArrayBuffer { byteLength: ${ArrayBufferPrototypeGetByteLength(value)} }`;
+  if (value instanceof $RegExp) {
+    try { return `/${RegExpPrototypeGetSource(value)}/${RegExpPrototypeGetFlags(value)}`; } catch { /* not a RegExp */ }
+  }
   if (depth > 2) return ArrayIsArray(value) ? '[Array]' : '[Object]';
   WeakSetPrototypeAdd(seen, value);
   const parts = [];
@@ -488,10 +522,63 @@ function inspect(value, depth, seen, top) {
   return `${prefix}${open} ${ArrayPrototypeJoin(parts, ', ')} ${close}`;
 }
 
+// `%s` as Node and Deno show it: strings as they are, other primitives as String() (bigints
+// with their `n`, -0 as -0), objects inspected.
+function formatString(value, seen) {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'bigint') return `${BigIntPrototypeToString(value)}n`;
+  if (typeof value === 'symbol') return SymbolPrototypeToString(value);
+  if (value !== null && (typeof value === 'object' || typeof value === 'function')) return inspect(value, 1, seen, false);
+  return inspect(value, 0, seen, true);
+}
+
+function formatNumber(value, integer) {
+  if (typeof value === 'bigint') return `${BigIntPrototypeToString(value)}n`;
+  if (typeof value === 'symbol') return 'NaN';
+  if (integer) return $String(NumberParseInt(value));
+  const n = $Number(value);
+  return n === 0 && 1 / n < 0 ? '-0' : $String(n);
+}
+
+// console.log's arguments as one line: a first string argument may hold format specifiers
+// (%s %d %i %f %o %O %c %%), each taking the next argument; the rest are inspected.
 function format(args) {
   const parts = [];
   const seen = new $WeakSet();
-  for (let i = 0; i < args.length; i++) arrayAppend(parts, inspect(args[i], 0, seen, true));
+  let next = 0;
+  if (typeof args[0] === 'string' && args.length > 1) {
+    const f = args[0];
+    next = 1;
+    let out = '';
+    let last = 0;
+    for (let i = 0; i < f.length - 1; i++) {
+      if (StringPrototypeCharCodeAt(f, i) !== 37) continue; // '%'
+      const c = f[i + 1];
+      if (c === '%') {
+        out += StringPrototypeSlice(f, last, i) + '%';
+        last = i + 2;
+        i++;
+        continue;
+      }
+      if (next >= args.length) continue;
+      let piece;
+      switch (c) {
+        case 's': piece = formatString(args[next], seen); break;
+        case 'd': piece = formatNumber(args[next], false); break;
+        case 'i': piece = formatNumber(args[next], true); break;
+        case 'f': piece = typeof args[next] === 'symbol' ? 'NaN' : $String(NumberParseFloat(args[next])); break;
+        case 'o': case 'O': piece = inspect(args[next], 0, seen, false); break;
+        case 'c': piece = ''; break; // CSS: nothing to show in a terminal
+        default: continue;
+      }
+      next++;
+      out += StringPrototypeSlice(f, last, i) + piece;
+      last = i + 2;
+      i++;
+    }
+    arrayAppend(parts, out + StringPrototypeSlice(f, last));
+  }
+  for (let i = next; i < args.length; i++) arrayAppend(parts, inspect(args[i], 0, seen, true));
   return ArrayPrototypeJoin(parts, ' ');
 }
 

@@ -1,4 +1,4 @@
-// TypeScript declarations for the globals a v8box script sees.
+// TypeScript declarations for the globals a v8box script sees (besides ECMAScript's).
 
 /** The three native functions. Everything else is JavaScript built on them. */
 declare function $print(...args: unknown[]): void;
@@ -67,8 +67,13 @@ declare namespace sys {
   function fetch(url: string, options?: FetchOptions): Promise<FetchResponse>;
   namespace host {
     function send(channel: string, data: string | Uint8Array | ArrayBuffer | ArrayBufferView): Promise<void>;
+    /** What a handler may return: for a host request (`RunHandle::request`), the answer
+     *  (bytes or a string, or a promise of one; nothing answers with no bytes). For a plain
+     *  message the value is ignored. */
+    type HandlerResult = string | Uint8Array | ArrayBuffer | ArrayBufferView | null | undefined | void;
     /** Registers the handler for messages the host sends on `channel` (one per channel). */
-    function onMessage(channel: string, handler: (data: Uint8Array, channel: string) => void): void;
+    function onMessage(channel: string,
+      handler: (data: Uint8Array, channel: string) => HandlerResult | Promise<HandlerResult>): void;
   }
   /** The script's command-line arguments. */
   const args: readonly string[];
@@ -89,6 +94,7 @@ declare namespace sys {
   }
 }
 
+/** A first string argument may hold format specifiers: %s %d %i %f %o %O %c and %%. */
 declare const console: {
   log(...args: unknown[]): void;
   info(...args: unknown[]): void;
@@ -103,3 +109,219 @@ declare function setTimeout<A extends unknown[]>(fn: (...args: A) => void, ms?: 
 declare function clearTimeout(id: number | undefined): void;
 declare function setInterval<A extends unknown[]>(fn: (...args: A) => void, ms?: number, ...args: A): number;
 declare function clearInterval(id: number | undefined): void;
+
+// ---- Web-standard globals (js/web.js), after the WHATWG and W3C specifications.
+
+type BufferSource = ArrayBuffer | ArrayBufferView;
+
+declare class DOMException extends Error {
+  constructor(message?: string, name?: string | { name?: string; cause?: unknown });
+  readonly name: string;
+  readonly message: string;
+  /** The legacy code of the name (e.g. 20 for AbortError), or 0. */
+  readonly code: number;
+  static readonly ABORT_ERR: 20;
+}
+
+declare class TextEncoder {
+  readonly encoding: 'utf-8';
+  encode(input?: string): Uint8Array;
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+}
+declare class TextDecoder {
+  /** UTF-8 only (its labels: "utf-8", "utf8", "unicode-1-1-utf-8", ...); any other is a RangeError. */
+  constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
+  readonly encoding: 'utf-8';
+  readonly fatal: boolean;
+  readonly ignoreBOM: boolean;
+  /** Invalid sequences become U+FFFD (one per maximal subpart), or a TypeError when `fatal`. */
+  decode(input?: BufferSource, options?: { stream?: boolean }): string;
+}
+
+declare function atob(data: string): string;
+declare function btoa(data: string): string;
+/** Primitives, Object, Array, Date, RegExp, Map, Set, ArrayBuffer, typed arrays, DataView,
+ *  Error types and boxed primitives, with cycles; a function or symbol is a DataCloneError.
+ *  `transfer` is not supported. */
+declare function structuredClone<T>(value: T, options?: { transfer?: [] }): T;
+declare function queueMicrotask(callback: () => void): void;
+
+declare const crypto: {
+  /** An integer typed array of at most 65,536 bytes (QuotaExceededError); a float array is a TypeMismatchError. */
+  getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array |
+    Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;
+  /** A random version 4 UUID. */
+  randomUUID(): string;
+};
+
+declare const performance: {
+  /** Milliseconds since the run started, from a monotonic clock. */
+  now(): number;
+  /** The run's start, in milliseconds since the Unix epoch. */
+  readonly timeOrigin: number;
+  toJSON(): { timeOrigin: number };
+};
+
+interface EventInit { bubbles?: boolean; cancelable?: boolean; composed?: boolean }
+declare class Event {
+  constructor(type: string, init?: EventInit);
+  readonly type: string;
+  readonly bubbles: boolean;
+  readonly cancelable: boolean;
+  readonly composed: boolean;
+  readonly target: EventTarget | null;
+  readonly currentTarget: EventTarget | null;
+  readonly eventPhase: number;
+  readonly defaultPrevented: boolean;
+  readonly isTrusted: boolean;
+  readonly timeStamp: number;
+  returnValue: boolean;
+  cancelBubble: boolean;
+  composedPath(): EventTarget[];
+  preventDefault(): void;
+  stopPropagation(): void;
+  stopImmediatePropagation(): void;
+  static readonly NONE: 0;
+  static readonly CAPTURING_PHASE: 1;
+  static readonly AT_TARGET: 2;
+  static readonly BUBBLING_PHASE: 3;
+}
+type EventListenerOrObject = ((event: Event) => void) | { handleEvent(event: Event): void };
+interface AddEventListenerOptions { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal }
+declare class EventTarget {
+  addEventListener(type: string, listener: EventListenerOrObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrObject | null, options?: boolean | { capture?: boolean }): void;
+  /** False when a listener called preventDefault() on a cancelable event. */
+  dispatchEvent(event: Event): boolean;
+}
+
+declare class AbortSignal extends EventTarget {
+  private constructor();
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  onabort: ((event: Event) => void) | null;
+  throwIfAborted(): void;
+  static abort(reason?: unknown): AbortSignal;
+  /** Aborted with a TimeoutError DOMException after `ms`; its timer does not keep the run alive. */
+  static timeout(ms: number): AbortSignal;
+  static any(signals: Iterable<AbortSignal>): AbortSignal;
+}
+declare class AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
+
+/** WHATWG URLs, parsed by the host's `url` crate (a pure operation, not audited). */
+declare class URL {
+  constructor(url: string | URL, base?: string | URL);
+  static canParse(url: string | URL, base?: string | URL): boolean;
+  static parse(url: string | URL, base?: string | URL): URL | null;
+  href: string;
+  readonly origin: string;
+  protocol: string;
+  username: string;
+  password: string;
+  host: string;
+  hostname: string;
+  port: string;
+  pathname: string;
+  search: string;
+  hash: string;
+  /** Live: changing it changes `search`, and the other way round. */
+  readonly searchParams: URLSearchParams;
+  toString(): string;
+  toJSON(): string;
+}
+declare class URLSearchParams implements Iterable<[string, string]> {
+  constructor(init?: string | URLSearchParams | Iterable<[string, string]> | Record<string, string>);
+  readonly size: number;
+  append(name: string, value: string): void;
+  delete(name: string, value?: string): void;
+  get(name: string): string | null;
+  getAll(name: string): string[];
+  has(name: string, value?: string): boolean;
+  set(name: string, value: string): void;
+  sort(): void;
+  forEach(callback: (value: string, name: string, params: URLSearchParams) => void, thisArg?: unknown): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  entries(): IterableIterator<[string, string]>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+  /** application/x-www-form-urlencoded. */
+  toString(): string;
+}
+
+type HeadersInit = Headers | Iterable<[string, string]> | Record<string, string>;
+declare class Headers implements Iterable<[string, string]> {
+  constructor(init?: HeadersInit);
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  /** The values of `name` (any case) joined by ", ", or null. */
+  get(name: string): string | null;
+  getSetCookie(): string[];
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  /** Sorted by lower-case name, values combined (each set-cookie on its own). */
+  entries(): IterableIterator<[string, string]>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+type BodyInit = string | BufferSource | URLSearchParams;
+interface Body {
+  readonly bodyUsed: boolean;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array>;
+}
+interface RequestInit {
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit | null;
+  signal?: AbortSignal | null;
+  /** Only "follow": v8box follows redirects, checking each hop against the policy. */
+  redirect?: 'follow';
+}
+declare class Request implements Body {
+  /** `input` must be an absolute URL (a script has no base URL). */
+  constructor(input: string | URL | Request, init?: RequestInit);
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  readonly signal: AbortSignal;
+  readonly redirect: 'follow';
+  readonly bodyUsed: boolean;
+  clone(): Request;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array>;
+}
+interface ResponseInit { status?: number; statusText?: string; headers?: HeadersInit }
+declare class Response implements Body {
+  constructor(body?: BodyInit | null, init?: ResponseInit);
+  static json(data: unknown, init?: ResponseInit): Response;
+  static error(): Response;
+  static redirect(url: string | URL, status?: number): Response;
+  readonly type: 'default' | 'basic' | 'error';
+  readonly url: string;
+  readonly redirected: boolean;
+  readonly status: number;
+  readonly ok: boolean;
+  readonly statusText: string;
+  readonly headers: Headers;
+  readonly bodyUsed: boolean;
+  clone(): Response;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array>;
+}
+/** `sys.fetch` under the Fetch API: the same `net.fetch` grant and audit records. Headers that
+ *  v8box sets itself (Host, Content-Length, Connection, ...) are left out, as browsers leave
+ *  out forbidden request headers. A network failure rejects with a TypeError whose `cause` is
+ *  the sys error; a denial rejects with sys.errors.PermissionDenied; an abort with the
+ *  signal's reason (the request itself still runs to its end, and is recorded). */
+declare function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;

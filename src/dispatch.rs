@@ -230,6 +230,8 @@ struct LoopState {
     /// (deadline, call id) of armed sleeps, earliest first.
     timers: BTreeMap<(Instant, u64), ()>,
     timer_deadline: HashMap<u64, Instant>,
+    /// The armed sleeps that do not keep the run alive (`Sleep.unref`).
+    unref_timers: HashSet<u64>,
     exit_code: Option<i32>,
     listening: HashSet<String>,
 }
@@ -308,6 +310,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::HostListen(_) => "host.listen",
         Op::Log(_) => "log",
         Op::Exit(_) => "exit",
+        Op::Url(_) => "url",
     }
 }
 
@@ -402,10 +405,10 @@ impl Dispatcher {
         &self.shared
     }
 
-    /// Calls on the pool plus armed timers.
+    /// Calls on the pool plus armed timers (but those that do not keep the run alive).
     pub fn busy(&self) -> bool {
         let st = self.state.borrow();
-        st.in_flight > 0 || !st.timers.is_empty()
+        st.in_flight > 0 || st.timers.len() > st.unref_timers.len()
     }
 
     /// Calls running on the I/O pool (timers not counted).
@@ -438,6 +441,7 @@ impl Dispatcher {
             }
             st.timers.remove(&(t, id));
             st.timer_deadline.remove(&id);
+            st.unref_timers.remove(&id);
             due.push(id);
         }
         due
@@ -486,7 +490,10 @@ impl Dispatcher {
         // Fail closed: once the audit log can record nothing more, no call it would record is
         // made, and the run is stopped (printing, `sys.args`, cancelling a timer and `sys.exit`
         // are not recorded as calls).
-        if !matches!(op, Op::Log(_) | Op::Args(_) | Op::Cancel(_) | Op::Exit(_)) {
+        if !matches!(
+            op,
+            Op::Log(_) | Op::Args(_) | Op::Cancel(_) | Op::Exit(_) | Op::Url(_)
+        ) {
             if let Some(why) = self.audit_failed() {
                 let e = not_recordable(name, &why);
                 if let Op::HostSend(h) = &op {
@@ -794,9 +801,14 @@ impl Dispatcher {
                     values: self.args.clone(),
                 }),
             ))),
+            // Pure: touches nothing outside the isolate, so no policy and no record.
+            Op::Url(u) => Some(encode(&proto::reply(
+                id,
+                reply::Result::UrlRecord(ops::url::parse(&u)),
+            ))),
             Op::Now(_) => {
                 let info = Self::info("now", "", Decision::always(), 0);
-                self.quick(id, Some(info), start, ops::clock::now())
+                self.quick(id, Some(info), start, ops::clock::now(self.shared.epoch))
             }
             Op::RandomBytes(r) => {
                 let info = Self::info("randomBytes", r.length.to_string(), Decision::always(), 0);
@@ -823,6 +835,9 @@ impl Dispatcher {
                 let mut st = self.state.borrow_mut();
                 st.timers.insert((deadline, id), ());
                 st.timer_deadline.insert(id, deadline);
+                if s.unref {
+                    st.unref_timers.insert(id);
+                }
                 drop(st);
                 self.shared.audit.call(info, "ok", 0, None);
                 None
@@ -832,6 +847,7 @@ impl Dispatcher {
                 if let Some(t) = st.timer_deadline.remove(&c.call_id) {
                     st.timers.remove(&(t, c.call_id));
                 }
+                st.unref_timers.remove(&c.call_id);
                 Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
             }
             Op::EnvGet(e) => {

@@ -52,6 +52,12 @@ enum AuditCommand {
         /// Only this operation (e.g. fs.readFile).
         #[arg(long, value_name = "OP")]
         op: Option<String>,
+        /// Show resources, rules and outcomes in full.
+        #[arg(long)]
+        wide: bool,
+        /// Print the (filtered) records as JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -321,7 +327,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Audit(AuditCommand::Verify { file }) => audit_verify(&file),
-        Command::Audit(AuditCommand::Show { file, denied, op }) => audit_show(&file, denied, op),
+        Command::Audit(AuditCommand::Show {
+            file,
+            denied,
+            op,
+            wide,
+            json,
+        }) => audit_show(&file, denied, op, wide, json),
         Command::Policy(PolicyCommand::Check { policy }) => policy_check(&policy),
         Command::Policy(PolicyCommand::Test { policy, audit }) => policy_test(&policy, &audit),
         Command::Policy(PolicyCommand::Explain {
@@ -385,12 +397,23 @@ fn audit_verify(file: &Path) -> ExitCode {
     }
 }
 
-fn audit_show(file: &Path, denied: bool, op: Option<String>) -> ExitCode {
+fn audit_show(file: &Path, denied: bool, op: Option<String>, wide: bool, json: bool) -> ExitCode {
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let filter = v8box::audit::ShowFilter { denied, op };
+    if let Some(op) = op.as_deref().filter(|op| !v8box::audit::known_op(op)) {
+        eprintln!(
+            "warning: --op {}: no operation has that name (e.g. fs.readFile, net.fetch, env.get), so no record matches",
+            escaped(op)
+        );
+    }
+    let filter = v8box::audit::ShowFilter {
+        denied,
+        op,
+        wide,
+        json,
+    };
     print!(
         "{}",
         v8box::audit::show(&String::from_utf8_lossy(&log), &filter)
@@ -550,7 +573,16 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
-    let source = match std::fs::read_to_string(&args.file) {
+    // `v8box run -`: the script is read from stdin (its imports resolve from the working
+    // directory, as a script there would).
+    let from_stdin = args.file.as_os_str() == "-";
+    let read = if from_stdin {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+    } else {
+        std::fs::read_to_string(&args.file)
+    };
+    let source = match read {
         Ok(s) => s,
         Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
     };
@@ -597,7 +629,11 @@ fn run(args: RunArgs) -> ExitCode {
         },
         None => AuditLog::disabled(),
     };
-    let name = args.file.to_string_lossy().into_owned();
+    let name = if from_stdin {
+        "stdin".to_string()
+    } else {
+        args.file.to_string_lossy().into_owned()
+    };
     let main = if args.script {
         Main::Script { name, source }
     } else {

@@ -16,7 +16,7 @@
 //! let mut run = sandbox.run_module(
 //!     "echo.js",
 //!     "sys.host.onMessage('greetings', async (data) => {
-//!          await sys.host.send('greetings', 'hello, ' + String.fromCharCode(...data));
+//!          await sys.host.send('greetings', 'hello, ' + new TextDecoder().decode(data));
 //!          sys.exit(0);
 //!      });",
 //! );

@@ -28,7 +28,7 @@ mod verify;
 mod writer;
 
 pub use escape::escaped;
-pub use show::{show, ShowFilter};
+pub use show::{known_op, show, ShowFilter};
 pub use verify::{verify, Verdict};
 pub use writer::is_cut_resource;
 use writer::{Body, CallEnd, Head, Queue, Sink, Timestamps, Writer};

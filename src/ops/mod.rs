@@ -5,6 +5,7 @@ pub mod clock;
 pub mod env;
 pub mod fs;
 pub mod net;
+pub mod url;
 
 use crate::proto::{reply, ErrorCode};
 

@@ -341,6 +341,7 @@ pub fn fetch(
             })
             .collect();
         let final_url = response.get_url().to_string();
+        let status_text = response.status_text().to_string();
         let mut data = Vec::new();
         if let Err(e) = response
             .into_reader()
@@ -365,6 +366,7 @@ pub fn fetch(
                 headers,
                 body: data,
                 url: final_url,
+                status_text,
             }),
             n,
         );

@@ -470,9 +470,18 @@ impl Policy {
     }
 
     /// How to allow `resource`: `allow with --allow-read=/etc/passwd or [fs] read`.
+    /// A URL's network grant is its HOST[:PORT] (the form `--allow-net` accepts).
     pub fn hint(permission: Permission, resource: &str) -> String {
+        let granted = match permission {
+            Permission::Net => url::Url::parse(resource)
+                .ok()
+                .and_then(|u| net::NetTarget::from_url(&u).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| resource.to_string()),
+            _ => resource.to_string(),
+        };
         format!(
-            "allow with {}={resource} or {}",
+            "allow with {}={granted} or {}",
             permission.flag(),
             permission.policy_key()
         )

@@ -181,6 +181,22 @@ impl NetTarget {
         if text.is_empty() {
             return Err("empty host".into());
         }
+        if text.contains("://") {
+            let suggestion = url::Url::parse(text)
+                .ok()
+                .and_then(|u| NetTarget::from_url(&u).ok())
+                .map(|t| format!(" (write {:?})", t.to_string()))
+                .unwrap_or_default();
+            return Err(format!(
+                "expected HOST[:PORT], not a URL: {text:?}{suggestion}"
+            ));
+        }
+        if text.contains('*') {
+            return Err(format!(
+                "{text:?}: wildcards are not supported; grant each host by name (a grant of a \
+                 host does not cover its subdomains)"
+            ));
+        }
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (inside, after) = rest
                 .split_once(']')

@@ -108,22 +108,25 @@ impl fmt::Display for JsError {
             Some(loc) => write!(f, "{loc}: {}", self.message)?,
             None => write!(f, "{}", self.message)?,
         }
-        // The stack's first line repeats the message; print only its frames.
-        let frames: Vec<&str> = self
-            .stack
-            .as_deref()
-            .map(|s| {
-                s.lines()
-                    .filter(|l| l.trim_start().starts_with("at "))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !frames.is_empty() {
-            for frame in frames {
-                write!(f, "\n    {}", frame.trim_start())?;
+        // The line the error points at, with a caret under its column (as Deno shows it).
+        if let (Some(src), Some(col)) = (&self.source_line, self.column) {
+            // A tab keeps its width above the caret.
+            let pad: String = src
+                .chars()
+                .take(col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n    {src}\n    {pad}^")?;
+        }
+        // The stack's first line repeats the message; print its frames, and each error of its
+        // `cause` chain (`Caused by: ...`, with that error's frames).
+        for line in self.stack.as_deref().unwrap_or("").lines() {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("at ") {
+                write!(f, "\n    {trimmed}")?;
+            } else if line.starts_with("Caused by: ") {
+                write!(f, "\n{line}")?;
             }
-        } else if let (Some(src), Some(col)) = (&self.source_line, self.column) {
-            write!(f, "\n    {src}\n    {}^", " ".repeat(col.saturating_sub(1)))?;
         }
         Ok(())
     }

@@ -24,7 +24,11 @@ fn build(
     v8::tc_scope!(let tc, scope);
     let message = message.unwrap_or_else(|| v8::Exception::create_message(tc, exception));
     let text = message.get(tc).to_rust_string_lossy(tc);
-    let text = text.strip_prefix("Uncaught ").unwrap_or(&text).to_string();
+    let mut text = text.strip_prefix("Uncaught ").unwrap_or(&text).to_string();
+    if exception.is_object() && !exception.is_native_error() {
+        // V8 says `#<Object>`: show it as console.log would.
+        text = super::inspect::thrown(tc, exception);
+    }
     let script = message
         .get_script_resource_name(tc)
         .filter(|v| !v.is_undefined() && !v.is_null())
@@ -34,7 +38,10 @@ fn build(
     let source_line = message
         .get_source_line(tc)
         .map(|s| s.to_rust_string_lossy(tc));
-    let stack = stack_of(tc, exception);
+    let stack = stack_of(tc, exception).map(|s| {
+        let here = v8::Local::new(tc, exception);
+        s + &causes(tc, here)
+    });
     let mut error = JsError {
         message: text,
         script,
@@ -93,6 +100,68 @@ fn parse_frame_location(frame: &str) -> Option<(String, usize, usize)> {
     let line = parts.next()?.parse().ok()?;
     let script = parts.next()?.to_string();
     Some((script, line, column))
+}
+
+/// How many `cause`s are shown below an error.
+const MAX_CAUSES: usize = 8;
+
+/// `\nCaused by: TypeError: inner\n    at ...` for each error in `error.cause`'s chain (own
+/// data properties only: no getter of the script's runs), the library's frames left out.
+fn causes<'s>(scope: &mut v8::PinScope<'s, '_>, error: v8::Local<'s, v8::Value>) -> String {
+    let mut out = String::new();
+    let mut seen: Vec<v8::Local<'s, v8::Value>> = vec![error];
+    let mut current = error;
+    for _ in 0..MAX_CAUSES {
+        let Some(cause) = own_data(scope, current, "cause") else {
+            break;
+        };
+        if seen.iter().any(|s| s.strict_equals(cause)) {
+            out.push_str("\nCaused by: [Circular]");
+            break;
+        }
+        seen.push(cause);
+        match stack_of(scope, cause) {
+            Some(stack) => {
+                for (i, line) in stack.lines().enumerate() {
+                    let frame = line.trim_start().starts_with("at ");
+                    if frame && line.contains(INTERNAL_PREFIX) {
+                        continue;
+                    }
+                    out.push('\n');
+                    if i == 0 {
+                        out.push_str("Caused by: ");
+                    }
+                    out.push_str(line);
+                }
+            }
+            None => {
+                out.push_str("\nCaused by: ");
+                out.push_str(&super::inspect::thrown(scope, cause));
+            }
+        }
+        current = cause;
+    }
+    out
+}
+
+/// `value[name]` when it is an own data property of an object that is not a Proxy.
+fn own_data<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: v8::Local<'s, v8::Value>,
+    name: &str,
+) -> Option<v8::Local<'s, v8::Value>> {
+    if value.is_proxy() || !value.is_object() {
+        return None;
+    }
+    let obj = v8::Local::<v8::Object>::try_from(value).ok()?;
+    let key = v8::String::new(scope, name)?;
+    let desc = obj.get_own_property_descriptor(scope, key.into())?;
+    let desc = v8::Local::<v8::Object>::try_from(desc).ok()?;
+    let value_key = v8::String::new(scope, "value")?;
+    if desc.has_own_property(scope, value_key.into()) != Some(true) {
+        return None;
+    }
+    desc.get(scope, value_key.into())
 }
 
 fn stack_of(scope: &mut v8::PinScope, exception: v8::Local<v8::Value>) -> Option<String> {

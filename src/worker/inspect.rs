@@ -70,3 +70,88 @@ fn items(scope: &mut v8::PinScope, obj: v8::Local<v8::Object>, len: u32, depth: 
     }
     format!("[{}]", parts.join(", "))
 }
+
+/// A thrown value that is not an Error, as `console.log` shows it: `{ code: 42 }`,
+/// `[1, 2]`, `'text'` as it is. Only own enumerable data properties are read (an accessor
+/// shows as `[Getter]`, a Proxy as `[Proxy]`): describing a value runs none of the script's code.
+pub(crate) fn thrown(scope: &mut v8::PinScope, value: v8::Local<v8::Value>) -> String {
+    if value.is_string() {
+        return value.to_rust_string_lossy(scope);
+    }
+    shown(scope, value, 0)
+}
+
+fn shown(scope: &mut v8::PinScope, value: v8::Local<v8::Value>, depth: u32) -> String {
+    if value.is_proxy() {
+        return "[Proxy]".into();
+    }
+    if value.is_string() {
+        return format!("'{}'", value.to_rust_string_lossy(scope));
+    }
+    if value.is_function() {
+        return "[Function]".into();
+    }
+    if value.is_native_error()
+        || value.is_array_buffer_view()
+        || value.is_array_buffer()
+        || value.is_symbol()
+        || !value.is_object()
+    {
+        return show(scope, value, depth, false);
+    }
+    let obj = v8::Local::<v8::Object>::try_from(value).unwrap();
+    let is_array = value.is_array();
+    if depth >= MAX_DEPTH {
+        return if is_array { "[Array]" } else { "[Object]" }.into();
+    }
+    let args = v8::GetPropertyNamesArgsBuilder::new()
+        .mode(v8::KeyCollectionMode::OwnOnly)
+        .property_filter(v8::PropertyFilter::ONLY_ENUMERABLE | v8::PropertyFilter::SKIP_SYMBOLS)
+        .key_conversion(v8::KeyConversionMode::ConvertToString)
+        .build();
+    let Some(names) = obj.get_own_property_names(scope, args) else {
+        return "[Object]".into();
+    };
+    let mut parts = Vec::new();
+    let value_key = v8::String::new(scope, "value").unwrap();
+    for i in 0..names.length().min(MAX_ITEMS) {
+        let Some(name) = names.get_index(scope, i) else { continue };
+        let Ok(key) = v8::Local::<v8::Name>::try_from(name) else { continue };
+        let text = name.to_rust_string_lossy(scope);
+        let shown_value = match obj
+            .get_own_property_descriptor(scope, key)
+            .and_then(|d| v8::Local::<v8::Object>::try_from(d).ok())
+        {
+            Some(desc) if desc.has_own_property(scope, value_key.into()) == Some(true) => {
+                match desc.get(scope, value_key.into()) {
+                    Some(v) => shown(scope, v, depth + 1),
+                    None => "undefined".into(),
+                }
+            }
+            Some(_) => "[Getter]".into(),
+            None => continue,
+        };
+        if is_array {
+            parts.push(shown_value);
+        } else {
+            parts.push(format!("{text}: {shown_value}"));
+        }
+    }
+    if names.length() > MAX_ITEMS {
+        parts.push(format!("... {} more items", names.length() - MAX_ITEMS));
+    }
+    if is_array {
+        return format!("[{}]", parts.join(", "));
+    }
+    let ctor = obj.get_constructor_name().to_rust_string_lossy(scope);
+    let prefix = if ctor.is_empty() || ctor == "Object" {
+        String::new()
+    } else {
+        format!("{ctor} ")
+    };
+    if parts.is_empty() {
+        format!("{prefix}{{}}")
+    } else {
+        format!("{prefix}{{ {} }}", parts.join(", "))
+    }
+}

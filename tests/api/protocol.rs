@@ -56,7 +56,7 @@ fn calls() -> Vec<Call> {
         Op::RandomBytes(RandomBytes {
             length: 4_000_000_000,
         }),
-        Op::Sleep(Sleep { ms: 12.5 }),
+        Op::Sleep(Sleep { ms: 12.5, unref: false }),
         Op::Cancel(Cancel {
             call_id: (1 << 53) - 1,
         }),
@@ -139,6 +139,7 @@ fn replies() -> Vec<Reply> {
         }),
         R::Time(Time {
             unix_ms: 1_763_700_000_123.456,
+            monotonic_ms: 12.5,
         }),
         R::FetchResponse(FetchResponse {
             status: 404,
@@ -148,6 +149,7 @@ fn replies() -> Vec<Reply> {
             }],
             body: b"missing".to_vec(),
             url: "http://h/".into(),
+            status_text: "Not Found".into(),
         }),
         R::HostMessage(HostMessage {
             channel: "c".into(),
@@ -407,7 +409,7 @@ fn messages_built_in_js_decode_in_rust() {
         call(5),
         Call {
             id: (1 << 53) - 1,
-            op: Some(Op::Sleep(Sleep { ms: 0.25 }))
+            op: Some(Op::Sleep(Sleep { ms: 0.25, unref: false }))
         }
     );
     assert_eq!(

@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_truth;
+mod errors;
 mod fs_guard;
 mod hostile;
 mod jail;
@@ -11,6 +12,7 @@ mod net_guard;
 mod run;
 mod sys;
 mod v8;
+mod web;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -302,3 +302,29 @@ fn flags_before_the_script_and_a_double_dash_still_work() {
     let out = v8box(dir.path(), &["run", "--timeout", "5", "sleepy.js"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }
+
+#[test]
+fn run_dash_reads_the_script_from_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.js"), "export const who = 'stdin';\n").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args(["run", "-", "an-arg"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"import { who } from './lib.js';\nconsole.log('from', who, sys.args.join());\nthrow new Error('at the end');\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin an-arg\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: stdin:3:7: Error: at the end"), "{err}");
+}
