@@ -101,7 +101,7 @@ impl RemoteWorker {
             exe: exe.display().to_string(),
             why,
         };
-        let (broker_end, worker_end) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
+        let shared = super::ring::create().map_err(|e| fail(format!("the channel: {e}")))?;
         let (control, control_worker) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
         // A stop request never blocks the thread that asks (the watchdog): the worker reads
         // them as they come, and a handful of bytes is all there ever is.
@@ -112,7 +112,7 @@ impl RemoteWorker {
             // The worker needs no environment: nothing in it is the script's to read.
             .env_clear()
             .env(super::WORKER_ENV, std::process::id().to_string())
-            .stdin(Stdio::from(OwnedFd::from(worker_end)))
+            .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
             .stdout(Stdio::from(OwnedFd::from(control_worker)))
             .stderr(Stdio::piped())
             .spawn()
@@ -125,16 +125,34 @@ impl RemoteWorker {
         if let Some(stderr) = child.stderr.take() {
             forward_stderr(stderr);
         }
-        let channel = Channel::new(broker_end, start.max_message_bytes + FRAME_SLACK)
-            .map_err(|e| fail(e.to_string()))?;
+        let pidfd = Arc::new(pidfd);
+        let killed = Arc::new(AtomicBool::new(false));
+        // The worker is there while its pidfd does not say it ended (and it was not killed).
+        let alive: super::ring::Alive = {
+            let pidfd = pidfd.clone();
+            let killed = killed.clone();
+            Arc::new(move || {
+                if killed.load(Ordering::SeqCst) {
+                    return false;
+                }
+                let mut fds = [rustix::event::PollFd::new(&*pidfd, rustix::event::PollFlags::IN)];
+                let zero = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                !matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(1))
+            })
+        };
+        let ends = super::ring::broker_ends(&shared, alive).map_err(|e| fail(e.to_string()))?;
+        let channel = Channel::new(ends, start.max_message_bytes + FRAME_SLACK);
         let stop = control;
         let terminate = TerminateHandle::remote(move |reason| {
             let _ = (&stop).write_all(&[wire::reason_code(Some(reason))]);
         });
         let mut worker = RemoteWorker {
             child,
-            pidfd: Arc::new(pidfd),
-            killed: Arc::new(AtomicBool::new(false)),
+            pidfd,
+            killed,
             channel,
             on_send,
             print,

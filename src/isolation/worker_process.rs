@@ -44,14 +44,13 @@ impl Link {
     }
 }
 
-/// Serves the broker on `stream` until it closes the channel; `control` carries stop
+/// The channel's limit for broker -> worker messages (see `MAX_FRAME`).
+pub const MAX_FROM_BROKER: usize = MAX_FRAME;
+
+/// Serves the broker on `channel` until it closes the channel; `control` carries stop
 /// requests (one byte each, a `wire::reason_code`) while a request runs. `jail` says which
 /// layers of the jail hold, for the broker's record.
-pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailReport) -> ! {
-    let channel = match Channel::new(stream, MAX_FRAME) {
-        Ok(c) => c,
-        Err(_) => std::process::exit(2),
-    };
+pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailReport) -> ! {
     let link = Rc::new(RefCell::new(Link(channel)));
     let start = match link.borrow_mut().recv() {
         to_worker::Msg::Start(s) => s,
