@@ -57,6 +57,14 @@ pub enum SandboxError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The audit log's sealing key lies where a grant lets a script reach it.
+    #[error("audit key {key}: a script could reach the sealing key through {grant}; keep it outside every grant")]
+    AuditKeyInReach {
+        /// The secret key file.
+        key: PathBuf,
+        /// The grant that reaches it.
+        grant: String,
+    },
     /// A script file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -305,6 +313,27 @@ impl SandboxBuilder {
         Ok(self)
     }
 
+    /// Appends the audit log to a file and seals it with the secret key at `key` (made by
+    /// `audit::keygen`; see `AuditLog::open_sealed` and docs/AUDIT.md, "Sealed logs"). Keep the
+    /// key outside every grant the runs get (`audit::key_within_reach` says which would reach
+    /// it).
+    pub fn audit_file_sealed(
+        mut self,
+        path: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, SandboxError> {
+        let path = path.as_ref();
+        let log =
+            AuditLog::open_sealed(path, &self.worker_name, key.as_ref()).map_err(|source| {
+                SandboxError::Audit {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        self.audit = AuditTarget::Log(log);
+        Ok(self)
+    }
+
     /// Writes the audit log to any writer (one `write_all` per record).
     pub fn audit_writer(mut self, out: impl Write + Send + 'static) -> Self {
         self.audit = AuditTarget::Log(AuditLog::to_writer(out, &self.worker_name));
@@ -391,6 +420,16 @@ impl SandboxBuilder {
             args.extend(self.v8_flags);
             crate::worker::set_flags(args);
         }
+        if let AuditTarget::Log(log) = &self.audit {
+            if let Some(key) = log.seal_key() {
+                if let Some(grant) = crate::audit::key_within_reach(&self.policy, key) {
+                    return Err(SandboxError::AuditKeyInReach {
+                        key: key.to_path_buf(),
+                        grant,
+                    });
+                }
+            }
+        }
         Ok(Sandbox {
             policy: self.policy,
             audit: match self.audit {
@@ -471,7 +510,9 @@ impl Sandbox {
         match &self.resolver {
             Some(resolve) => {
                 let resolve = resolve.clone();
-                Imports::Host(Box::new(move |specifier, referrer| resolve(specifier, referrer)))
+                Imports::Host(Box::new(move |specifier, referrer| {
+                    resolve(specifier, referrer)
+                }))
             }
             None => Imports::Files,
         }

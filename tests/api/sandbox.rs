@@ -684,3 +684,46 @@ fn tenants_that_together_fill_the_heap_cage_are_stopped_not_the_process() {
     assert_eq!(after[0].exit, Exit::Ok);
     assert_eq!(after[0].stdout, ["2"]);
 }
+
+#[test]
+fn a_host_seals_its_log_and_verifies_it_with_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = v8box::audit::keygen(&dir.path().join("keys")).unwrap();
+    let log = dir.path().join("host.log");
+    // A grant that reaches the key is refused when the sandbox is built.
+    let reach = Sandbox::builder()
+        .allow(Permission::Read, dir.path().to_str().unwrap())
+        .unwrap()
+        .audit_file_sealed(&log, &pair.secret)
+        .unwrap()
+        .build();
+    assert!(
+        matches!(
+            reach,
+            Err(v8box::sandbox::SandboxError::AuditKeyInReach { .. })
+        ),
+        "{:?}",
+        reach.err()
+    );
+    drop(reach); // its log is closed (and sealed) here
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .audit_file_sealed(&log, &pair.secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let mut run = sandbox.run_module("m.js", "try { sys.env.get('HOME') } catch (e) {}");
+        assert_eq!(run.wait(), Exit::Ok);
+    }
+    let bytes = std::fs::read(&log).unwrap();
+    let report = v8box::audit::verify_report(&bytes, Some(&pair.key));
+    assert!(report.holds(), "{report:?}");
+    assert_eq!(report.checkpoints, 2, "one at each run's end");
+    // The keyless verdict says nothing of the seal.
+    assert!(matches!(
+        v8box::audit::verify(&bytes),
+        v8box::audit::Verdict::Ok { .. }
+    ));
+}

@@ -8,6 +8,7 @@ mod limits;
 mod module_guard;
 mod net_guard;
 mod run;
+mod seal;
 mod sys;
 mod v8;
 
