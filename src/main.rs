@@ -88,6 +88,20 @@ enum PolicyCommand {
         #[arg(long, value_name = "PUBLIC")]
         key: Option<PathBuf>,
     },
+    /// Print a TOML policy that allows exactly what the recorded runs asked for (allowed and
+    /// denied calls alike), a comment per grant naming its records, quotas a margin above
+    /// what a run used. The log is verified first.
+    Suggest {
+        /// The recorded runs (an audit log).
+        #[arg(long, value_name = "FILE")]
+        audit: PathBuf,
+        /// Only the run whose run_start record has this seq.
+        #[arg(long, value_name = "N")]
+        run: Option<u64>,
+        /// Verify the log's seal with this verification key (audit.pub) first.
+        #[arg(long, value_name = "PUBLIC")]
+        key: Option<PathBuf>,
+    },
     /// Print the decision on OP RESOURCE and the rule that makes it.
     Explain {
         /// The policy file.
@@ -345,6 +359,9 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Check { policy }) => policy_check(&policy),
         Command::Policy(PolicyCommand::Test { policy, audit, key }) => {
             policy_test(&policy, &audit, key.as_deref())
+        }
+        Command::Policy(PolicyCommand::Suggest { audit, run, key }) => {
+            policy_suggest(&audit, run, key.as_deref())
         }
         Command::Policy(PolicyCommand::Explain {
             policy,
@@ -674,6 +691,34 @@ fn policy_test(path: &Path, audit: &Path, key: Option<&Path>) -> ExitCode {
     } else {
         println!("{changed} of {replayed} decisions would change");
         ExitCode::from(1)
+    }
+}
+
+fn policy_suggest(audit: &Path, run: Option<u64>, key: Option<&Path>) -> ExitCode {
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let log = match read_log(audit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let holds = check_before_reading(audit, &log, key.as_ref());
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&log)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let source = audit.display().to_string();
+    match v8box::policy::suggest(&records, run, &source, &cwd()) {
+        Ok(policy) => {
+            print!("{policy}");
+            if holds {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => usage_error(escaped(&e)),
     }
 }
 

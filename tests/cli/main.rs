@@ -9,6 +9,7 @@ mod module_guard;
 mod net_guard;
 mod run;
 mod seal;
+mod suggest;
 mod sys;
 mod v8;
 
