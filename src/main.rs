@@ -135,6 +135,13 @@ struct RunArgs {
     /// checkpoints, the key evolving after each (docs/AUDIT.md, "Sealed logs"). Needs --audit.
     #[arg(long, value_name = "SECRET")]
     audit_key: Option<PathBuf>,
+    /// Also send every audit record as an OpenTelemetry log record over OTLP/HTTP (protobuf) to
+    /// the collector at URL: http(s)://HOST:PORT (its receiver's /v1/logs is added) or the full
+    /// logs URL. Batched on a thread of its own; a collector that is down or slow holds up
+    /// neither the script nor the file log (docs/AUDIT.md, "Records to OpenTelemetry"). Needs
+    /// --audit.
+    #[arg(long, value_name = "URL")]
+    audit_otlp: Option<String>,
     /// Allow reading these paths (all paths without a value).
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
     allow_read: Option<Vec<String>>,
@@ -772,6 +779,16 @@ fn run(args: RunArgs) -> ExitCode {
             ));
         }
     }
+    if let Some(url) = &args.audit_otlp {
+        if let Err(e) = v8box::audit::logs_endpoint(url) {
+            return usage_error(format!("--audit-otlp {e}"));
+        }
+        if args.audit.is_none() {
+            return usage_error(format!(
+                "--audit-otlp {url} sends the audit log's records: give the log with --audit FILE"
+            ));
+        }
+    }
     let audit = match (&args.audit, &args.audit_key) {
         (Some(path), None) => match AuditLog::open(path, "main") {
             Ok(a) => a,
@@ -794,6 +811,13 @@ fn run(args: RunArgs) -> ExitCode {
             ))
         }
         (None, None) => AuditLog::disabled(),
+    };
+    let audit = match &args.audit_otlp {
+        Some(url) => match audit.with_otlp(url) {
+            Ok(a) => a,
+            Err(e) => return usage_error(format!("--audit-otlp {e}")),
+        },
+        None => audit,
     };
     let name = args.file.to_string_lossy().into_owned();
     let main = if args.script {

@@ -57,6 +57,9 @@ pub enum SandboxError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// OTLP export of the audit log could not be set up (`SandboxBuilder::audit_otlp`).
+    #[error("audit OTLP export: {0}")]
+    AuditOtlp(#[from] crate::audit::OtlpError),
     /// The audit log's sealing key lies where a grant lets a script reach it.
     #[error("audit key {key}: a script could reach the sealing key through {grant}; keep it outside every grant")]
     AuditKeyInReach {
@@ -188,6 +191,8 @@ pub struct SandboxBuilder {
     worker_name: String,
     cwd: PathBuf,
     resolver: Option<HostResolver>,
+    /// The collector URL of `audit_otlp`.
+    otlp: Option<String>,
 }
 
 /// A host's own module resolver (see `SandboxBuilder::module_resolver`).
@@ -260,6 +265,7 @@ impl Default for SandboxBuilder {
             worker_name: "sandbox".into(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             resolver: None,
+            otlp: None,
         }
     }
 }
@@ -338,6 +344,16 @@ impl SandboxBuilder {
     pub fn audit_writer(mut self, out: impl Write + Send + 'static) -> Self {
         self.audit = AuditTarget::Log(AuditLog::to_writer(out, &self.worker_name));
         self
+    }
+
+    /// Also sends every audit record as an OpenTelemetry log record over OTLP/HTTP to the
+    /// collector at `url` (see `AuditLog::with_otlp`; docs/AUDIT.md, "Records to
+    /// OpenTelemetry"). Needs an audit log (`audit_file`, `audit_file_sealed` or
+    /// `audit_writer`, before or after this call); `build` says when there is none.
+    pub fn audit_otlp(mut self, url: &str) -> Result<Self, SandboxError> {
+        crate::audit::logs_endpoint(url)?;
+        self.otlp = Some(url.to_string());
+        Ok(self)
     }
 
     /// Stops a run after `limit` (its status: `Exit::Timeout`).
@@ -430,12 +446,17 @@ impl SandboxBuilder {
                 }
             }
         }
+        let audit = match (self.audit, &self.otlp) {
+            (AuditTarget::None, Some(_)) => {
+                return Err(crate::audit::OtlpError::Disabled.into());
+            }
+            (AuditTarget::None, None) => None,
+            (AuditTarget::Log(l), None) => Some(l),
+            (AuditTarget::Log(l), Some(url)) => Some(l.with_otlp(url)?),
+        };
         Ok(Sandbox {
             policy: self.policy,
-            audit: match self.audit {
-                AuditTarget::None => None,
-                AuditTarget::Log(l) => Some(l),
-            },
+            audit,
             channels: self.channels,
             capture: self.capture,
             worker_name: self.worker_name,

@@ -23,12 +23,14 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 mod escape;
+mod otlp;
 mod seal;
 mod show;
 mod verify;
 mod writer;
 
 pub use escape::escaped;
+pub use otlp::{logs_endpoint, OtlpError, LOGS_PATH, OTLP_QUEUE_LIMIT};
 pub use seal::{
     key_within_reach, keygen, KeyPair, PublicKey, SealKey, PUBLIC_FILE, SEAL_EVERY, SECRET_FILE,
 };
@@ -298,6 +300,7 @@ impl AuditLog {
                 ts: Timestamps::default(),
                 failure: Arc::default(),
                 seal,
+                otlp: None,
             }))),
             worker: Arc::from(worker),
             file: Some(identity),
@@ -316,11 +319,31 @@ impl AuditLog {
                 ts: Timestamps::default(),
                 failure: Arc::default(),
                 seal: None,
+                otlp: None,
             }))),
             worker: Arc::from(worker),
             file: None,
             seal_key: None,
         }
+    }
+
+    /// Also sends every record from here on as an OpenTelemetry log record over OTLP/HTTP
+    /// (protobuf) to the collector at `url` (docs/AUDIT.md, "Records to OpenTelemetry"):
+    /// `http(s)://host:port` (its receiver's `/v1/logs` is added) or the full logs URL. Each
+    /// record's fields become attributes, the line itself the body; denied calls have severity
+    /// WARN. Sending happens on a thread of its own, from a queue of at most
+    /// `OTLP_QUEUE_LIMIT` records: a record beyond it is dropped, a collector that is down or
+    /// slow holds up neither the file log nor the script, and what was not delivered is
+    /// reported on stderr when the log closes.
+    pub fn with_otlp(self, url: &str) -> Result<AuditLog, OtlpError> {
+        if !self.enabled() {
+            return Err(OtlpError::Disabled);
+        }
+        let feed = otlp::Feed::start(url)?;
+        self.send("otlp", true, Instant::now(), |q, head| {
+            q.push_plain(head, Body::Otlp(Box::new(feed)))
+        });
+        Ok(self)
     }
 
     /// A log that writes to the same chain, naming another worker in its records.

@@ -32,6 +32,8 @@ pub(super) struct Writer {
     pub(super) failure: Arc<OnceLock<String>>,
     /// For a sealed log: its key, and how far the seal has come.
     pub(super) seal: Option<Sealer>,
+    /// Where sealed lines also go as OpenTelemetry log records (`AuditLog::with_otlp`).
+    pub(super) otlp: Option<super::otlp::Feed>,
 }
 
 /// The sealing state of a sealed log (docs/AUDIT.md, "Sealed logs").
@@ -92,6 +94,9 @@ impl Writer {
         line.extend_from_slice(HASH_FIELD.as_bytes());
         line.extend_from_slice(&hash);
         line.extend_from_slice(b"\"}\n");
+        if let Some(otlp) = &mut self.otlp {
+            otlp.offer(&line[start..]);
+        }
         self.seq = seq;
         self.prev.clear();
         self.prev
@@ -141,6 +146,9 @@ impl Writer {
         line.extend_from_slice(HASH_FIELD.as_bytes());
         line.extend_from_slice(&hash);
         line.extend_from_slice(b"\"}\n");
+        if let Some(otlp) = &mut self.otlp {
+            otlp.offer(&line[start..]);
+        }
         self.seq = seq;
         self.prev.clear();
         self.prev
@@ -181,6 +189,13 @@ impl Writer {
                     take_str(&mut rest, r.worker);
                     self.seq
                 }
+                Body::Otlp(feed) => {
+                    take_str(&mut rest, r.worker);
+                    if let Some(mut old) = self.otlp.replace(*feed) {
+                        old.close();
+                    }
+                    self.seq
+                }
                 _ => self.append(r, &mut rest),
             };
             if self.seal_due(kind) {
@@ -193,6 +208,9 @@ impl Writer {
             } else if self.pending.len() >= PENDING_LIMIT {
                 self.flush_pending();
             }
+        }
+        if let Some(otlp) = &mut self.otlp {
+            otlp.hand_over();
         }
     }
 }
@@ -299,6 +317,8 @@ fn json_value(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
 pub(super) enum Body {
     /// Write out everything buffered so far (no record of its own).
     Flush,
+    /// From here on, also send every sealed line to OpenTelemetry (no record of its own).
+    Otlp(Box<super::otlp::Feed>),
     Map(Map<String, Value>),
     /// A call's fields; its strings wait in `Queue::text`, these long, in this order:
     /// resource, its parts, resolved, rule, sha256 (`None`: no such field).
@@ -348,7 +368,7 @@ impl Body {
     /// Appends the fields as `,"key":value` pairs; a call's as listed in docs/AUDIT.md.
     fn write_json(self, out: &mut Vec<u8>, text: &mut &str) {
         match self {
-            Body::Flush => {}
+            Body::Flush | Body::Otlp(_) => {}
             Body::Map(m) => {
                 for (k, v) in &m {
                     json_field(out, k, v);
@@ -666,6 +686,11 @@ impl Sink {
                     if closed {
                         w.checkpoint();
                         w.flush_pending();
+                        // After the file has everything: a collector gets its grace to take
+                        // the rest (see `otlp::Feed::close`).
+                        if let Some(mut otlp) = w.otlp.take() {
+                            otlp.close();
+                        }
                         return;
                     }
                 }
@@ -875,6 +900,7 @@ mod tests {
             ts: Timestamps::default(),
             failure: Arc::default(),
             seal: None,
+            otlp: None,
         };
         let mut q = Queue::default();
         let head = |worker| Head {

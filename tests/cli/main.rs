@@ -7,6 +7,7 @@ mod hostile;
 mod limits;
 mod module_guard;
 mod net_guard;
+mod otlp;
 mod run;
 mod seal;
 mod suggest;
