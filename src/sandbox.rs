@@ -57,6 +57,17 @@ pub enum SandboxError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// OTLP export of the audit log could not be set up (`SandboxBuilder::audit_otlp`).
+    #[error("audit OTLP export: {0}")]
+    AuditOtlp(#[from] crate::audit::OtlpError),
+    /// The audit log's sealing key lies where a grant lets a script reach it.
+    #[error("audit key {key}: a script could reach the sealing key through {grant}; keep it outside every grant")]
+    AuditKeyInReach {
+        /// The secret key file.
+        key: PathBuf,
+        /// The grant that reaches it.
+        grant: String,
+    },
     /// A script file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -180,6 +191,8 @@ pub struct SandboxBuilder {
     worker_name: String,
     cwd: PathBuf,
     resolver: Option<HostResolver>,
+    /// The collector URL of `audit_otlp`.
+    otlp: Option<String>,
 }
 
 /// A host's own module resolver (see `SandboxBuilder::module_resolver`).
@@ -252,6 +265,7 @@ impl Default for SandboxBuilder {
             worker_name: "sandbox".into(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             resolver: None,
+            otlp: None,
         }
     }
 }
@@ -305,10 +319,41 @@ impl SandboxBuilder {
         Ok(self)
     }
 
+    /// Appends the audit log to a file and seals it with the secret key at `key` (made by
+    /// `audit::keygen`; see `AuditLog::open_sealed` and docs/AUDIT.md, "Sealed logs"). Keep the
+    /// key outside every grant the runs get (`audit::key_within_reach` says which would reach
+    /// it).
+    pub fn audit_file_sealed(
+        mut self,
+        path: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, SandboxError> {
+        let path = path.as_ref();
+        let log =
+            AuditLog::open_sealed(path, &self.worker_name, key.as_ref()).map_err(|source| {
+                SandboxError::Audit {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        self.audit = AuditTarget::Log(log);
+        Ok(self)
+    }
+
     /// Writes the audit log to any writer (one `write_all` per record).
     pub fn audit_writer(mut self, out: impl Write + Send + 'static) -> Self {
         self.audit = AuditTarget::Log(AuditLog::to_writer(out, &self.worker_name));
         self
+    }
+
+    /// Also sends every audit record as an OpenTelemetry log record over OTLP/HTTP to the
+    /// collector at `url` (see `AuditLog::with_otlp`; docs/AUDIT.md, "Records to
+    /// OpenTelemetry"). Needs an audit log (`audit_file`, `audit_file_sealed` or
+    /// `audit_writer`, before or after this call); `build` says when there is none.
+    pub fn audit_otlp(mut self, url: &str) -> Result<Self, SandboxError> {
+        crate::audit::logs_endpoint(url)?;
+        self.otlp = Some(url.to_string());
+        Ok(self)
     }
 
     /// Stops a run after `limit` (its status: `Exit::Timeout`).
@@ -391,12 +436,27 @@ impl SandboxBuilder {
             args.extend(self.v8_flags);
             crate::worker::set_flags(args);
         }
+        if let AuditTarget::Log(log) = &self.audit {
+            if let Some(key) = log.seal_key() {
+                if let Some(grant) = crate::audit::key_within_reach(&self.policy, key) {
+                    return Err(SandboxError::AuditKeyInReach {
+                        key: key.to_path_buf(),
+                        grant,
+                    });
+                }
+            }
+        }
+        let audit = match (self.audit, &self.otlp) {
+            (AuditTarget::None, Some(_)) => {
+                return Err(crate::audit::OtlpError::Disabled.into());
+            }
+            (AuditTarget::None, None) => None,
+            (AuditTarget::Log(l), None) => Some(l),
+            (AuditTarget::Log(l), Some(url)) => Some(l.with_otlp(url)?),
+        };
         Ok(Sandbox {
             policy: self.policy,
-            audit: match self.audit {
-                AuditTarget::None => None,
-                AuditTarget::Log(l) => Some(l),
-            },
+            audit,
             channels: self.channels,
             capture: self.capture,
             worker_name: self.worker_name,
@@ -471,7 +531,9 @@ impl Sandbox {
         match &self.resolver {
             Some(resolve) => {
                 let resolve = resolve.clone();
-                Imports::Host(Box::new(move |specifier, referrer| resolve(specifier, referrer)))
+                Imports::Host(Box::new(move |specifier, referrer| {
+                    resolve(specifier, referrer)
+                }))
             }
             None => Imports::Files,
         }

@@ -9,6 +9,7 @@ mod decide;
 mod file;
 mod flags;
 mod net;
+mod suggest;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +22,7 @@ pub use decide::{permission_of, NotReplayed};
 pub use file::PolicyError;
 pub use flags::Flags;
 pub use net::{non_public, NetTarget};
+pub use suggest::suggest;
 
 /// The kinds of access a grant gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
