@@ -15,7 +15,7 @@ use crate::audit::AuditLog;
 use crate::audit::CallInfo;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
 use crate::engine::Engine;
-use crate::isolation::{Isolation, RemoteWorker, Sent, SpawnError, StartOptions};
+use crate::isolation::{Isolation, Prestarted, RemoteWorker, Sent, SpawnError, StartOptions};
 use crate::loader::{Imports, ModuleLoader};
 use crate::policy::{Permission, Policy};
 use crate::proto;
@@ -258,6 +258,10 @@ fn record_run_end(shared: &Shared, run_name: &str, exit: &Exit, started: Instant
         if abandoned {
             fields["abandoned"] = json!(true);
         }
+        // How a jailed worker ended (a signal, a broken protocol).
+        if let Exit::Crashed(why) = exit {
+            fields["crash"] = json!(why);
+        }
         shared.audit.lifecycle(
             "run.end",
             run_name,
@@ -326,6 +330,9 @@ pub fn run(main: Main, options: RunOptions) -> Exit {
 pub struct WarmWorker {
     worker: Option<Worker>,
     renewals: u64,
+    /// With `Isolation::Process`: a worker process started (jailed, V8 started) for the next
+    /// run. Each run gets a process of its own; only its start is done ahead.
+    spare: Option<Prestarted>,
 }
 
 impl WarmWorker {
@@ -342,6 +349,11 @@ impl WarmWorker {
     /// Whether an isolate is kept for the next run.
     pub fn is_warm(&self) -> bool {
         self.worker.is_some()
+    }
+
+    /// Starts a worker process from `exe` for the next run (`Isolation::Process`).
+    pub fn prestart(&mut self, exe: &std::path::Path) {
+        self.spare = Prestarted::spawn(exe).ok();
     }
 }
 
@@ -415,13 +427,24 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             };
             let warn_to = output.clone();
             let mut warn = |w: &str| warn_to(Stream::Stderr, &format!("v8box: warning: {w}"));
-            match RemoteWorker::spawn(
-                exe,
-                &start,
-                on_send,
-                Box::new(move |line| print(Stream::Stdout, line)),
-                &mut warn,
-            ) {
+            // A kept process started for this run (a pool's zygote), else a new one.
+            let spare = warm
+                .as_deref_mut()
+                .and_then(|w| w.spare.take())
+                .filter(|p| p.exe() == exe.as_path());
+            let started = match spare {
+                Some(p) => Ok(p),
+                None => Prestarted::spawn(exe),
+            };
+            match started.and_then(|p| {
+                RemoteWorker::start(
+                    p,
+                    &start,
+                    on_send,
+                    Box::new(move |line| print(Stream::Stdout, line)),
+                    &mut warn,
+                )
+            }) {
                 Ok(w) => Isolate::Remote(w),
                 Err(SpawnError::Refused(why)) => {
                     return Exit::Error(JsError::plain_message(why));
@@ -566,6 +589,10 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         );
     }
     record_run_end(&shared, &run_name, &exit, started, abandoned);
+    if let (Some(warm), Isolation::Process { exe }) = (warm.as_deref_mut(), &options.isolation) {
+        // The next run's worker process starts now, while this thread finishes this one.
+        warm.spare = Prestarted::spawn(exe).ok();
+    }
     match (warm, isolate) {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
         (Some(warm), Isolate::Local(mut worker)) => {

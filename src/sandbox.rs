@@ -193,6 +193,7 @@ pub struct SandboxBuilder {
     resolver: Option<HostResolver>,
     /// The collector URL of `audit_otlp`.
     otlp: Option<String>,
+    isolation: crate::isolation::Isolation,
 }
 
 /// A host's own module resolver (see `SandboxBuilder::module_resolver`).
@@ -209,6 +210,7 @@ pub struct Sandbox {
     worker_name: String,
     resolver: Option<HostResolver>,
     runs: AtomicU64,
+    isolation: crate::isolation::Isolation,
     /// The runs started here that may still be going: dropping the sandbox stops them.
     live: Mutex<Vec<std::sync::Weak<Stopper>>>,
 }
@@ -266,6 +268,7 @@ impl Default for SandboxBuilder {
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             resolver: None,
             otlp: None,
+            isolation: crate::isolation::Isolation::Thread,
         }
     }
 }
@@ -398,6 +401,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Where each run's isolate lives: on the run's thread (`Isolation::Thread`, the default),
+    /// or in a jailed worker process of its own (`Isolation::Process`: `Isolation::process()`
+    /// re-executes this program, whose `main` must call `v8box::isolation::worker_entry()`
+    /// first; or name the `v8box` binary). docs/SECURITY.md says what the jail stops.
+    pub fn isolation(mut self, isolation: crate::isolation::Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
     /// Keep `$print`/`console` output for `RunHandle::stdout`/`stderr` instead of printing it.
     pub fn capture_output(mut self, capture: bool) -> Self {
         self.capture = capture;
@@ -462,6 +474,7 @@ impl SandboxBuilder {
             worker_name: self.worker_name,
             resolver: self.resolver,
             runs: AtomicU64::new(0),
+            isolation: self.isolation,
             live: Mutex::new(Vec::new()),
         })
     }
@@ -578,6 +591,7 @@ impl Sandbox {
         options.host_out = host_out;
         options.host_in = (!self.channels.is_empty()).then_some(host_rx);
         options.requests = Some(requests.clone());
+        options.isolation = self.isolation.clone();
         if self.capture {
             let sink = captured.clone();
             let output: OutputFn = Arc::new(move |stream, line| {

@@ -42,6 +42,17 @@ impl Channel {
         }
     }
 
+    /// The raw writer, for the jail's tests (`probe::misbehave`).
+    #[cfg(debug_assertions)]
+    pub fn raw_writer(&mut self) -> &mut dyn Write {
+        &mut self.tx
+    }
+
+    /// Changes the longest message this end accepts.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
     /// Sends `msg` as one frame (one write).
     pub fn send<M: Message>(&mut self, msg: &M) -> Result<(), ChannelError> {
         let len = msg.encoded_len();

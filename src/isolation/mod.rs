@@ -27,7 +27,7 @@ pub use confine::{confine_process, Confinement};
 #[cfg(debug_assertions)]
 #[doc(hidden)]
 pub use probe::{run_requested as run_probe, PROBE_ENV};
-pub use remote::{RemoteWorker, Sent, SpawnError, StartOptions};
+pub use remote::{Prestarted, RemoteWorker, Sent, SpawnError, StartOptions};
 
 /// Where a run's isolate lives.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

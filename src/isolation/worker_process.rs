@@ -52,6 +52,8 @@ pub const MAX_FROM_BROKER: usize = MAX_FRAME;
 /// layers of the jail hold, for the broker's record.
 pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailReport) -> ! {
     let link = Rc::new(RefCell::new(Link(channel)));
+    // V8 starts before the run is known: a pre-started worker (a pool's) is ready for it.
+    let platform = crate::worker::check_platform();
     let start = match link.borrow_mut().recv() {
         to_worker::Msg::Start(s) => s,
         _ => std::process::exit(2),
@@ -60,7 +62,7 @@ pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailRepor
     let probe = super::probe::run_requested(&start.probe);
     #[cfg(not(debug_assertions))]
     let probe: Vec<String> = Vec::new();
-    if let Err(why) = crate::worker::check_platform() {
+    if let Err(why) = platform {
         link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
             refused: why,
             jail: jail.layers,
@@ -84,8 +86,14 @@ pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailRepor
     // The worker's own stop handle, for a reply that says the run was stopped meanwhile.
     let stopper: Rc<RefCell<Option<TerminateHandle>>> = Rc::new(RefCell::new(None));
     let stop_on_reply = stopper.clone();
+    #[cfg(debug_assertions)]
+    let misbehave = super::probe::misbehaviour(&start.probe);
     let on_send = move |bytes: &[u8]| -> Option<Vec<u8>> {
         let mut link = sender.borrow_mut();
+        #[cfg(debug_assertions)]
+        if let Some(how) = &misbehave {
+            super::probe::misbehave(how, link.0.raw_writer());
+        }
         if bytes.len() > max_message {
             // Not sent: the broker refuses it by its size and first bytes (the call id).
             let head = bytes[..bytes.len().min(16)].to_vec();
