@@ -56,16 +56,16 @@ declare namespace sys {
   function mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
   function rename(from: string, to: string): Promise<void>;
   /** The process's stdin, a byte stream (needs --allow-stdin or [stdin] allow = true). */
-  namespace stdin {
+  const stdin: {
     /** Everything left on stdin. */
-    function read(): Promise<Uint8Array>;
+    read(): Promise<Uint8Array>;
     /** Everything left on stdin, decoded as UTF-8. */
-    function text(): Promise<string>;
+    text(): Promise<string>;
     /** The next chunk (at most 64 KiB), or null at the end. */
-    function readChunk(): Promise<Uint8Array | null>;
+    readChunk(): Promise<Uint8Array | null>;
     /** `for await (const chunk of sys.stdin)`: the chunks until the end. */
-    function [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
-  }
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  };
   namespace env {
     /** The variable's value, or undefined when it is not set. Throws PermissionDenied. */
     function get(name: string): string | undefined;
