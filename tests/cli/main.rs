@@ -8,6 +8,7 @@ mod hostile;
 mod jail;
 mod limits;
 mod module_guard;
+mod modules;
 mod net_guard;
 mod run;
 mod sys;
