@@ -311,6 +311,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Log(_) => "log",
         Op::Exit(_) => "exit",
         Op::Url(_) => "url",
+        Op::StdinRead(_) => "stdin.read",
     }
 }
 
@@ -352,6 +353,9 @@ impl Finished {
         encode(&to_reply(self.id, done.result))
     }
 }
+
+/// The rule recorded for an allowed `stdin.read`.
+pub const STDIN_RULE: &str = "stdin: --allow-stdin or [stdin] allow";
 
 fn denied(permission: Permission, resource: &str) -> OpError {
     let verb = match permission {
@@ -849,6 +853,27 @@ impl Dispatcher {
                 }
                 st.unref_timers.remove(&c.call_id);
                 Some(encode(&proto::reply(id, reply::Result::Ok(Empty {}))))
+            }
+            Op::StdinRead(r) => {
+                let d = if self.shared.policy.allow_stdin {
+                    Decision {
+                        allowed: true,
+                        rule: STDIN_RULE.into(),
+                        grant: None,
+                    }
+                } else {
+                    Decision::deny()
+                };
+                let info = Self::info("stdin.read", String::from("stdin"), d, 0);
+                if !info.allowed {
+                    let err = OpError::new(
+                        ErrorCode::PermissionDenied,
+                        "stdin.read \"stdin\" (allow with --allow-stdin or [stdin] allow = true)".to_string(),
+                    );
+                    return self.refuse(id, info, start, err);
+                }
+                let max = (r.max_bytes as usize).clamp(1, ops::stdin::MAX_CHUNK);
+                self.spawn(id, info, false, start, move |_| ops::stdin::read(max))
             }
             Op::EnvGet(e) => {
                 let d = self.shared.policy.check_name(Permission::Env, &e.name);

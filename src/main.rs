@@ -173,6 +173,14 @@ struct RunArgs {
         value_delimiter = ','
     )]
     module_root: Option<Vec<String>>,
+    /// Resolve imports through this import map first (a JSON file with "imports" and
+    /// "scopes", as browsers and Deno read it; see docs/MODULES.md).
+    #[arg(long, value_name = "FILE")]
+    import_map: Option<PathBuf>,
+    /// Let the script read this process's stdin (`sys.stdin`). Not with `run -`, whose
+    /// stdin is the script.
+    #[arg(long)]
+    allow_stdin: bool,
     /// Where the script's isolate runs: `process`, a jailed worker process that holds no rights
     /// (the default); `thread`, a thread of this process, which is confined with Landlock to
     /// what the policy grants.
@@ -786,6 +794,21 @@ fn build_policy(args: &RunArgs) -> Result<Policy, String> {
     policy.add_flags(&flags, &cwd).map_err(|e| e.to_string())?;
     if !args.script {
         policy.add_main_module_root(&args.file, &cwd);
+    }
+    if let Some(path) = &args.import_map {
+        policy.import_map = Some(v8box::loader::ImportMap::from_file(path)?);
+    }
+    if args.allow_stdin {
+        if args.file.as_os_str() == "-" {
+            return Err(
+                "--allow-stdin cannot be used with `run -`: stdin is the script itself (write the script to a file)"
+                    .into(),
+            );
+        }
+        policy.allow_stdin = true;
+    }
+    if policy.allow_stdin && args.file.as_os_str() == "-" {
+        return Err("the policy allows stdin ([stdin] allow), but `run -` reads the script from stdin: write the script to a file".into());
     }
     if let Some(ms) = args.timeout {
         policy.limits.timeout_ms = Some(ms);

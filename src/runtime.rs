@@ -736,9 +736,8 @@ fn event_loop(
         } => {
             let mut loader = ModuleLoader::new(dispatcher.shared().clone(), resolve);
             loader.knows_main(&name, &source);
-            worker.load_module(&name, &source, &mut |specifier, referrer| {
-                loader.load(specifier, referrer)
-            })
+            worker.set_resolver(Box::new(move |request| loader.load(request)));
+            worker.load_module(&name, &source)
         }
         Main::Script { name, source } => worker.load(&name, &source),
     };

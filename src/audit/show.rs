@@ -18,7 +18,7 @@ pub struct ShowFilter {
 }
 
 /// Operations a log may name besides the calls (`ops::OP_NAMES`).
-const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "message"];
+const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "module.resolve", "message"];
 
 /// Whether `op` is one that an audit log can hold (`--op` warns about any other).
 pub fn known_op(op: &str) -> bool {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::channel::{Channel, ChannelError};
 use super::wire::{self, pb};
 use crate::engine::Engine;
-use crate::worker::{JsError, TerminateHandle};
+use crate::worker::{ImportRequest, JsError, ModuleKind, Resolver, TerminateHandle};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
 
 /// The `Start` settings of a worker process.
@@ -182,6 +182,9 @@ pub struct RemoteWorker {
     channel: Channel,
     on_send: OnSend,
     print: Box<dyn FnMut(&str)>,
+    /// Answers the worker's imports, during any request (`import()` runs whenever JavaScript
+    /// does).
+    resolver: Option<Resolver>,
     terminate: TerminateHandle,
     background_work: bool,
     unhandled: VecDeque<JsError>,
@@ -241,6 +244,7 @@ impl RemoteWorker {
             channel,
             on_send,
             print,
+            resolver: None,
             terminate,
             background_work: false,
             unhandled: VecDeque::new(),
@@ -330,11 +334,7 @@ impl RemoteWorker {
     }
 
     /// One request: serves what the worker sends until its `Done`.
-    fn request(
-        &mut self,
-        msg: to_worker::Msg,
-        mut resolve: Option<&mut dyn FnMut(&str, &str) -> Result<(String, String), String>>,
-    ) -> Result<bool, JsError> {
+    fn request(&mut self, msg: to_worker::Msg) -> Result<bool, JsError> {
         if let Some(why) = self.crashed.clone() {
             return Err(JsError::plain_message(why));
         }
@@ -375,20 +375,30 @@ impl RemoteWorker {
                     (self.print)(&line);
                     None
                 }
-                from_worker::Msg::Resolve(r) => match resolve.as_deref_mut() {
-                    Some(resolve) => Some(to_worker::Msg::Resolved(pb::Resolved {
-                        result: Some(match resolve(&r.specifier, &r.referrer) {
-                            Ok((name, source)) => {
-                                pb::resolved::Result::Module(pb::Source { name, source })
-                            }
+                from_worker::Msg::Resolve(r) => {
+                    let request = ImportRequest {
+                        specifier: &r.specifier,
+                        referrer: &r.referrer,
+                        json: r.json,
+                    };
+                    let result = match self.resolver.as_mut() {
+                        Some(resolve) => match resolve(&request) {
+                            Ok(m) => pb::resolved::Result::Module(pb::Source {
+                                name: m.name,
+                                source: m.source,
+                                kind: wire::kind_code(m.kind),
+                            }),
                             Err(e) => pb::resolved::Result::Error(e),
-                        }),
-                    })),
-                    None => {
-                        let why = self.violated("an import outside of a module load");
-                        return Err(self.gone(why));
-                    }
-                },
+                        },
+                        None => pb::resolved::Result::Error(format!(
+                            "import \"{}\": this run has no module resolver",
+                            r.specifier
+                        )),
+                    };
+                    Some(to_worker::Msg::Resolved(pb::Resolved {
+                        result: Some(result),
+                    }))
+                }
                 from_worker::Msg::Done(done) => return Ok(self.finish(done)?),
                 from_worker::Msg::Ready(_) => {
                     let why = self.violated("a second Ready");
@@ -436,33 +446,34 @@ impl Engine for RemoteWorker {
         let msg = to_worker::Msg::Load(pb::Source {
             name: name.to_string(),
             source: source.to_string(),
+            kind: 0,
         });
-        self.request(msg, None).map(|_| ())
+        self.request(msg).map(|_| ())
     }
 
-    fn load_module(
-        &mut self,
-        name: &str,
-        source: &str,
-        resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
-    ) -> Result<(), JsError> {
+    fn set_resolver(&mut self, resolver: Resolver) {
+        self.resolver = Some(resolver);
+    }
+
+    fn load_module(&mut self, name: &str, source: &str) -> Result<(), JsError> {
         let msg = to_worker::Msg::LoadModule(pb::Source {
             name: name.to_string(),
             source: source.to_string(),
+            kind: wire::kind_code(ModuleKind::Esm),
         });
-        self.request(msg, Some(resolve)).map(|_| ())
+        self.request(msg).map(|_| ())
     }
 
     fn poll_modules(&mut self) -> Result<bool, JsError> {
-        self.request(to_worker::Msg::PollModules(pb::Empty {}), None)
+        self.request(to_worker::Msg::PollModules(pb::Empty {}))
     }
 
     fn send_vec(&mut self, msg: Vec<u8>) -> Result<(), JsError> {
-        self.request(to_worker::Msg::Deliver(msg), None).map(|_| ())
+        self.request(to_worker::Msg::Deliver(msg)).map(|_| ())
     }
 
     fn run_platform_tasks(&mut self) -> Result<bool, JsError> {
-        self.request(to_worker::Msg::RunPlatformTasks(pb::Empty {}), None)
+        self.request(to_worker::Msg::RunPlatformTasks(pb::Empty {}))
     }
 
     fn has_background_work(&self) -> bool {

@@ -123,6 +123,32 @@ pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailRepor
             .borrow_mut()
             .send(from_worker::Msg::Print(line.to_string()))
     });
+    // Every import — a static one while the main module loads, an `import()` while any
+    // request runs JavaScript — is the broker's to answer.
+    let resolver = link.clone();
+    worker.set_resolver(Box::new(move |request| {
+        let mut link = resolver.borrow_mut();
+        link.send(from_worker::Msg::Resolve(pb::Resolve {
+            specifier: request.specifier.to_string(),
+            referrer: request.referrer.to_string(),
+            json: request.json,
+        }));
+        match link.recv() {
+            to_worker::Msg::Resolved(r) => match r.result {
+                Some(pb::resolved::Result::Module(m)) => match wire::kind_of(m.kind) {
+                    Some(kind) => Ok(crate::worker::ImportedModule {
+                        name: m.name,
+                        source: m.source,
+                        kind,
+                    }),
+                    None => std::process::exit(2),
+                },
+                Some(pb::resolved::Result::Error(e)) => Err(e),
+                None => Err("the broker answered nothing".into()),
+            },
+            _ => std::process::exit(2),
+        }
+    }));
     let handle = worker.terminate_handle();
     *stopper.borrow_mut() = Some(handle.clone());
     listen_for_stops(control, handle.clone());
@@ -142,26 +168,7 @@ pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailRepor
         let request = link.borrow_mut().recv();
         let result: Result<bool, JsError> = match request {
             to_worker::Msg::Load(s) => worker.load(&s.name, &s.source).map(|_| true),
-            to_worker::Msg::LoadModule(s) => {
-                let resolver = link.clone();
-                worker
-                    .load_module(&s.name, &s.source, |specifier, referrer| {
-                        let mut link = resolver.borrow_mut();
-                        link.send(from_worker::Msg::Resolve(pb::Resolve {
-                            specifier: specifier.to_string(),
-                            referrer: referrer.to_string(),
-                        }));
-                        match link.recv() {
-                            to_worker::Msg::Resolved(r) => match r.result {
-                                Some(pb::resolved::Result::Module(m)) => Ok((m.name, m.source)),
-                                Some(pb::resolved::Result::Error(e)) => Err(e),
-                                None => Err("the broker answered nothing".into()),
-                            },
-                            _ => std::process::exit(2),
-                        }
-                    })
-                    .map(|_| true)
-            }
+            to_worker::Msg::LoadModule(s) => worker.load_main_module(&s.name, &s.source).map(|_| true),
             to_worker::Msg::PollModules(_) => worker.poll_modules(),
             to_worker::Msg::Deliver(bytes) => worker.send_vec(bytes).map(|_| true),
             to_worker::Msg::RunPlatformTasks(_) => worker.run_platform_tasks(),

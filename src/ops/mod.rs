@@ -6,6 +6,7 @@ pub mod env;
 pub mod fs;
 pub mod net;
 pub mod url;
+pub mod stdin;
 
 use crate::proto::{reply, ErrorCode};
 
@@ -27,6 +28,7 @@ pub const OP_NAMES: &[&str] = &[
     "host.listen",
     "host.message",
     "exit",
+    "stdin.read",
 ];
 
 /// Why an operation failed, as the script will see it.

@@ -30,7 +30,7 @@ pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
         "net.fetch" | "net" => Permission::Net,
         "env.get" | "env" => Permission::Env,
         "host.send" | "host.listen" | "host.message" | "host" => Permission::Host,
-        "module.load" | "module" => Permission::Module,
+        "module.load" | "module.resolve" | "module" => Permission::Module,
         "now" | "randomBytes" | "sleep" | "exit" => return Ok(None),
         other => {
             return Err(format!(

@@ -249,6 +249,12 @@ pub struct Policy {
     pub quotas: BTreeMap<String, Quota>,
     /// Whether code generation from strings (`eval`, `new Function`) and WebAssembly work.
     pub allow_eval: bool,
+    /// Whether the script may read the process's stdin (`sys.stdin`: `--allow-stdin`,
+    /// `[stdin] allow = true`).
+    pub allow_stdin: bool,
+    /// The run's import map (`--import-map`, `[modules] import_map`), read when the policy
+    /// was made.
+    pub import_map: Option<crate::loader::ImportMap>,
 }
 
 impl Default for Policy {
@@ -309,6 +315,8 @@ impl Policy {
             limits: Limits::default(),
             quotas: BTreeMap::new(),
             allow_eval: true,
+            allow_stdin: false,
+            import_map: None,
         }
     }
 

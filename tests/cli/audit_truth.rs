@@ -230,7 +230,8 @@ fn policy_test_replays_a_rename_whose_path_contains_an_arrow() {
         "{err}"
     );
     assert!(
-        err.contains("warning: old.log does not verify: line 1"),
+        // Line 2: the rename, the record that was changed.
+        err.contains("warning: old.log does not verify: line 2"),
         "{err}"
     );
     assert!(
