@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
 use v8box::audit::AuditLog;
+use v8box::isolation::Isolation;
 use v8box::{Job, Main, Policy, RunOptions, WarmWorker, Worker, WorkerOptions, WorkerPool};
 
 const CALLS: u64 = 10_000;
@@ -464,6 +465,52 @@ fn paired_ratios() {
             },
         );
     }
+    // Isolation (docs/SECURITY.md): the same calls with the isolate in a jailed worker
+    // process (`Isolation::Process`, the CLI's default) against one on the run's thread. The
+    // worker process is started ahead, untimed (a pool's zygote does that between jobs); its
+    // isolate and the calls are timed, as the thread's are.
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_v8box"));
+    let process = Isolation::Process { exe: exe.clone() };
+    for (name, source) in b3_cases().iter().skip(1).take(2) {
+        paired(
+            &format!("B3 {name}, process isolation's rate / thread's"),
+            41,
+            || {
+                let options = run_options(false, &policy);
+                move || run_with(source, options)
+            },
+            || {
+                let mut warm = WarmWorker::new();
+                warm.prestart(&exe);
+                let mut options = run_options(false, &policy);
+                options.isolation = process.clone();
+                move || {
+                    let main = Main::Script {
+                        name: "bench.js".into(),
+                        source: source.clone(),
+                    };
+                    assert_eq!(v8box::run_warm(main, options, &mut warm), v8box::Exit::Ok);
+                }
+            },
+        );
+    }
+    let hello = || {
+        vec![Job::module(
+            "hello.js",
+            "$print('hello')",
+            Policy::deny_all(),
+        )]
+    };
+    let (processes, warm_threads) = (
+        WorkerPool::with_isolation(1, process.clone()),
+        WorkerPool::with_warm_workers(1),
+    );
+    paired(
+        "B5 a pool job (hello), its time in a process pool / in a warm thread pool",
+        101,
+        || || drop(processes.run_all(hello())),
+        || || drop(warm_threads.run_all(hello())),
+    );
     let jobs = b6_jobs();
     let (one, two) = (WorkerPool::new(1), WorkerPool::new(2));
     paired(

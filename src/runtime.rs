@@ -351,9 +351,13 @@ impl WarmWorker {
         self.worker.is_some()
     }
 
-    /// Starts a worker process from `exe` for the next run (`Isolation::Process`).
+    /// Starts a worker process from `exe` for the next run (`Isolation::Process`), unless one
+    /// is waiting already. A pool thread calls this after it has answered a job, so that the
+    /// next job does not wait for a process to start.
     pub fn prestart(&mut self, exe: &std::path::Path) {
-        self.spare = Prestarted::spawn(exe).ok();
+        if self.spare.as_ref().is_none_or(|p| p.exe() != exe) {
+            self.spare = Prestarted::spawn_warm(exe).ok();
+        }
     }
 }
 
@@ -589,10 +593,6 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         );
     }
     record_run_end(&shared, &run_name, &exit, started, abandoned);
-    if let (Some(warm), Isolation::Process { exe }) = (warm.as_deref_mut(), &options.isolation) {
-        // The next run's worker process starts now, while this thread finishes this one.
-        warm.spare = Prestarted::spawn(exe).ok();
-    }
     match (warm, isolate) {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
         (Some(warm), Isolate::Local(mut worker)) => {

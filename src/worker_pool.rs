@@ -175,6 +175,10 @@ impl WorkerPool {
                                     stderr: Vec::new(),
                                 });
                             let _ = reply.send(result);
+                            // The next job's process starts once this one is answered.
+                            if let Isolation::Process { exe } = &isolation {
+                                warm.prestart(exe);
+                            }
                         }
                     })
                     .expect("spawn a pool thread")

@@ -54,8 +54,11 @@ impl Isolation {
 }
 
 /// The variable that makes a process a worker (its value: the broker's process id). The
-/// broker clears the worker's environment and sets only this.
+/// broker clears the worker's environment and sets only this (and `WARM_UP_ENV`).
 pub const WORKER_ENV: &str = "V8BOX_ISOLATION_WORKER";
+/// Set for a worker started ahead of its run (`Prestarted::spawn_warm`): it makes and drops an
+/// isolate while it waits.
+const WARM_UP_ENV: &str = "V8BOX_ISOLATION_WARM_UP";
 
 /// Call first thing in `main` of every executable that starts jailed workers (the `v8box`
 /// binary does): in a worker process it jails the process and serves its broker, and never
@@ -84,6 +87,7 @@ pub fn worker_entry() {
         Err(_) => std::process::exit(2),
     };
     drop(shared);
+    let warm_up = std::env::var_os(WARM_UP_ENV).is_some();
     let report = match jail::enter() {
         Ok(r) => r,
         Err(why) => {
@@ -96,7 +100,7 @@ pub fn worker_entry() {
     let isolate_thread = std::thread::Builder::new()
         .name("v8box-isolate".into())
         .stack_size(8 << 20)
-        .spawn(move || worker_process::serve(channel, control, report));
+        .spawn(move || worker_process::serve(channel, control, report, warm_up));
     match isolate_thread {
         Ok(t) => {
             let _ = t.join();

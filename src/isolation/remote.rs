@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -83,6 +83,16 @@ struct Parts {
 impl Prestarted {
     /// Starts `exe` (which calls `isolation::worker_entry` first thing) as a jailed worker.
     pub fn spawn(exe: &Path) -> Result<Prestarted, SpawnError> {
+        Prestarted::start_process(exe, false)
+    }
+
+    /// Like `spawn`, for a run that comes later (a pool's next job): while it waits, the
+    /// worker also pays its first isolate's one-time costs.
+    pub fn spawn_warm(exe: &Path) -> Result<Prestarted, SpawnError> {
+        Prestarted::start_process(exe, true)
+    }
+
+    fn start_process(exe: &Path, warm_up: bool) -> Result<Prestarted, SpawnError> {
         let fail = |why: String| SpawnError::Start {
             exe: exe.display().to_string(),
             why,
@@ -94,10 +104,15 @@ impl Prestarted {
         control
             .set_nonblocking(true)
             .map_err(|e| fail(e.to_string()))?;
-        let mut child = Command::new(exe)
-            // The worker needs no environment: nothing in it is the script's to read.
+        let mut command = Command::new(exe);
+        // The worker needs no environment: nothing in it is the script's to read.
+        command
             .env_clear()
-            .env(super::WORKER_ENV, std::process::id().to_string())
+            .env(super::WORKER_ENV, std::process::id().to_string());
+        if warm_up {
+            command.env(super::WARM_UP_ENV, "1");
+        }
+        let mut child = command
             .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
             .stdout(Stdio::from(OwnedFd::from(control_worker)))
             .stderr(Stdio::piped())
@@ -499,9 +514,22 @@ impl Engine for RemoteWorker {
 
 impl Drop for RemoteWorker {
     fn drop(&mut self) {
-        // The run is over: the worker has nothing left to do.
+        // The run is over: the worker has nothing left to do. The kernel takes a while to tear
+        // down a process with a 1 TiB reservation and namespaces of its own; it is reaped on a
+        // thread of its own, so that the run's end does not wait for that.
         let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
-        let _ = self.child.wait();
+        let pidfd = self.pidfd.clone();
+        let reaped = std::thread::Builder::new()
+            .name("v8box-reaper".into())
+            .spawn(move || {
+                let _ = rustix::process::waitid(
+                    rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                    rustix::process::WaitIdOptions::EXITED,
+                );
+            });
+        if reaped.is_err() {
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -50,10 +50,24 @@ pub const MAX_FROM_BROKER: usize = MAX_FRAME;
 /// Serves the broker on `channel` until it closes the channel; `control` carries stop
 /// requests (one byte each, a `wire::reason_code`) while a request runs. `jail` says which
 /// layers of the jail hold, for the broker's record.
-pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailReport) -> ! {
+pub fn serve(
+    channel: Channel,
+    control: UnixStream,
+    jail: super::jail::JailReport,
+    warm_up: bool,
+) -> ! {
     let link = Rc::new(RefCell::new(Link(channel)));
     // V8 starts before the run is known: a pre-started worker (a pool's) is ready for it.
     let platform = crate::worker::check_platform();
+    if warm_up && platform.is_ok() {
+        // A pool's worker waits for its job: it pays the first isolate's one-time costs (V8's
+        // shared read-only heap, the snapshot's pages) now, on an isolate it throws away.
+        let options = WorkerOptions {
+            snapshot: crate::runtime::prelude_snapshot(),
+            ..WorkerOptions::default()
+        };
+        drop(Worker::with_options(options, |_| None));
+    }
     let start = match link.borrow_mut().recv() {
         to_worker::Msg::Start(s) => s,
         _ => std::process::exit(2),
