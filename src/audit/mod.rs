@@ -23,11 +23,13 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 mod escape;
+mod sequence;
 mod show;
 mod verify;
 mod writer;
 
 pub use escape::escaped;
+pub use sequence::{Ending, Sequence, Unfinished};
 pub use show::{known_op, show, ShowFilter};
 pub use verify::{verify, Verdict};
 pub use writer::is_cut_resource;
@@ -137,7 +139,7 @@ impl Write for MemorySink {
 /// What is known about a call when it is decided.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
-    /// The operation name (one of `ops::OP_NAMES`).
+    /// The operation name (see `ops::table`).
     pub op: &'static str,
     /// What the call touches: a path, URL, variable or channel name, or an argument.
     pub resource: String,

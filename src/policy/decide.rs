@@ -23,20 +23,25 @@ pub enum NotReplayed {
 }
 
 /// The permission an operation needs: `Ok(None)` for operations every script may use.
+/// A recorded operation's is its first resource's (the op table, `ops::table`); a permission's
+/// own name (`read`, ...) stands for itself.
 pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
+    if let Some(spec) = crate::ops::table::find(op).filter(|o| o.recorded) {
+        return Ok(spec.permission());
+    }
     Ok(Some(match op {
-        "fs.readFile" | "fs.readDir" | "fs.stat" | "read" => Permission::Read,
-        "fs.writeFile" | "fs.remove" | "fs.mkdir" | "fs.rename" | "write" => Permission::Write,
-        "net.fetch" | "net" => Permission::Net,
-        "env.get" | "env" => Permission::Env,
-        "host.send" | "host.listen" | "host.message" | "host" => Permission::Host,
+        "read" => Permission::Read,
+        "write" => Permission::Write,
+        "net" => Permission::Net,
+        "env" => Permission::Env,
+        "host" => Permission::Host,
         "module.load" | "module" => Permission::Module,
-        "now" | "randomBytes" | "sleep" | "exit" => return Ok(None),
         other => {
+            let names: Vec<_> = crate::ops::table::recorded_names().collect();
             return Err(format!(
-                "unknown operation {other:?}; expected one of: {}, or read, write, net, env, host, module",
-                crate::ops::OP_NAMES.join(", ")
-            ))
+                "unknown operation {other:?}; expected one of: {}, module.load, or read, write, net, env, host, module",
+                names.join(", ")
+            ));
         }
     }))
 }

@@ -243,7 +243,7 @@ pub struct Policy {
     pub grants: Vec<Grant>,
     /// Limits on the run.
     pub limits: Limits,
-    /// Per-operation quotas, keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::OP_NAMES`).
+    /// Per-operation quotas, keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::table`).
     pub quotas: BTreeMap<String, Quota>,
     /// Whether code generation from strings (`eval`, `new Function`) and WebAssembly work.
     pub allow_eval: bool,

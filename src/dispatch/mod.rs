@@ -289,31 +289,6 @@ impl Shared {
     }
 }
 
-/// The audit name of an operation.
-fn op_name(op: &Op) -> &'static str {
-    match op {
-        Op::ReadFile(_) => "fs.readFile",
-        Op::WriteFile(_) => "fs.writeFile",
-        Op::ReadDir(_) => "fs.readDir",
-        Op::Stat(_) => "fs.stat",
-        Op::Remove(_) => "fs.remove",
-        Op::Mkdir(_) => "fs.mkdir",
-        Op::Rename(_) => "fs.rename",
-        Op::EnvGet(_) => "env.get",
-        Op::Now(_) => "now",
-        Op::RandomBytes(_) => "randomBytes",
-        Op::Sleep(_) => "sleep",
-        Op::Cancel(_) => "cancel",
-        Op::Args(_) => "args",
-        Op::Fetch(_) => "net.fetch",
-        Op::HostSend(_) => "host.send",
-        Op::HostListen(_) => "host.listen",
-        Op::Log(_) => "log",
-        Op::Exit(_) => "exit",
-        Op::Url(_) => "url",
-    }
-}
-
 /// What a denial says: `read "/etc/passwd" (allow with --allow-read=/etc/passwd or [fs] read)`.
 fn panicked(op: &str) -> Done {
     Done::err(OpError::new(
@@ -486,14 +461,12 @@ impl Dispatcher {
                 || "unknown operation".into(),
             );
         };
-        let name = op_name(&op);
+        let spec = ops::table::spec_of(&op);
+        let name = spec.name;
         // Fail closed: once the audit log can record nothing more, no call it would record is
         // made, and the run is stopped (printing, `sys.args`, cancelling a timer and `sys.exit`
         // are not recorded as calls).
-        if !matches!(
-            op,
-            Op::Log(_) | Op::Args(_) | Op::Cancel(_) | Op::Exit(_) | Op::Url(_)
-        ) {
+        if spec.recorded && !spec.after_log_failure {
             if let Some(why) = self.audit_failed() {
                 let e = not_recordable(name, &why);
                 if let Op::HostSend(h) = &op {
