@@ -9,6 +9,7 @@ mod jail;
 mod limits;
 mod module_guard;
 mod net_guard;
+mod ops;
 mod run;
 mod sys;
 mod v8;
