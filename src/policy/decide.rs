@@ -93,6 +93,7 @@ impl Policy {
             Ok(None) => return Ok(Decision::always()),
             Err(e) => return Err(NotReplayed::Cannot(e)),
         };
+        let paths = crate::ops::table::find(op).map_or(&[][..], |o| o.resources);
         let whole = |s: &str| {
             if is_cut_resource(s) {
                 Err(NotReplayed::NotDecided)
@@ -101,26 +102,36 @@ impl Policy {
             }
         };
         match permission {
-            Permission::Write if op == "fs.rename" => {
-                let (Some(from), Some(to)) = (text(record, "from"), text(record, "to")) else {
-                    return Err(NotReplayed::Cannot(
-                        "a rename recorded without its \"from\" and \"to\" fields (a log \
-                         written by an older v8box): not replayed"
-                            .into(),
-                    ));
-                };
-                whole(from)?;
-                whole(to)?;
-                let check = |p: &str| self.check_path(permission, &normalize(&cwd.join(p)));
-                let (f, t) = (check(from), check(to));
-                Ok(match (f.allowed, t.allowed) {
-                    (false, _) => f,
-                    (true, false) => t,
-                    (true, true) if f.rule == t.rule => f,
-                    (true, true) => Decision {
-                        rule: format!("{}; {}", f.rule, t.rule),
-                        ..f
-                    },
+            // An operation on several paths (`fs.rename`'s `from` and `to`): each decided
+            // from its own field, under its own permission, in the op table's order.
+            Permission::Read | Permission::Write if paths.len() > 1 => {
+                let mut decisions = Vec::new();
+                for (field, permission) in paths {
+                    let Some(path) = text(record, field) else {
+                        let fields: Vec<String> =
+                            paths.iter().map(|(f, _)| format!("{f:?}")).collect();
+                        return Err(NotReplayed::Cannot(format!(
+                            "a {} recorded without its {} fields (a log written by an older \
+                             v8box): not replayed",
+                            op.trim_start_matches("fs."),
+                            fields.join(" and ")
+                        )));
+                    };
+                    whole(path)?;
+                    decisions.push(self.check_path(*permission, &normalize(&cwd.join(path))));
+                }
+                if let Some(denied) = decisions.iter().position(|d| !d.allowed) {
+                    return Ok(decisions.swap_remove(denied));
+                }
+                let mut rules: Vec<String> = Vec::new();
+                for d in &decisions {
+                    if !rules.contains(&d.rule) {
+                        rules.push(d.rule.clone());
+                    }
+                }
+                Ok(Decision {
+                    rule: rules.join("; "),
+                    ..decisions.swap_remove(0)
                 })
             }
             Permission::Read | Permission::Write => {
