@@ -249,6 +249,10 @@ function rename(from, to) {
   }, () => undefined);
 }
 
+function copyFile(from, to) {
+  return opCopyFile({ from: checkString(from, 'from'), to: checkString(to, 'to') }, () => undefined);
+}
+
 // ---- environment, clock, randomness
 
 function envGet(name) {
@@ -608,6 +612,7 @@ const sys = ObjectFreeze({
   remove,
   mkdir,
   rename,
+  copyFile,
   env: ObjectFreeze({ get: envGet }),
   now,
   randomBytes,

@@ -55,6 +55,8 @@ declare namespace sys {
   function remove(path: string, options?: { recursive?: boolean }): Promise<void>;
   function mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
   function rename(from: string, to: string): Promise<void>;
+  /** Copies the file `from` (read permission) to `to` (write permission), replacing `to` atomically. */
+  function copyFile(from: string, to: string): Promise<void>;
   namespace env {
     /** The variable's value, or undefined when it is not set. Throws PermissionDenied. */
     function get(name: string): string | undefined;
