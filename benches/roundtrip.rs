@@ -134,6 +134,20 @@ fn run_options(audit: bool, policy: &Policy) -> RunOptions {
     options
 }
 
+/// `run_options(true, …)` with the log sealed by a new key pair (in the temporary folder).
+fn run_options_sealed(policy: &Policy) -> RunOptions {
+    let mut options = RunOptions::new(policy.clone());
+    options.output = Some(std::sync::Arc::new(|_, _| {}));
+    let id = std::process::id();
+    let path = std::env::temp_dir().join(format!("v8box-bench-sealed-{id}.log"));
+    let keys = std::env::temp_dir().join(format!("v8box-bench-keys-{id}"));
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&keys);
+    let pair = v8box::audit::keygen(&keys).unwrap();
+    options.audit = AuditLog::open_sealed(&path, "bench", &pair.secret).unwrap();
+    options
+}
+
 fn run_with(source: &str, options: RunOptions) {
     let exit = v8box::run(
         Main::Script {
@@ -366,6 +380,7 @@ where
     }
     a()();
     b()();
+    let mut times: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut ratios: Vec<f64> = (0..pairs)
         .map(|i| {
             let (ta, tb) = if i % 2 == 0 {
@@ -375,16 +390,22 @@ where
                 let tb = time(b());
                 (time(a()), tb)
             };
+            times.0.push(ta);
+            times.1.push(tb);
             ta / tb
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
+    times.0.sort_by(f64::total_cmp);
+    times.1.sort_by(f64::total_cmp);
     let at = |q: f64| ratios[((ratios.len() as f64 * q) as usize).min(ratios.len() - 1)];
     println!(
-        "paired {name}: {:.3} (middle half {:.3}–{:.3}, {pairs} pairs)",
+        "paired {name}: {:.3} (middle half {:.3}–{:.3}, {pairs} pairs; medians: first {:.3} ms, second {:.3} ms)",
         at(0.5),
         at(0.25),
-        at(0.75)
+        at(0.75),
+        times.0[times.0.len() / 2] * 1e3,
+        times.1[times.1.len() / 2] * 1e3,
     );
 }
 
@@ -410,6 +431,35 @@ fn paired_ratios() {
             },
             || {
                 let options = run_options(true, &policy);
+                move || run_with(source, options)
+            },
+        );
+    }
+    // Sealing (docs/AUDIT.md, "Sealed logs"): a checkpoint every `SEAL_EVERY` records and at
+    // the run's end, each a signature and the key file replaced. A new key pair for each run
+    // is set-up, not timed.
+    for (name, source) in b3_cases().iter().skip(1).take(2) {
+        paired(
+            &format!("B3 {name}, sealed log's rate / unsealed log's"),
+            41,
+            || {
+                let options = run_options(true, &policy);
+                move || run_with(source, options)
+            },
+            || {
+                let options = run_options_sealed(&policy);
+                move || run_with(source, options)
+            },
+        );
+        paired(
+            &format!("B3 {name}, sealed log's rate / audit off's"),
+            41,
+            || {
+                let options = run_options(false, &policy);
+                move || run_with(source, options)
+            },
+            || {
+                let options = run_options_sealed(&policy);
                 move || run_with(source, options)
             },
         );

@@ -20,7 +20,8 @@ pub struct Op {
     pub message: String,
     /// Its member in `Call` (`read_file`); `None` for one the host sends (`host.message`).
     pub member: Option<String>,
-    /// (field, permission) of each resource field, in field order.
+    /// (field, permission) of each resource field, in field order; one with no field (`""`)
+    /// for an operation whose `permission` option names its resource's (`stdin.read`).
     pub resources: Vec<(String, &'static str)>,
     pub side_effect: bool,
     pub lane: &'static str,
@@ -68,6 +69,7 @@ fn permission(number: i32, message: &str) -> &'static str {
         3 => "Net",
         4 => "Env",
         5 => "Host",
+        6 => "Stdin",
         n => panic!("{message}: resource permission {n} is not one v8box knows"),
     }
 }
@@ -128,6 +130,16 @@ pub fn ops(pool: &DescriptorPool) -> Vec<Op> {
                     }
                 }
             }
+        }
+        // An operation on a thing of which there is one (stdin): a resource with no field.
+        let whole = e("permission");
+        if whole != 0 {
+            assert!(
+                resources.is_empty(),
+                "{}: `permission` is for an operation with no resource fields",
+                m.name()
+            );
+            resources.push((String::new(), permission(whole, m.name())));
         }
         Op {
             name,

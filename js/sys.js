@@ -601,6 +601,51 @@ const console = {
   error: logger('LEVEL_ERROR'),
 };
 
+// ---- stdin (with --allow-stdin)
+
+const STDIN_CHUNK = 65536;
+const SymbolAsyncIterator = $Symbol.asyncIterator;
+
+// The next chunk of stdin, or null at its end.
+function stdinChunk() {
+  return opStdinRead({ maxBytes: STDIN_CHUNK }, (r) => (r.data.length === 0 ? null : r.data));
+}
+
+// Everything left on stdin, as one Uint8Array.
+async function stdinRead() {
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const c = await stdinChunk();
+    if (c === null) break;
+    chunks[chunks.length] = c;
+    total += c.length;
+  }
+  const out = new $Uint8Array(total);
+  let at = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    TypedArrayPrototypeSet(out, chunks[i], at);
+    at += chunks[i].length;
+  }
+  return out;
+}
+
+const stdin = ObjectFreeze({
+  read: stdinRead,
+  async text() { return utf8Decode(await stdinRead()); },
+  readChunk: stdinChunk,
+  [SymbolAsyncIterator]() {
+    return {
+      __proto__: null,
+      async next() {
+        const c = await stdinChunk();
+        return c === null ? { done: true, value: undefined } : { done: false, value: c };
+      },
+      [SymbolAsyncIterator]() { return this; },
+    };
+  },
+});
+
 // ---- the globals
 
 const sys = ObjectFreeze({
@@ -614,6 +659,7 @@ const sys = ObjectFreeze({
   rename,
   copyFile,
   env: ObjectFreeze({ get: envGet }),
+  stdin,
   now,
   randomBytes,
   sleep,

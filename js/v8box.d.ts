@@ -57,6 +57,17 @@ declare namespace sys {
   function rename(from: string, to: string): Promise<void>;
   /** Copies the file `from` (read permission) to `to` (write permission), replacing `to` atomically. */
   function copyFile(from: string, to: string): Promise<void>;
+  /** The process's stdin, a byte stream (needs --allow-stdin or [stdin] allow = true). */
+  const stdin: {
+    /** Everything left on stdin. */
+    read(): Promise<Uint8Array>;
+    /** Everything left on stdin, decoded as UTF-8. */
+    text(): Promise<string>;
+    /** The next chunk (at most 64 KiB), or null at the end. */
+    readChunk(): Promise<Uint8Array | null>;
+    /** `for await (const chunk of sys.stdin)`: the chunks until the end. */
+    [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  };
   namespace env {
     /** The variable's value, or undefined when it is not set. Throws PermissionDenied. */
     function get(name: string): string | undefined;

@@ -3,20 +3,18 @@
 //! `isolation::RemoteWorker` (`--isolation=process`). `runtime::event_loop` is written against
 //! this trait only, so both isolations run the same loop.
 
-use crate::worker::{JsError, TerminateHandle, Worker};
+use crate::worker::{JsError, Resolver, TerminateHandle, Worker};
 
 /// One isolate with one context, as the event loop drives it. See `Worker` for what each call
 /// means.
 pub trait Engine {
     /// Runs a classic script.
     fn load(&mut self, name: &str, source: &str) -> Result<(), JsError>;
-    /// Runs an ES module; each import is resolved by `resolve(specifier, referrer)`.
-    fn load_module(
-        &mut self,
-        name: &str,
-        source: &str,
-        resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
-    ) -> Result<(), JsError>;
+    /// Sets the resolver of the run's imports, static and dynamic (`import()` may happen
+    /// while any call runs JavaScript).
+    fn set_resolver(&mut self, resolver: Resolver);
+    /// Runs an ES module; each import is resolved by the resolver of `set_resolver`.
+    fn load_module(&mut self, name: &str, source: &str) -> Result<(), JsError>;
     /// Whether a main module still waits in top-level await.
     fn poll_modules(&mut self) -> Result<bool, JsError>;
     /// Delivers a message to the script's `$recv` callback.
@@ -44,13 +42,11 @@ impl Engine for Worker {
     fn load(&mut self, name: &str, source: &str) -> Result<(), JsError> {
         Worker::load(self, name, source)
     }
-    fn load_module(
-        &mut self,
-        name: &str,
-        source: &str,
-        resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
-    ) -> Result<(), JsError> {
-        Worker::load_module(self, name, source, resolve)
+    fn set_resolver(&mut self, resolver: Resolver) {
+        Worker::set_resolver(self, resolver)
+    }
+    fn load_module(&mut self, name: &str, source: &str) -> Result<(), JsError> {
+        Worker::load_main_module(self, name, source)
     }
     fn poll_modules(&mut self) -> Result<bool, JsError> {
         Worker::poll_modules(self)

@@ -41,11 +41,25 @@ enum AuditCommand {
     Verify {
         /// The audit log.
         file: PathBuf,
+        /// The verification key (audit.pub from `audit keygen`): also check every checkpoint's
+        /// signature, and fail on records that no checkpoint seals.
+        #[arg(long, value_name = "PUBLIC")]
+        key: Option<PathBuf>,
     },
-    /// Print the log as a table.
+    /// Make a key pair to seal a log with: DIR/audit.key (the secret, for `run --audit-key`)
+    /// and DIR/audit.pub (for `audit verify --key`). One key pair seals one log.
+    Keygen {
+        /// The folder to write the two files in (made if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the log as a table (after verifying it: a log that does not verify is said so).
     Show {
         /// The audit log.
         file: PathBuf,
+        /// Verify the seal with this verification key (audit.pub) first.
+        #[arg(long, value_name = "PUBLIC")]
+        key: Option<PathBuf>,
         /// Only denied calls.
         #[arg(long)]
         denied: bool,
@@ -69,21 +83,39 @@ enum PolicyCommand {
         policy: PathBuf,
     },
     /// Replay every call of an audit log against POLICY and print each decision that would
-    /// change (exit 1 if any does).
+    /// change (exit 1 if any does). The log is verified first (exit 1 if it does not hold).
     Test {
         /// The policy file to test.
         policy: PathBuf,
         /// The recorded run (an audit log).
         #[arg(long, value_name = "FILE")]
         audit: PathBuf,
+        /// Verify the log's seal with this verification key (audit.pub) first.
+        #[arg(long, value_name = "PUBLIC")]
+        key: Option<PathBuf>,
+    },
+    /// Print a TOML policy that allows exactly what the recorded runs asked for (allowed and
+    /// denied calls alike), a comment per grant naming its records, quotas a margin above
+    /// what a run used. The log is verified first.
+    Suggest {
+        /// The recorded runs (an audit log).
+        #[arg(long, value_name = "FILE")]
+        audit: PathBuf,
+        /// Only the run whose run_start record has this seq.
+        #[arg(long, value_name = "N")]
+        run: Option<u64>,
+        /// Verify the log's seal with this verification key (audit.pub) first.
+        #[arg(long, value_name = "PUBLIC")]
+        key: Option<PathBuf>,
     },
     /// Print the decision on OP RESOURCE and the rule that makes it.
     Explain {
         /// The policy file.
         policy: PathBuf,
-        /// An operation (fs.readFile, net.fetch, env.get, ...) or read, write, net, env, host.
+        /// An operation (fs.readFile, net.fetch, env.get, stdin.read, ...) or read, write, net,
+        /// env, host, module, stdin.
         op: String,
-        /// A path, URL or HOST[:PORT], variable name or channel.
+        /// A path, URL or HOST[:PORT], variable name or channel (`stdin` for stdin).
         resource: String,
     },
 }
@@ -106,6 +138,17 @@ struct RunArgs {
     /// Write the audit log (JSON lines) to FILE, continuing its hash chain if it exists.
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
+    /// Seal the audit log with this secret key (audit.key from `audit keygen`): signed
+    /// checkpoints, the key evolving after each (docs/AUDIT.md, "Sealed logs"). Needs --audit.
+    #[arg(long, value_name = "SECRET")]
+    audit_key: Option<PathBuf>,
+    /// Also send every audit record as an OpenTelemetry log record over OTLP/HTTP (protobuf) to
+    /// the collector at URL: http(s)://HOST:PORT (its receiver's /v1/logs is added) or the full
+    /// logs URL. Batched on a thread of its own; a collector that is down or slow holds up
+    /// neither the script nor the file log (docs/AUDIT.md, "Records to OpenTelemetry"). Needs
+    /// --audit.
+    #[arg(long, value_name = "URL")]
+    audit_otlp: Option<String>,
     /// Allow reading these paths (all paths without a value).
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, value_delimiter = ',')]
     allow_read: Option<Vec<String>>,
@@ -123,8 +166,22 @@ struct RunArgs {
     allow_host: Option<Vec<String>>,
     /// Load imported modules from beneath these folders without a read grant (default: the
     /// script's folder; imports elsewhere need --allow-read).
-    #[arg(long, value_name = "DIRS", num_args = 1, require_equals = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "DIRS",
+        num_args = 1,
+        require_equals = true,
+        value_delimiter = ','
+    )]
     module_root: Option<Vec<String>>,
+    /// Resolve imports through this import map first (a JSON file with "imports" and
+    /// "scopes", as browsers and Deno read it; see docs/MODULES.md).
+    #[arg(long, value_name = "FILE")]
+    import_map: Option<PathBuf>,
+    /// Let the script read this process's stdin (`sys.stdin`). Not with `run -`, whose
+    /// stdin is the script.
+    #[arg(long)]
+    allow_stdin: bool,
     /// Where the script's isolate runs: `process`, a jailed worker process that holds no rights
     /// (the default); `thread`, a thread of this process, which is confined with Landlock to
     /// what the policy grants.
@@ -326,16 +383,23 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(args) => run(args),
-        Command::Audit(AuditCommand::Verify { file }) => audit_verify(&file),
+        Command::Audit(AuditCommand::Verify { file, key }) => audit_verify(&file, key.as_deref()),
+        Command::Audit(AuditCommand::Keygen { out }) => audit_keygen(&out),
         Command::Audit(AuditCommand::Show {
             file,
+            key,
             denied,
             op,
             wide,
             json,
-        }) => audit_show(&file, denied, op, wide, json),
+        }) => audit_show(&file, key.as_deref(), denied, op, wide, json),
         Command::Policy(PolicyCommand::Check { policy }) => policy_check(&policy),
-        Command::Policy(PolicyCommand::Test { policy, audit }) => policy_test(&policy, &audit),
+        Command::Policy(PolicyCommand::Test { policy, audit, key }) => {
+            policy_test(&policy, &audit, key.as_deref())
+        }
+        Command::Policy(PolicyCommand::Suggest { audit, run, key }) => {
+            policy_suggest(&audit, run, key.as_deref())
+        }
         Command::Policy(PolicyCommand::Explain {
             policy,
             op,
@@ -348,22 +412,108 @@ fn read_log(file: &Path) -> Result<Vec<u8>, ExitCode> {
     std::fs::read(file).map_err(|e| usage_error(format!("cannot read {}: {e}", file.display())))
 }
 
-fn audit_verify(file: &Path) -> ExitCode {
+fn load_public_key(key: Option<&Path>) -> Result<Option<v8box::audit::PublicKey>, ExitCode> {
+    let Some(path) = key else { return Ok(None) };
+    v8box::audit::PublicKey::load(path).map(Some).map_err(|e| {
+        let e = e.to_string();
+        let shown = path.display().to_string();
+        // An error from reading the file does not name it; one from parsing it does.
+        if e.contains(&shown) {
+            usage_error(format!("--key {}", escaped(&e)))
+        } else {
+            usage_error(format!("--key {}: {}", escaped(&shown), escaped(&e)))
+        }
+    })
+}
+
+/// Whether a regular file is held by a writer (`AuditLog::open` locks it).
+fn is_live(file: &Path) -> bool {
+    std::fs::File::open(file)
+        .ok()
+        .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
+fn audit_keygen(out: &Path) -> ExitCode {
+    match v8box::audit::keygen(out) {
+        Ok(pair) => {
+            println!(
+                "secret key (for run --audit-key): {}",
+                escaped(&pair.secret.display().to_string())
+            );
+            println!(
+                "public key (for audit verify --key): {}",
+                escaped(&pair.public.display().to_string())
+            );
+            println!("verification key: {}", pair.key.to_hex());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            say(format_args!(
+                "error: audit keygen --out {}: {}",
+                escaped(&out.display().to_string()),
+                escaped(&e.to_string())
+            ));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn audit_verify(file: &Path, key: Option<&Path>) -> ExitCode {
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     // A log that its writer still holds (`AuditLog::open` locks it) is not over yet: its last
     // run has no `run_end` because it is still running, not because records were lost.
-    let live = std::fs::File::open(file)
-        .ok()
-        .is_some_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)));
+    let live = is_live(file);
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let shown = escaped(&file.display().to_string()).into_owned();
-    match v8box::audit::verify(&log) {
+    let report = v8box::audit::verify_report(&log, key.as_ref());
+    let seal_line = |records: u64| -> Option<String> {
+        if !report.keyed {
+            return None;
+        }
+        Some(match report.unsealed {
+            None => format!(
+                "sealed: all {records} records, by {} checkpoint(s) (the last at seq {})",
+                report.checkpoints, report.sealed_through
+            ),
+            Some((a, b)) => format!(
+                "unsealed: records {a}..{b} come after the last checkpoint ({}): nothing proves \
+                 they are as written",
+                if report.sealed_through == 0 {
+                    "there is none".to_string()
+                } else {
+                    format!("seq {}", report.sealed_through)
+                }
+            ),
+        })
+    };
+    match report.verdict {
         v8box::audit::Verdict::Ok { records } => {
-            println!("ok: {records} records");
+            let seal = seal_line(records);
+            match (&seal, report.unsealed) {
+                (Some(_), Some(_)) if !live => {
+                    println!("{shown}: {}", seal.as_deref().unwrap_or(""));
+                    eprintln!("error: {shown}: the chain holds ({records} records) but its tail is not sealed: a run without --audit-key, a process that died, or a checkpoint removed");
+                    return ExitCode::from(1);
+                }
+                _ => {}
+            }
+            match seal {
+                Some(seal) => println!("ok: {records} records; {seal}"),
+                None => println!("ok: {records} records"),
+            }
             if live {
                 eprintln!("note: {shown} is still being written (a process holds its lock): more records may follow");
+            } else if !report.keyed && report.checkpoints > 0 {
+                eprintln!(
+                    "note: {shown} has {} checkpoint(s); their signatures are checked only with --key",
+                    report.checkpoints
+                );
             }
             ExitCode::SUCCESS
         }
@@ -379,6 +529,9 @@ fn audit_verify(file: &Path) -> ExitCode {
         v8box::audit::Verdict::Incomplete { records, missing } => {
             for m in &missing {
                 println!("{shown}: {m}");
+            }
+            if let Some(seal) = seal_line(records) {
+                println!("{shown}: {seal}");
             }
             eprintln!(
                 "error: {shown}: the log is incomplete ({} missing end(s)): its tail was lost, \
@@ -397,7 +550,53 @@ fn audit_verify(file: &Path) -> ExitCode {
     }
 }
 
-fn audit_show(file: &Path, denied: bool, op: Option<String>, wide: bool, json: bool) -> ExitCode {
+/// Verifies a log before a tool reads it: prints on stderr whether it holds, and returns
+/// whether it does (`audit show` and `policy test` go on either way, and exit 1 when not).
+fn check_before_reading(file: &Path, log: &[u8], key: Option<&v8box::audit::PublicKey>) -> bool {
+    let shown = escaped(&file.display().to_string()).into_owned();
+    let report = v8box::audit::verify_report(log, key);
+    match &report.verdict {
+        v8box::audit::Verdict::Bad { line, reason } => {
+            say(format_args!(
+                "warning: {shown} does not verify: line {line}: {}; what follows is read from a \
+                 log that was changed or damaged",
+                escaped(reason)
+            ));
+            false
+        }
+        v8box::audit::Verdict::Incomplete { missing, .. } if !is_live(file) => {
+            say(format_args!(
+                "note: {shown}: the chain holds but the log is incomplete ({} missing end(s); \
+                 `v8box audit verify` lists them)",
+                missing.len()
+            ));
+            true
+        }
+        _ => match report.unsealed {
+            Some((a, b)) if report.keyed && !is_live(file) => {
+                say(format_args!(
+                    "warning: {shown}: records {a}..{b} are not sealed: nothing proves they are \
+                     as written"
+                ));
+                false
+            }
+            _ => true,
+        },
+    }
+}
+
+fn audit_show(
+    file: &Path,
+    key: Option<&Path>,
+    denied: bool,
+    op: Option<String>,
+    wide: bool,
+    json: bool,
+) -> ExitCode {
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let log = match read_log(file) {
         Ok(l) => l,
         Err(code) => return code,
@@ -408,6 +607,7 @@ fn audit_show(file: &Path, denied: bool, op: Option<String>, wide: bool, json: b
             escaped(op)
         );
     }
+    let holds = check_before_reading(file, &log, key.as_ref());
     let filter = v8box::audit::ShowFilter {
         denied,
         op,
@@ -418,7 +618,11 @@ fn audit_show(file: &Path, denied: bool, op: Option<String>, wide: bool, json: b
         "{}",
         v8box::audit::show(&String::from_utf8_lossy(&log), &filter)
     );
-    ExitCode::SUCCESS
+    if holds {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn load_policy(path: &Path) -> Result<Policy, ExitCode> {
@@ -471,15 +675,20 @@ fn policy_explain(path: &Path, op: &str, resource: &str) -> ExitCode {
     }
 }
 
-fn policy_test(path: &Path, audit: &Path) -> ExitCode {
+fn policy_test(path: &Path, audit: &Path, key: Option<&Path>) -> ExitCode {
     let policy = match load_policy(path) {
         Ok(p) => p,
+        Err(code) => return code,
+    };
+    let key = match load_public_key(key) {
+        Ok(k) => k,
         Err(code) => return code,
     };
     let log = match read_log(audit) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    let holds = check_before_reading(audit, &log, key.as_ref());
     let cwd = cwd();
     let (mut replayed, mut changed) = (0, 0);
     for line in String::from_utf8_lossy(&log).lines() {
@@ -529,10 +738,42 @@ fn policy_test(path: &Path, audit: &Path) -> ExitCode {
     }
     if changed == 0 {
         println!("no decision changes ({replayed} calls replayed)");
-        ExitCode::SUCCESS
+        if holds {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
     } else {
         println!("{changed} of {replayed} decisions would change");
         ExitCode::from(1)
+    }
+}
+
+fn policy_suggest(audit: &Path, run: Option<u64>, key: Option<&Path>) -> ExitCode {
+    let key = match load_public_key(key) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let log = match read_log(audit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let holds = check_before_reading(audit, &log, key.as_ref());
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&log)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let source = audit.display().to_string();
+    match v8box::policy::suggest(&records, run, &source, &cwd()) {
+        Ok(policy) => {
+            print!("{policy}");
+            if holds {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => usage_error(escaped(&e)),
     }
 }
 
@@ -554,6 +795,21 @@ fn build_policy(args: &RunArgs) -> Result<Policy, String> {
     policy.add_flags(&flags, &cwd).map_err(|e| e.to_string())?;
     if !args.script {
         policy.add_main_module_root(&args.file, &cwd);
+    }
+    if let Some(path) = &args.import_map {
+        policy.import_map = Some(v8box::loader::ImportMap::from_file(path)?);
+    }
+    if args.allow_stdin {
+        if args.file.as_os_str() == "-" {
+            return Err(
+                "--allow-stdin cannot be used with `run -`: stdin is the script itself (write the script to a file)"
+                    .into(),
+            );
+        }
+        policy.allow_stdin = true;
+    }
+    if policy.allow_stdin && args.file.as_os_str() == "-" {
+        return Err("the policy allows stdin ([stdin] allow), but `run -` reads the script from stdin: write the script to a file".into());
     }
     if let Some(ms) = args.timeout {
         policy.limits.timeout_ms = Some(ms);
@@ -586,6 +842,26 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(format!("cannot read {}: {e}", args.file.display())),
     };
+    if let Some(key) = &args.audit_key {
+        if let Some(grant) = v8box::audit::key_within_reach(&policy, key) {
+            return usage_error(format!(
+                "--audit-key {}: the script could reach the sealing key through {grant}; keep \
+                 the key outside every read and write grant and module root (by default the \
+                 script's folder)",
+                key.display()
+            ));
+        }
+    }
+    if let Some(url) = &args.audit_otlp {
+        if let Err(e) = v8box::audit::logs_endpoint(url) {
+            return usage_error(format!("--audit-otlp {e}"));
+        }
+        if args.audit.is_none() {
+            return usage_error(format!(
+                "--audit-otlp {url} sends the audit log's records: give the log with --audit FILE"
+            ));
+        }
+    }
     let isolation = match args.isolation {
         IsolationMode::Process => match Isolation::process() {
             Ok(i) => i,
@@ -607,7 +883,7 @@ fn run(args: RunArgs) -> ExitCode {
             }
             // Before any thread starts (V8's, the audit writer's): Landlock holds for the
             // threads started after it.
-            if let Err(e) = confine(&policy, args.audit.as_deref()) {
+            if let Err(e) = confine(&policy, &args) {
                 return usage_error(e);
             }
             #[cfg(debug_assertions)]
@@ -622,12 +898,35 @@ fn run(args: RunArgs) -> ExitCode {
             Isolation::Thread
         }
     };
-    let audit = match &args.audit {
-        Some(path) => match AuditLog::open(path, "main") {
+    let audit = match (&args.audit, &args.audit_key) {
+        (Some(path), None) => match AuditLog::open(path, "main") {
             Ok(a) => a,
             Err(e) => return usage_error(format!("cannot open audit log {}: {e}", path.display())),
         },
-        None => AuditLog::disabled(),
+        (Some(path), Some(key)) => match AuditLog::open_sealed(path, "main", key) {
+            Ok(a) => a,
+            Err(e) => {
+                return usage_error(format!(
+                    "cannot open audit log {} sealed with --audit-key {}: {e}",
+                    path.display(),
+                    key.display()
+                ))
+            }
+        },
+        (None, Some(key)) => {
+            return usage_error(format!(
+                "--audit-key {} seals an audit log: give the log with --audit FILE",
+                key.display()
+            ))
+        }
+        (None, None) => AuditLog::disabled(),
+    };
+    let audit = match &args.audit_otlp {
+        Some(url) => match audit.with_otlp(url) {
+            Ok(a) => a,
+            Err(e) => return usage_error(format!("--audit-otlp {e}")),
+        },
+        None => audit,
     };
     let name = if from_stdin {
         "stdin".to_string()
@@ -659,8 +958,10 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 /// `--isolation=thread`: this process keeps only what the policy grants (Landlock), and the
-/// audit log.
-fn confine(policy: &Policy, audit: Option<&Path>) -> Result<(), String> {
+/// audit log, its sealing key (rewritten beside itself at each checkpoint) and its OTLP
+/// collector's port.
+fn confine(policy: &Policy, args: &RunArgs) -> Result<(), String> {
+    let audit = args.audit.as_deref();
     if let Some(log) = audit {
         // The rule names the log's file, which must exist for that.
         std::fs::OpenOptions::new()
@@ -669,7 +970,17 @@ fn confine(policy: &Policy, audit: Option<&Path>) -> Result<(), String> {
             .open(log)
             .map_err(|e| format!("cannot open audit log {}: {e}", log.display()))?;
     }
-    let confinement = v8box::isolation::Confinement::for_policy(policy, audit);
+    let mut confinement = v8box::isolation::Confinement::for_policy(policy, audit);
+    if let Some(key) = &args.audit_key {
+        confinement
+            .write
+            .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
+    }
+    if let (Some(url), Some(ports)) = (&args.audit_otlp, confinement.connect.as_mut()) {
+        if let Some(port) = url::Url::parse(url).ok().and_then(|u| u.port_or_known_default()) {
+            ports.push(port);
+        }
+    }
     let warnings = v8box::isolation::confine_process(&confinement)
         .map_err(|e| format!("cannot confine the process (--isolation=thread): {e}"))?;
     for w in warnings {

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::audit::AuditLog;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
 use crate::engine::Engine;
-use crate::isolation::{Isolation, RemoteWorker, Sent, SpawnError, StartOptions};
+use crate::isolation::{Isolation, Prestarted, RemoteWorker, Sent, SpawnError, StartOptions};
 use crate::loader::{Imports, ModuleLoader};
 use crate::policy::Policy;
 use crate::proto;
@@ -257,6 +257,10 @@ fn record_run_end(shared: &Shared, run_name: &str, exit: &Exit, started: Instant
         if abandoned {
             fields["abandoned"] = json!(true);
         }
+        // How a jailed worker ended (a signal, a broken protocol).
+        if let Exit::Crashed(why) = exit {
+            fields["crash"] = json!(why);
+        }
         shared.audit.lifecycle(
             "run.end",
             run_name,
@@ -325,6 +329,9 @@ pub fn run(main: Main, options: RunOptions) -> Exit {
 pub struct WarmWorker {
     worker: Option<Worker>,
     renewals: u64,
+    /// With `Isolation::Process`: a worker process started (jailed, V8 started) for the next
+    /// run. Each run gets a process of its own; only its start is done ahead.
+    spare: Option<Prestarted>,
 }
 
 impl WarmWorker {
@@ -341,6 +348,11 @@ impl WarmWorker {
     /// Whether an isolate is kept for the next run.
     pub fn is_warm(&self) -> bool {
         self.worker.is_some()
+    }
+
+    /// Starts a worker process from `exe` for the next run (`Isolation::Process`).
+    pub fn prestart(&mut self, exe: &std::path::Path) {
+        self.spare = Prestarted::spawn(exe).ok();
     }
 }
 
@@ -414,13 +426,24 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             };
             let warn_to = output.clone();
             let mut warn = |w: &str| warn_to(Stream::Stderr, &format!("v8box: warning: {w}"));
-            match RemoteWorker::spawn(
-                exe,
-                &start,
-                on_send,
-                Box::new(move |line| print(Stream::Stdout, line)),
-                &mut warn,
-            ) {
+            // A kept process started for this run (a pool's zygote), else a new one.
+            let spare = warm
+                .as_deref_mut()
+                .and_then(|w| w.spare.take())
+                .filter(|p| p.exe() == exe.as_path());
+            let started = match spare {
+                Some(p) => Ok(p),
+                None => Prestarted::spawn(exe),
+            };
+            match started.and_then(|p| {
+                RemoteWorker::start(
+                    p,
+                    &start,
+                    on_send,
+                    Box::new(move |line| print(Stream::Stdout, line)),
+                    &mut warn,
+                )
+            }) {
                 Ok(w) => Isolate::Remote(w),
                 Err(SpawnError::Refused(why)) => {
                     return Exit::Error(JsError::plain_message(why));
@@ -565,6 +588,10 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
         );
     }
     record_run_end(&shared, &run_name, &exit, started, abandoned);
+    if let (Some(warm), Isolation::Process { exe }) = (warm.as_deref_mut(), &options.isolation) {
+        // The next run's worker process starts now, while this thread finishes this one.
+        warm.spare = Prestarted::spawn(exe).ok();
+    }
     match (warm, isolate) {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).
         (Some(warm), Isolate::Local(mut worker)) => {
@@ -679,9 +706,8 @@ fn event_loop(
         } => {
             let mut loader = ModuleLoader::new(dispatcher.shared().clone(), resolve);
             loader.knows_main(&name, &source);
-            worker.load_module(&name, &source, &mut |specifier, referrer| {
-                loader.load(specifier, referrer)
-            })
+            worker.set_resolver(Box::new(move |request| loader.load(request)));
+            worker.load_module(&name, &source)
         }
         Main::Script { name, source } => worker.load(&name, &source),
     };

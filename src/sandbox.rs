@@ -57,6 +57,17 @@ pub enum SandboxError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// OTLP export of the audit log could not be set up (`SandboxBuilder::audit_otlp`).
+    #[error("audit OTLP export: {0}")]
+    AuditOtlp(#[from] crate::audit::OtlpError),
+    /// The audit log's sealing key lies where a grant lets a script reach it.
+    #[error("audit key {key}: a script could reach the sealing key through {grant}; keep it outside every grant")]
+    AuditKeyInReach {
+        /// The secret key file.
+        key: PathBuf,
+        /// The grant that reaches it.
+        grant: String,
+    },
     /// A script file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -180,6 +191,9 @@ pub struct SandboxBuilder {
     worker_name: String,
     cwd: PathBuf,
     resolver: Option<HostResolver>,
+    /// The collector URL of `audit_otlp`.
+    otlp: Option<String>,
+    isolation: crate::isolation::Isolation,
 }
 
 /// A host's own module resolver (see `SandboxBuilder::module_resolver`).
@@ -196,6 +210,7 @@ pub struct Sandbox {
     worker_name: String,
     resolver: Option<HostResolver>,
     runs: AtomicU64,
+    isolation: crate::isolation::Isolation,
     /// The runs started here that may still be going: dropping the sandbox stops them.
     live: Mutex<Vec<std::sync::Weak<Stopper>>>,
 }
@@ -252,6 +267,8 @@ impl Default for SandboxBuilder {
             worker_name: "sandbox".into(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             resolver: None,
+            otlp: None,
+            isolation: crate::isolation::Isolation::Thread,
         }
     }
 }
@@ -275,9 +292,12 @@ impl SandboxBuilder {
         Ok(self)
     }
 
-    /// Adds a grant, as the matching `--allow-*` flag would (`target` "*" grants everything).
+    /// Adds a grant, as the matching `--allow-*` flag would (`target` "*" grants everything;
+    /// `Permission::Stdin` is granted whole, with "*", as `--allow-stdin` grants it).
     pub fn allow(mut self, permission: Permission, target: &str) -> Result<Self, SandboxError> {
-        if target == "*" {
+        if permission == Permission::Stdin && target == "*" {
+            self.policy.allow_stdin = true;
+        } else if target == "*" {
             let flags = crate::policy::Flags {
                 read: (permission == Permission::Read).then(Vec::new),
                 write: (permission == Permission::Write).then(Vec::new),
@@ -305,10 +325,41 @@ impl SandboxBuilder {
         Ok(self)
     }
 
+    /// Appends the audit log to a file and seals it with the secret key at `key` (made by
+    /// `audit::keygen`; see `AuditLog::open_sealed` and docs/AUDIT.md, "Sealed logs"). Keep the
+    /// key outside every grant the runs get (`audit::key_within_reach` says which would reach
+    /// it).
+    pub fn audit_file_sealed(
+        mut self,
+        path: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, SandboxError> {
+        let path = path.as_ref();
+        let log =
+            AuditLog::open_sealed(path, &self.worker_name, key.as_ref()).map_err(|source| {
+                SandboxError::Audit {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        self.audit = AuditTarget::Log(log);
+        Ok(self)
+    }
+
     /// Writes the audit log to any writer (one `write_all` per record).
     pub fn audit_writer(mut self, out: impl Write + Send + 'static) -> Self {
         self.audit = AuditTarget::Log(AuditLog::to_writer(out, &self.worker_name));
         self
+    }
+
+    /// Also sends every audit record as an OpenTelemetry log record over OTLP/HTTP to the
+    /// collector at `url` (see `AuditLog::with_otlp`; docs/AUDIT.md, "Records to
+    /// OpenTelemetry"). Needs an audit log (`audit_file`, `audit_file_sealed` or
+    /// `audit_writer`, before or after this call); `build` says when there is none.
+    pub fn audit_otlp(mut self, url: &str) -> Result<Self, SandboxError> {
+        crate::audit::logs_endpoint(url)?;
+        self.otlp = Some(url.to_string());
+        Ok(self)
     }
 
     /// Stops a run after `limit` (its status: `Exit::Timeout`).
@@ -353,6 +404,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Where each run's isolate lives: on the run's thread (`Isolation::Thread`, the default),
+    /// or in a jailed worker process of its own (`Isolation::Process`: `Isolation::process()`
+    /// re-executes this program, whose `main` must call `v8box::isolation::worker_entry()`
+    /// first; or name the `v8box` binary). docs/SECURITY.md says what the jail stops.
+    pub fn isolation(mut self, isolation: crate::isolation::Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
     /// Keep `$print`/`console` output for `RunHandle::stdout`/`stderr` instead of printing it.
     pub fn capture_output(mut self, capture: bool) -> Self {
         self.capture = capture;
@@ -391,17 +451,33 @@ impl SandboxBuilder {
             args.extend(self.v8_flags);
             crate::worker::set_flags(args);
         }
+        if let AuditTarget::Log(log) = &self.audit {
+            if let Some(key) = log.seal_key() {
+                if let Some(grant) = crate::audit::key_within_reach(&self.policy, key) {
+                    return Err(SandboxError::AuditKeyInReach {
+                        key: key.to_path_buf(),
+                        grant,
+                    });
+                }
+            }
+        }
+        let audit = match (self.audit, &self.otlp) {
+            (AuditTarget::None, Some(_)) => {
+                return Err(crate::audit::OtlpError::Disabled.into());
+            }
+            (AuditTarget::None, None) => None,
+            (AuditTarget::Log(l), None) => Some(l),
+            (AuditTarget::Log(l), Some(url)) => Some(l.with_otlp(url)?),
+        };
         Ok(Sandbox {
             policy: self.policy,
-            audit: match self.audit {
-                AuditTarget::None => None,
-                AuditTarget::Log(l) => Some(l),
-            },
+            audit,
             channels: self.channels,
             capture: self.capture,
             worker_name: self.worker_name,
             resolver: self.resolver,
             runs: AtomicU64::new(0),
+            isolation: self.isolation,
             live: Mutex::new(Vec::new()),
         })
     }
@@ -471,7 +547,9 @@ impl Sandbox {
         match &self.resolver {
             Some(resolve) => {
                 let resolve = resolve.clone();
-                Imports::Host(Box::new(move |specifier, referrer| resolve(specifier, referrer)))
+                Imports::Host(Box::new(move |specifier, referrer| {
+                    resolve(specifier, referrer)
+                }))
             }
             None => Imports::Files,
         }
@@ -516,6 +594,7 @@ impl Sandbox {
         options.host_out = host_out;
         options.host_in = (!self.channels.is_empty()).then_some(host_rx);
         options.requests = Some(requests.clone());
+        options.isolation = self.isolation.clone();
         if self.capture {
             let sink = captured.clone();
             let output: OutputFn = Arc::new(move |stream, line| {

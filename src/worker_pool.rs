@@ -12,6 +12,7 @@ use crate::audit::AuditLog;
 use crate::dispatch::{OutputFn, Stream};
 use crate::loader::Imports;
 use crate::policy::Policy;
+use crate::isolation::Isolation;
 use crate::runtime::{self, Exit, Main, RunOptions, WarmWorker};
 use crate::sandbox::CAPTURE_LIMIT_BYTES;
 
@@ -68,7 +69,12 @@ pub struct WorkerPool {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn run_job(job: Job, thread: usize, warm: Option<&mut WarmWorker>) -> JobResult {
+fn run_job(
+    job: Job,
+    thread: usize,
+    isolation: &Isolation,
+    warm: Option<&mut WarmWorker>,
+) -> JobResult {
     let (audit, sink) = AuditLog::in_memory(&format!("pool-{thread}"));
     let output: Arc<Mutex<(Vec<String>, Vec<String>, usize)>> = Arc::default();
     let out = output.clone();
@@ -87,6 +93,7 @@ fn run_job(job: Job, thread: usize, warm: Option<&mut WarmWorker>) -> JobResult 
     options.audit = audit;
     options.output = Some(print);
     options.args = job.args;
+    options.isolation = isolation.clone();
     let main = if job.module {
         Main::Module {
             name: job.name.clone(),
@@ -117,7 +124,15 @@ fn run_job(job: Job, thread: usize, warm: Option<&mut WarmWorker>) -> JobResult 
 impl WorkerPool {
     /// A pool of `threads` threads (at least one); every job gets a new worker.
     pub fn new(threads: usize) -> WorkerPool {
-        WorkerPool::spawn(threads, false)
+        WorkerPool::spawn(threads, false, Isolation::Thread)
+    }
+
+    /// A pool whose jobs run where `isolation` says: with `Isolation::Process`, each job in a
+    /// jailed worker process of its own (docs/SECURITY.md), and each thread keeps one such
+    /// process started ahead — jailed, V8 started, waiting — so that a job does not wait for
+    /// a process to start (a zygote; `isolation::Prestarted`).
+    pub fn with_isolation(threads: usize, isolation: Isolation) -> WorkerPool {
+        WorkerPool::spawn(threads, false, isolation)
     }
 
     /// Like `new`, but each thread keeps its isolate from one job to the next
@@ -126,23 +141,29 @@ impl WorkerPool {
     /// trust domain: the jobs of a thread share V8's compiled-code caches and its heap
     /// (docs/SECURITY.md).
     pub fn with_warm_workers(threads: usize) -> WorkerPool {
-        WorkerPool::spawn(threads, true)
+        WorkerPool::spawn(threads, true, Isolation::Thread)
     }
 
-    fn spawn(threads: usize, keep_isolates: bool) -> WorkerPool {
+    fn spawn(threads: usize, keep_isolates: bool, isolation: Isolation) -> WorkerPool {
         let (tx, rx) = unbounded::<Task>();
         let threads = (0..threads.max(1))
             .map(|i| {
                 let rx: Receiver<Task> = rx.clone();
+                let isolation = isolation.clone();
+                // A process per job: the thread's `WarmWorker` holds the next one's process.
+                let keep = keep_isolates || isolation != Isolation::Thread;
                 std::thread::Builder::new()
                     .name(format!("v8box-pool-{i}"))
                     .spawn(move || {
                         let mut warm = WarmWorker::new();
+                        if let Isolation::Process { exe } = &isolation {
+                            warm.prestart(exe);
+                        }
                         for (job, reply) in rx {
                             let name = job.name.clone();
                             let result =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    run_job(job, i, keep_isolates.then_some(&mut warm))
+                                    run_job(job, i, &isolation, keep.then_some(&mut warm))
                                 }))
                                 .unwrap_or_else(|_| JobResult {
                                     name,

@@ -23,17 +23,23 @@ use sha2::{Digest, Sha256};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 mod escape;
+mod otlp;
+mod seal;
 mod sequence;
 mod show;
 mod verify;
 mod writer;
 
 pub use escape::escaped;
+pub use otlp::{logs_endpoint, OtlpError, LOGS_PATH, OTLP_QUEUE_LIMIT};
+pub use seal::{
+    key_within_reach, keygen, KeyPair, PublicKey, SealKey, PUBLIC_FILE, SEAL_EVERY, SECRET_FILE,
+};
 pub use sequence::{Ending, Sequence, Unfinished};
 pub use show::{known_op, show, ShowFilter};
-pub use verify::{verify, Verdict};
+pub use verify::{verify, verify_report, Report, Verdict};
 pub use writer::is_cut_resource;
-use writer::{Body, CallEnd, Head, Queue, Sink, Timestamps, Writer};
+use writer::{Body, CallEnd, Head, Queue, Sealer, Sink, Timestamps, Writer};
 
 /// SHA-256 of bytes, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -68,6 +74,8 @@ pub struct AuditLog {
     sink: Option<Arc<Sink>>,
     worker: Arc<str>,
     file: Option<Arc<LogFile>>,
+    /// The secret key file of a sealed log.
+    seal_key: Option<Arc<Path>>,
 }
 
 /// The file a log opened with `AuditLog::open` writes to, as the file system knows it. No
@@ -208,6 +216,7 @@ impl AuditLog {
             sink: None,
             worker: Arc::from(""),
             file: None,
+            seal_key: None,
         }
     }
 
@@ -217,6 +226,30 @@ impl AuditLog {
     /// `v8box audit verify` can tell a log still being written from one whose tail is missing,
     /// and a second writer cannot fork the chain: opening a log that another holds fails.
     pub fn open(path: &Path, worker: &str) -> io::Result<AuditLog> {
+        Self::open_with(path, worker, None)
+    }
+
+    /// `open`, and seals the log with the secret key at `key` (made by `keygen`; docs/AUDIT.md,
+    /// "Sealed logs"): a signed checkpoint at every run's end, every `SEAL_EVERY` records and
+    /// when the log is closed, after each of which the key file is replaced by the next
+    /// epoch's key. The key is locked while the log holds it. It must be the key that sealed
+    /// this log so far (or a new one, for a log without checkpoints): one key pair seals one
+    /// log.
+    pub fn open_sealed(path: &Path, worker: &str, key: &Path) -> io::Result<AuditLog> {
+        let key_path = key;
+        let key = SealKey::load(key).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                io::Error::new(e.kind(), format!("{}: {e}", key.display()))
+            } else {
+                e
+            }
+        })?;
+        let mut log = Self::open_with(path, worker, Some(key))?;
+        log.seal_key = Some(Arc::from(key_path));
+        Ok(log)
+    }
+
+    fn open_with(path: &Path, worker: &str, key: Option<SealKey>) -> io::Result<AuditLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let regular = file.metadata()?.is_file();
         if regular {
@@ -239,7 +272,7 @@ impl AuditLog {
         // Read back under the lock, so that no other writer adds a record meanwhile. A device
         // or a pipe (`/dev/stderr`, say) has no records to read back (reading `/dev/zero`
         // would never end, a pipe would wait): it starts a new chain.
-        let (seq, prev) = if regular {
+        let (seq, prev, last) = if regular {
             chain_end(File::open(path)?).map_err(|m| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -247,7 +280,17 @@ impl AuditLog {
                 )
             })?
         } else {
-            (0, GENESIS.to_string())
+            (0, GENESIS.to_string(), None)
+        };
+        let seal = match key {
+            Some(mut key) => {
+                key.take_up(last.as_ref(), path)?;
+                Some(Sealer {
+                    key,
+                    last: last.map_or(0, |c| c.seq),
+                })
+            }
+            None => None,
         };
         let identity = Arc::new(LogFile::of(&file, path)?);
         Ok(AuditLog {
@@ -258,9 +301,12 @@ impl AuditLog {
                 pending: Vec::new(),
                 ts: Timestamps::default(),
                 failure: Arc::default(),
+                seal,
+                otlp: None,
             }))),
             worker: Arc::from(worker),
             file: Some(identity),
+            seal_key: None,
         })
     }
 
@@ -274,10 +320,32 @@ impl AuditLog {
                 pending: Vec::new(),
                 ts: Timestamps::default(),
                 failure: Arc::default(),
+                seal: None,
+                otlp: None,
             }))),
             worker: Arc::from(worker),
             file: None,
+            seal_key: None,
         }
+    }
+
+    /// Also sends every record from here on as an OpenTelemetry log record over OTLP/HTTP
+    /// (protobuf) to the collector at `url` (docs/AUDIT.md, "Records to OpenTelemetry"):
+    /// `http(s)://host:port` (its receiver's `/v1/logs` is added) or the full logs URL. Each
+    /// record's fields become attributes, the line itself the body; denied calls have severity
+    /// WARN. Sending happens on a thread of its own, from a queue of at most
+    /// `OTLP_QUEUE_LIMIT` records: a record beyond it is dropped, a collector that is down or
+    /// slow holds up neither the file log nor the script, and what was not delivered is
+    /// reported on stderr when the log closes.
+    pub fn with_otlp(self, url: &str) -> Result<AuditLog, OtlpError> {
+        if !self.enabled() {
+            return Err(OtlpError::Disabled);
+        }
+        let feed = otlp::Feed::start(url)?;
+        self.send("otlp", true, Instant::now(), |q, head| {
+            q.push_plain(head, Body::Otlp(Box::new(feed)))
+        });
+        Ok(self)
     }
 
     /// A log that writes to the same chain, naming another worker in its records.
@@ -286,6 +354,7 @@ impl AuditLog {
             sink: self.sink.clone(),
             worker: Arc::from(worker),
             file: self.file.clone(),
+            seal_key: self.seal_key.clone(),
         }
     }
 
@@ -298,6 +367,11 @@ impl AuditLog {
     /// The file the log writes to, for a log made by `open`.
     pub fn file(&self) -> Option<Arc<LogFile>> {
         self.file.clone()
+    }
+
+    /// The secret key file that seals this log, for a log made by `open_sealed`.
+    pub fn seal_key(&self) -> Option<&Path> {
+        self.seal_key.as_deref()
     }
 
     /// Whether records are written (false for `disabled()`).
@@ -519,10 +593,21 @@ fn micros_between(started: Option<Instant>, now: Instant) -> u64 {
     started.map_or(0, |s| now.saturating_duration_since(s).as_micros() as u64)
 }
 
-/// The `seq` and hash of the last record in an existing log, to continue its chain.
-fn chain_end(file: File) -> Result<(u64, String), String> {
+/// The `seq` and hash of the last record in an existing log, to continue its chain, and its
+/// last checkpoint.
+type ChainEnd = (u64, String, Option<seal::LastCheckpoint>);
+
+/// Whether a line is a checkpoint record as the writer spells it (a string holding the same
+/// text would have its quotes escaped).
+fn is_checkpoint_line(line: &[u8]) -> bool {
+    const MARK: &[u8] = b",\"kind\":\"checkpoint\",";
+    line.windows(MARK.len()).any(|w| w == MARK)
+}
+
+fn chain_end(file: File) -> Result<ChainEnd, String> {
     let mut reader = io::BufReader::new(file);
     let mut last: Option<Vec<u8>> = None;
+    let mut checkpoint = None;
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -539,16 +624,30 @@ fn chain_end(file: File) -> Result<(u64, String), String> {
             );
         }
         buf.pop();
+        if is_checkpoint_line(&buf) {
+            let v: Value = serde_json::from_slice(&buf)
+                .map_err(|e| format!("a checkpoint record is not JSON: {e}"))?;
+            let mut key = [0u8; 32];
+            let parsed = (|| {
+                hex::decode_to_slice(v["key"].as_str()?, &mut key).ok()?;
+                Some(seal::LastCheckpoint {
+                    seq: v["seq"].as_u64()?,
+                    epoch: v["epoch"].as_u64()?,
+                    key,
+                })
+            })();
+            checkpoint = Some(parsed.ok_or("a checkpoint record lacks its seq, epoch or key")?);
+        }
         last = Some(buf.clone());
     }
     let Some(line) = last else {
-        return Ok((0, GENESIS.to_string()));
+        return Ok((0, GENESIS.to_string(), None));
     };
     let v: Value =
         serde_json::from_slice(&line).map_err(|e| format!("the last record is not JSON: {e}"))?;
     let seq = v["seq"].as_u64().ok_or("the last record has no seq")?;
     let hash = v["hash"].as_str().ok_or("the last record has no hash")?;
-    Ok((seq, hash.to_string()))
+    Ok((seq, hash.to_string(), checkpoint))
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@ pub struct ShowFilter {
     pub json: bool,
 }
 
-/// Operations a log may name besides the calls (`ops::table`).
-const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "message"];
+/// Operations a log may name besides the calls (`ops::table`): the runs', the loader's own
+/// records and refused messages.
+const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "module.resolve", "message"];
 
 /// Whether `op` is one that an audit log can hold (`--op` warns about any other).
 pub fn known_op(op: &str) -> bool {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::seal::{split_sig, PublicKey, Trust, CHECKPOINT};
 use super::{escaped, sha256_hex, unseal, GENESIS};
 
 /// The result of verifying a log.
@@ -33,8 +34,97 @@ pub enum Verdict {
     },
 }
 
-/// Verifies the bytes of an audit log.
+/// What verifying a log found: the verdict on its records, and how much of it is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The records' chain, their order and whether the log is whole; with a key, the
+    /// checkpoints' signatures too (a bad one is `Verdict::Bad` on its line).
+    pub verdict: Verdict,
+    /// Checkpoint records in the log (with a key: those verified, up to the first bad line).
+    pub checkpoints: u64,
+    /// Whether a key was given, so that the checkpoints were checked.
+    pub keyed: bool,
+    /// The `seq` of the last checkpoint (0: none): every record up to it is sealed (with a
+    /// key; without one, nothing is proven).
+    pub sealed_through: u64,
+    /// The first and last `seq` of the records after the last checkpoint, if there are any:
+    /// nothing proves that they are as they were written.
+    pub unsealed: Option<(u64, u64)>,
+}
+
+impl Report {
+    /// Whether the log holds: `Verdict::Ok` and, with a key, every record sealed.
+    pub fn holds(&self) -> bool {
+        matches!(self.verdict, Verdict::Ok { .. }) && !(self.keyed && self.unsealed.is_some())
+    }
+}
+
+/// Verifies the bytes of an audit log: its chain, and that it is whole (see `verify_report`).
 pub fn verify(log: &[u8]) -> Verdict {
+    verify_report(log, None).verdict
+}
+
+/// Verifies the bytes of an audit log and, with `key` (the verification key of the key pair
+/// that sealed it), every checkpoint in it: each one's epoch follows the last, its key is
+/// certified by the last one's (the first by `key`), and its signature covers its own text and
+/// so, through `prev`, every record before it. The first record that does not hold is
+/// `Verdict::Bad` on its line; records after the last checkpoint are `unsealed`.
+pub fn verify_report(log: &[u8], key: Option<&PublicKey>) -> Report {
+    let mut trust = key.map(Trust::new);
+    let mut report = Report {
+        verdict: Verdict::Ok { records: 0 },
+        checkpoints: 0,
+        keyed: key.is_some(),
+        sealed_through: 0,
+        unsealed: None,
+    };
+    report.verdict = walk(log, |n, value, body| {
+        if value.get("kind").and_then(Value::as_str) != Some(CHECKPOINT) {
+            return Ok(());
+        }
+        if let Some(trust) = trust.as_mut() {
+            let Some((signed, sig)) = split_sig(body) else {
+                return Err("the checkpoint does not end with its \"sig\" field".into());
+            };
+            let expect = (report.sealed_through + 1, n as u64 - 1);
+            trust.check(value, &signed, sig).map_err(|why| {
+                format!(
+                    "checkpoint seq {n} (sealing records {}..{}) does not verify: {why}",
+                    expect.0, expect.1
+                )
+            })?;
+            let covers = (
+                value.get("first").and_then(Value::as_u64),
+                value.get("last").and_then(Value::as_u64),
+            );
+            if covers != (Some(expect.0), Some(expect.1)) {
+                return Err(format!(
+                    "the checkpoint says it seals records {}..{}, but they are {}..{}",
+                    covers.0.map_or("?".into(), |v| v.to_string()),
+                    covers.1.map_or("?".into(), |v| v.to_string()),
+                    expect.0,
+                    expect.1
+                ));
+            }
+        }
+        report.checkpoints += 1;
+        report.sealed_through = n as u64;
+        Ok(())
+    });
+    let records = match &report.verdict {
+        Verdict::Ok { records } | Verdict::Incomplete { records, .. } => *records,
+        Verdict::Bad { .. } => 0,
+    };
+    if records > report.sealed_through && !matches!(report.verdict, Verdict::Bad { .. }) {
+        report.unsealed = Some((report.sealed_through + 1, records));
+    }
+    report
+}
+
+/// Checks every record's JSON, hash, `prev` and `seq`, calling `each` with the 1-based line
+/// number, the record and its text without `hash` for each one that holds (an error from it
+/// is the verdict on that line); then that the log is whole.
+fn walk(log: &[u8], mut each: impl FnMut(usize, &Value, &[u8]) -> Result<(), String>) -> Verdict {
     let mut lines: Vec<&[u8]> = log.split(|&b| b == b'\n').collect();
     // A complete log ends with a newline, leaving one empty piece after the last record.
     let cut_short = match lines.last() {
@@ -77,6 +167,9 @@ pub fn verify(log: &[u8]) -> Verdict {
             Some(s) if s == n as u64 => {}
             Some(s) => return bad(format!("seq is {s}, expected {n}")),
             None => return bad("the record has no \"seq\" field".into()),
+        }
+        if let Err(reason) = each(n, &value, &body) {
+            return bad(reason);
         }
         prev = stored.to_string();
         whole.add(&value);

@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::seal::{SealKey, CHECKPOINT, SEAL_EVERY, SIG_FIELD};
 use super::{decision_word, CallInfo, Parts, HASH_FIELD};
 
 /// `,"name":` for one of the record's own field names, punctuation included, so that it is
@@ -29,6 +30,17 @@ pub(super) struct Writer {
     pub(super) ts: Timestamps,
     /// Why the log stopped, once a write failed (see `AuditLog::failure`).
     pub(super) failure: Arc<OnceLock<String>>,
+    /// For a sealed log: its key, and how far the seal has come.
+    pub(super) seal: Option<Sealer>,
+    /// Where sealed lines also go as OpenTelemetry log records (`AuditLog::with_otlp`).
+    pub(super) otlp: Option<super::otlp::Feed>,
+}
+
+/// The sealing state of a sealed log (docs/AUDIT.md, "Sealed logs").
+pub(super) struct Sealer {
+    pub(super) key: SealKey,
+    /// The `seq` of the last checkpoint (0: none yet).
+    pub(super) last: u64,
 }
 
 /// Buffered records are written once this many bytes wait.
@@ -82,11 +94,87 @@ impl Writer {
         line.extend_from_slice(HASH_FIELD.as_bytes());
         line.extend_from_slice(&hash);
         line.extend_from_slice(b"\"}\n");
+        if let Some(otlp) = &mut self.otlp {
+            otlp.offer(&line[start..]);
+        }
         self.seq = seq;
         self.prev.clear();
         self.prev
             .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
         seq
+    }
+
+    /// Writes a checkpoint if the log is sealed and has records since the last one: the
+    /// record, signed with the epoch's key, is written at once (with everything before it),
+    /// then the key evolves. A key that cannot evolve stops the log, as a failed write does:
+    /// a later checkpoint would reuse the epoch and not verify.
+    fn checkpoint(&mut self) {
+        let Some(seal) = self.seal.as_mut() else {
+            return;
+        };
+        if self.seq == seal.last || self.failure.get().is_some() {
+            return;
+        }
+        let seq = self.seq + 1;
+        let (epoch, key, cert) = seal.key.public_parts();
+        let start = self.pending.len();
+        let line = &mut self.pending;
+        line.extend_from_slice(b"{\"seq\":");
+        line.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        line.extend_from_slice(b",\"ts\":\"");
+        self.ts.write(line, std::time::SystemTime::now());
+        line.push(b'"');
+        json_plain_field(line, key!("worker"), "audit");
+        json_plain_field(line, key!("kind"), CHECKPOINT);
+        json_plain_field(line, key!("op"), "audit.seal");
+        json_u64_field(line, key!("epoch"), epoch);
+        json_u64_field(line, key!("first"), seal.last + 1);
+        json_u64_field(line, key!("last"), seq - 1);
+        json_plain_field(line, key!("key"), &key);
+        json_plain_field(line, key!("cert"), &cert);
+        json_plain_field(line, key!("prev"), self.prev.as_str());
+        line.push(b'}');
+        let sig = seal.key.sign(&line[start..]);
+        line.pop();
+        line.extend_from_slice(SIG_FIELD.as_bytes());
+        line.extend_from_slice(sig.as_bytes());
+        line.extend_from_slice(b"\"}");
+        let mut hash = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(&line[start..]), &mut hash)
+            .expect("64 hex digits for 32 bytes");
+        line.pop();
+        line.extend_from_slice(HASH_FIELD.as_bytes());
+        line.extend_from_slice(&hash);
+        line.extend_from_slice(b"\"}\n");
+        if let Some(otlp) = &mut self.otlp {
+            otlp.offer(&line[start..]);
+        }
+        self.seq = seq;
+        self.prev.clear();
+        self.prev
+            .push_str(std::str::from_utf8(&hash).expect("hex digits are ASCII"));
+        seal.last = seq;
+        self.flush_pending();
+        if self.failure.get().is_some() {
+            return;
+        }
+        let Some(seal) = self.seal.as_mut() else {
+            return;
+        };
+        if let Err(e) = seal.key.evolve() {
+            let why =
+                format!("the audit key could not evolve after the checkpoint at seq {seq}: {e}");
+            eprintln!("v8box: {why}; no more records are written, and calls are refused");
+            let _ = self.failure.set(why);
+        }
+    }
+
+    /// Whether a checkpoint is due after a record of `kind`: at every run's end, and every
+    /// `SEAL_EVERY` records.
+    fn seal_due(&self, kind: &str) -> bool {
+        self.seal
+            .as_ref()
+            .is_some_and(|s| kind == "run_end" || self.seq - s.last >= SEAL_EVERY)
     }
 
     /// Seals a batch of queued records, in order, with `text` holding their strings; answers
@@ -95,13 +183,24 @@ impl Writer {
         let mut rest = text;
         for mut r in batch {
             let written = r.written.take();
+            let kind = r.kind;
             let seq = match r.body {
                 Body::Flush => {
                     take_str(&mut rest, r.worker);
                     self.seq
                 }
+                Body::Otlp(feed) => {
+                    take_str(&mut rest, r.worker);
+                    if let Some(mut old) = self.otlp.replace(*feed) {
+                        old.close();
+                    }
+                    self.seq
+                }
                 _ => self.append(r, &mut rest),
             };
+            if self.seal_due(kind) {
+                self.checkpoint();
+            }
             if let Some(ack) = written {
                 self.flush_pending();
                 let on_disk = self.failure.get().is_none();
@@ -109,6 +208,9 @@ impl Writer {
             } else if self.pending.len() >= PENDING_LIMIT {
                 self.flush_pending();
             }
+        }
+        if let Some(otlp) = &mut self.otlp {
+            otlp.hand_over();
         }
     }
 }
@@ -215,6 +317,8 @@ fn json_value(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
 pub(super) enum Body {
     /// Write out everything buffered so far (no record of its own).
     Flush,
+    /// From here on, also send every sealed line to OpenTelemetry (no record of its own).
+    Otlp(Box<super::otlp::Feed>),
     Map(Map<String, Value>),
     /// A call's fields; its strings wait in `Queue::text`, these long, in this order:
     /// resource, its parts, resolved, rule, sha256 (`None`: no such field).
@@ -264,7 +368,7 @@ impl Body {
     /// Appends the fields as `,"key":value` pairs; a call's as listed in docs/AUDIT.md.
     fn write_json(self, out: &mut Vec<u8>, text: &mut &str) {
         match self {
-            Body::Flush => {}
+            Body::Flush | Body::Otlp(_) => {}
             Body::Map(m) => {
                 for (k, v) in &m {
                     json_field(out, k, v);
@@ -580,7 +684,13 @@ impl Sink {
                     w.write_batch(batch.drain(..), &text);
                     text.clear();
                     if closed {
+                        w.checkpoint();
                         w.flush_pending();
+                        // After the file has everything: a collector gets its grace to take
+                        // the rest (see `otlp::Feed::close`).
+                        if let Some(mut otlp) = w.otlp.take() {
+                            otlp.close();
+                        }
                         return;
                     }
                 }
@@ -789,6 +899,8 @@ mod tests {
             pending: Vec::new(),
             ts: Timestamps::default(),
             failure: Arc::default(),
+            seal: None,
+            otlp: None,
         };
         let mut q = Queue::default();
         let head = |worker| Head {

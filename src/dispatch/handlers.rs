@@ -226,6 +226,14 @@ impl Handlers for Dispatcher {
         })
     }
 
+    // The process's stdin is one resource, named `stdin` (its permission is the op's own,
+    // `Permission::Stdin`); read on the I/O pool, as it may block.
+    fn stdin_read(&self, m: proto::StdinRead) -> Plan {
+        let max = (m.max_bytes as usize).clamp(1, ops::stdin::MAX_CHUNK);
+        let run = pool(move |_, _| ops::stdin::read(max));
+        Plan::new("stdin", Ok(vec![Target::Name("stdin".into())]), run)
+    }
+
     fn host_message(&self, m: proto::HostMessage) -> Plan {
         let (channel, request_id) = (m.channel.clone(), m.request_id);
         let n = m.data.len() as u64;

@@ -141,6 +141,7 @@ fn denied(permission: Permission, resource: &str) -> OpError {
         Permission::Env => "env",
         Permission::Host => "host",
         Permission::Module => "module",
+        Permission::Stdin => "stdin.read",
     };
     OpError::new(
         ErrorCode::PermissionDenied,

@@ -1,10 +1,11 @@
-//! The broker <-> worker socket: protobuf messages (`proto/worker.proto`), each prefixed with
-//! its length as 4 little-endian bytes. A length over the channel's limit, a message that does
+//! The broker <-> worker channel: protobuf messages (`proto/worker.proto`), each prefixed with
+//! its length as 4 little-endian bytes, over the shared-memory rings of `ring.rs`. A length over the channel's limit, a message that does
 //! not decode, or a closed socket is an error the caller acts on: the broker ends a worker
 //! that sends one (it treats every byte from the worker as hostile), the worker ends itself.
 
 use std::io::{self, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+
+use super::ring::{RingReader, RingWriter};
 
 use prost::Message;
 
@@ -23,23 +24,33 @@ pub enum ChannelError {
     Malformed(String),
 }
 
-/// One end of the socket: a buffered reader and a writer on the same stream.
+/// One end of the channel: a buffered reader of one ring, a writer of the other.
 pub struct Channel {
-    rx: BufReader<UnixStream>,
-    tx: UnixStream,
+    rx: BufReader<RingReader>,
+    tx: RingWriter,
     /// The longest message this end accepts.
     max: usize,
 }
 
 impl Channel {
-    /// Both directions over `stream`; messages longer than `max` bytes are refused.
-    pub fn new(stream: UnixStream, max: usize) -> io::Result<Channel> {
-        let tx = stream.try_clone()?;
-        Ok(Channel {
-            rx: BufReader::with_capacity(64 << 10, stream),
+    /// Reads from `rx` and writes to `tx`; messages longer than `max` bytes are refused.
+    pub fn new((rx, tx): (RingReader, RingWriter), max: usize) -> Channel {
+        Channel {
+            rx: BufReader::with_capacity(64 << 10, rx),
             tx,
             max,
-        })
+        }
+    }
+
+    /// The raw writer, for the jail's tests (`probe::misbehave`).
+    #[cfg(debug_assertions)]
+    pub fn raw_writer(&mut self) -> &mut dyn Write {
+        &mut self.tx
+    }
+
+    /// Changes the longest message this end accepts.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
     }
 
     /// Sends `msg` as one frame (one write).

@@ -6,9 +6,10 @@
 //! CLI calls this before it starts any thread (V8's platform, the audit writer, the I/O pool).
 //!
 //! Where Landlock's unit is coarser than the policy's, the rule is wider than the grant, never
-//! narrower (the policy still decides each call): a written file's folder may create and remove
-//! files (writes replace a file through a temporary file beside it), a grant of a path that
-//! does not exist yet covers its nearest existing folder.
+//! narrower (the policy still decides each call): a written file's folder may create, write
+//! and remove files (writes replace a file through a temporary file beside it), a grant of a
+//! path that does not exist yet covers its nearest existing folder, and a module root (the
+//! script's folder by default) is readable.
 
 use std::path::{Path, PathBuf};
 
@@ -127,11 +128,16 @@ pub fn confine_process(c: &Confinement) -> Result<Vec<String>, String> {
         let Some(found) = existing(p) else { continue };
         rules.push((found, AccessFs::from_all(abi)));
         if !found.is_dir() {
-            // A write replaces the file through a temporary file beside it.
+            // A write replaces the file through a temporary file beside it, which is made,
+            // written and renamed over it in the file's folder.
             if let Some(folder) = found.parent() {
                 rules.push((
                     folder,
-                    AccessFs::MakeReg | AccessFs::RemoveFile | AccessFs::ReadDir,
+                    AccessFs::MakeReg
+                        | AccessFs::RemoveFile
+                        | AccessFs::ReadDir
+                        | AccessFs::WriteFile
+                        | AccessFs::Truncate,
                 ));
             }
         }

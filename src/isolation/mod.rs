@@ -15,6 +15,7 @@ mod jail;
 #[cfg(debug_assertions)]
 mod probe;
 mod remote;
+mod ring;
 mod syscalls;
 mod wire;
 mod worker_process;
@@ -26,7 +27,7 @@ pub use confine::{confine_process, Confinement};
 #[cfg(debug_assertions)]
 #[doc(hidden)]
 pub use probe::{run_requested as run_probe, PROBE_ENV};
-pub use remote::{RemoteWorker, Sent, SpawnError, StartOptions};
+pub use remote::{Prestarted, RemoteWorker, Sent, SpawnError, StartOptions};
 
 /// Where a run's isolate lives.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,14 +70,20 @@ pub fn worker_entry() {
     if parent.as_deref() != broker.to_str() {
         std::process::exit(2);
     }
-    // SAFETY: the broker made fd 0 the channel's socket and fd 1 the stop socket
+    // SAFETY: the broker made fd 0 the channel's shared memory and fd 1 the stop socket
     // (`RemoteWorker::spawn`); nothing else in this process owns them.
-    let (stream, control) = unsafe {
+    let (shared, control) = unsafe {
         (
-            UnixStream::from(OwnedFd::from_raw_fd(0)),
+            OwnedFd::from_raw_fd(0),
             UnixStream::from(OwnedFd::from_raw_fd(1)),
         )
     };
+    // Mapped before the jail; the mapping is all the worker keeps of the file.
+    let channel = match ring::worker_ends(&shared) {
+        Ok(ends) => channel::Channel::new(ends, worker_process::MAX_FROM_BROKER),
+        Err(_) => std::process::exit(2),
+    };
+    drop(shared);
     let report = match jail::enter() {
         Ok(r) => r,
         Err(why) => {
@@ -89,7 +96,7 @@ pub fn worker_entry() {
     let isolate_thread = std::thread::Builder::new()
         .name("v8box-isolate".into())
         .stack_size(8 << 20)
-        .spawn(move || worker_process::serve(stream, control, report));
+        .spawn(move || worker_process::serve(channel, control, report));
     match isolate_thread {
         Ok(t) => {
             let _ = t.join();

@@ -3,7 +3,10 @@
 //! gets it in `Start`, never from a script or a policy) and reports each result, so a test can
 //! show that code running inside the worker gets nothing: the stand-in for an exploit of V8.
 //! `V8BOX_JAIL_PROBE` is `;`-separated: `open:PATH`, `write:PATH`, `connect:HOST:PORT`,
-//! `exec:PATH`, `ptrace:parent`. Release builds compile none of this.
+//! `exec:PATH`, `ptrace:parent`; and `misbehave:garbage|length|segv`, which makes the worker,
+//! at the script's first `$send`, write a frame that is no message, announce a frame longer
+//! than any, or crash — a taken-over worker, for the broker's tests. Release builds compile
+//! none of this.
 
 #![cfg(debug_assertions)]
 
@@ -16,7 +19,7 @@ pub const PROBE_ENV: &str = "V8BOX_JAIL_PROBE";
 /// Runs each attempt in `spec`: one line per attempt, `allowed` or `denied (why)`.
 pub fn run_requested(spec: &str) -> Vec<String> {
     spec.split(';')
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !s.starts_with("misbehave:"))
         .map(|attempt| {
             let result = match attempt.split_once(':') {
                 Some(("open", path)) => std::fs::File::open(path).map(drop).map_err(|e| e.to_string()),
@@ -63,4 +66,29 @@ fn ptrace_parent() -> Result<(), String> {
         }
     }
     Err(std::io::Error::last_os_error().to_string())
+}
+
+/// How the worker should misbehave at the script's first `$send`, if the probe asks.
+pub fn misbehaviour(spec: &str) -> Option<String> {
+    spec.split(';')
+        .find_map(|s| s.strip_prefix("misbehave:"))
+        .map(str::to_string)
+}
+
+/// Misbehaves as `how` says, on the channel's raw writer.
+pub fn misbehave(how: &str, out: &mut dyn Write) {
+    match how {
+        "garbage" => {
+            let _ = out.write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        }
+        "length" => {
+            let _ = out.write_all(&u32::MAX.to_le_bytes());
+        }
+        // SAFETY: restores SIGSEGV's default action (Rust's handler would return from a
+        // raised one) and raises it in this process, which ends it.
+        _ => unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            libc::raise(libc::SIGSEGV);
+        },
+    }
 }

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::channel::{Channel, ChannelError};
 use super::wire::{self, pb};
 use crate::engine::Engine;
-use crate::worker::{JsError, TerminateHandle};
+use crate::worker::{ImportRequest, JsError, ModuleKind, Resolver, TerminateHandle};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
 
 /// The `Start` settings of a worker process.
@@ -64,6 +64,115 @@ pub enum Sent<'a> {
 
 type OnSend = Box<dyn FnMut(Sent<'_>) -> Option<Vec<u8>>>;
 
+/// A worker process that has entered its jail and started V8, waiting for its run: a pool
+/// keeps one per thread so that a job does not wait for a process to start (a zygote).
+/// Dropped unused, the process is ended.
+pub struct Prestarted {
+    exe: PathBuf,
+    parts: Option<Parts>,
+}
+
+struct Parts {
+    child: Child,
+    pidfd: Arc<OwnedFd>,
+    killed: Arc<AtomicBool>,
+    channel: Channel,
+    control: UnixStream,
+}
+
+impl Prestarted {
+    /// Starts `exe` (which calls `isolation::worker_entry` first thing) as a jailed worker.
+    pub fn spawn(exe: &Path) -> Result<Prestarted, SpawnError> {
+        let fail = |why: String| SpawnError::Start {
+            exe: exe.display().to_string(),
+            why,
+        };
+        let shared = super::ring::create().map_err(|e| fail(format!("the channel: {e}")))?;
+        let (control, control_worker) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
+        // A stop request never blocks the thread that asks (the watchdog): the worker reads
+        // them as they come, and a handful of bytes is all there ever is.
+        control
+            .set_nonblocking(true)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut child = Command::new(exe)
+            // The worker needs no environment: nothing in it is the script's to read.
+            .env_clear()
+            .env(super::WORKER_ENV, std::process::id().to_string())
+            .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
+            .stdout(Stdio::from(OwnedFd::from(control_worker)))
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(e.to_string()))?;
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_child(&child),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .map_err(|e| fail(format!("pidfd_open: {e}")));
+        let pidfd = match pidfd {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        if let Some(stderr) = child.stderr.take() {
+            forward_stderr(stderr);
+        }
+        let killed = Arc::new(AtomicBool::new(false));
+        // The worker is there while its pidfd does not say it ended (and it was not killed).
+        let alive: super::ring::Alive = {
+            let pidfd = pidfd.clone();
+            let killed = killed.clone();
+            Arc::new(move || {
+                if killed.load(Ordering::SeqCst) {
+                    return false;
+                }
+                let mut fds = [rustix::event::PollFd::new(&*pidfd, rustix::event::PollFlags::IN)];
+                let zero = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                !matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(1))
+            })
+        };
+        let mut pre = Prestarted {
+            exe: exe.to_path_buf(),
+            parts: None,
+        };
+        let ends = match super::ring::broker_ends(&shared, alive) {
+            Ok(ends) => ends,
+            Err(e) => {
+                let _ = rustix::process::pidfd_send_signal(&*pidfd, rustix::process::Signal::KILL);
+                let _ = child.wait();
+                return Err(fail(e.to_string()));
+            }
+        };
+        pre.parts = Some(Parts {
+            child,
+            pidfd,
+            killed,
+            channel: Channel::new(ends, FRAME_SLACK),
+            control,
+        });
+        Ok(pre)
+    }
+
+    /// The executable it runs.
+    pub fn exe(&self) -> &Path {
+        &self.exe
+    }
+}
+
+impl Drop for Prestarted {
+    fn drop(&mut self) {
+        if let Some(mut parts) = self.parts.take() {
+            let _ = rustix::process::pidfd_send_signal(&*parts.pidfd, rustix::process::Signal::KILL);
+            let _ = parts.child.wait();
+        }
+    }
+}
+
 /// A worker process serving one run.
 pub struct RemoteWorker {
     child: Child,
@@ -73,6 +182,9 @@ pub struct RemoteWorker {
     channel: Channel,
     on_send: OnSend,
     print: Box<dyn FnMut(&str)>,
+    /// Answers the worker's imports, during any request (`import()` runs whenever JavaScript
+    /// does).
+    resolver: Option<Resolver>,
     terminate: TerminateHandle,
     background_work: bool,
     unhandled: VecDeque<JsError>,
@@ -97,47 +209,42 @@ impl RemoteWorker {
         print: Box<dyn FnMut(&str)>,
         warn: &mut dyn FnMut(&str),
     ) -> Result<RemoteWorker, SpawnError> {
+        RemoteWorker::start(Prestarted::spawn(exe)?, start, on_send, print, warn)
+    }
+
+    /// Gives a pre-started worker process (jailed, V8 started) its run: makes its isolate.
+    pub fn start(
+        mut pre: Prestarted,
+        start: &StartOptions,
+        on_send: OnSend,
+        print: Box<dyn FnMut(&str)>,
+        warn: &mut dyn FnMut(&str),
+    ) -> Result<RemoteWorker, SpawnError> {
+        let exe = pre.exe.clone();
         let fail = |why: String| SpawnError::Start {
             exe: exe.display().to_string(),
             why,
         };
-        let (broker_end, worker_end) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
-        let (control, control_worker) = UnixStream::pair().map_err(|e| fail(e.to_string()))?;
-        // A stop request never blocks the thread that asks (the watchdog): the worker reads
-        // them as they come, and a handful of bytes is all there ever is.
-        control
-            .set_nonblocking(true)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut child = Command::new(exe)
-            // The worker needs no environment: nothing in it is the script's to read.
-            .env_clear()
-            .env(super::WORKER_ENV, std::process::id().to_string())
-            .stdin(Stdio::from(OwnedFd::from(worker_end)))
-            .stdout(Stdio::from(OwnedFd::from(control_worker)))
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| fail(e.to_string()))?;
-        let pidfd = rustix::process::pidfd_open(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::PidfdFlags::empty(),
-        )
-        .map_err(|e| fail(format!("pidfd_open: {e}")))?;
-        if let Some(stderr) = child.stderr.take() {
-            forward_stderr(stderr);
-        }
-        let channel = Channel::new(broker_end, start.max_message_bytes + FRAME_SLACK)
-            .map_err(|e| fail(e.to_string()))?;
+        let Parts {
+            child,
+            pidfd,
+            killed,
+            mut channel,
+            control,
+        } = pre.parts.take().expect("a pre-started worker is started once");
+        channel.set_max(start.max_message_bytes + FRAME_SLACK);
         let stop = control;
         let terminate = TerminateHandle::remote(move |reason| {
             let _ = (&stop).write_all(&[wire::reason_code(Some(reason))]);
         });
         let mut worker = RemoteWorker {
             child,
-            pidfd: Arc::new(pidfd),
-            killed: Arc::new(AtomicBool::new(false)),
+            pidfd,
+            killed,
             channel,
             on_send,
             print,
+            resolver: None,
             terminate,
             background_work: false,
             unhandled: VecDeque::new(),
@@ -227,11 +334,7 @@ impl RemoteWorker {
     }
 
     /// One request: serves what the worker sends until its `Done`.
-    fn request(
-        &mut self,
-        msg: to_worker::Msg,
-        mut resolve: Option<&mut dyn FnMut(&str, &str) -> Result<(String, String), String>>,
-    ) -> Result<bool, JsError> {
+    fn request(&mut self, msg: to_worker::Msg) -> Result<bool, JsError> {
         if let Some(why) = self.crashed.clone() {
             return Err(JsError::plain_message(why));
         }
@@ -272,20 +375,30 @@ impl RemoteWorker {
                     (self.print)(&line);
                     None
                 }
-                from_worker::Msg::Resolve(r) => match resolve.as_deref_mut() {
-                    Some(resolve) => Some(to_worker::Msg::Resolved(pb::Resolved {
-                        result: Some(match resolve(&r.specifier, &r.referrer) {
-                            Ok((name, source)) => {
-                                pb::resolved::Result::Module(pb::Source { name, source })
-                            }
+                from_worker::Msg::Resolve(r) => {
+                    let request = ImportRequest {
+                        specifier: &r.specifier,
+                        referrer: &r.referrer,
+                        json: r.json,
+                    };
+                    let result = match self.resolver.as_mut() {
+                        Some(resolve) => match resolve(&request) {
+                            Ok(m) => pb::resolved::Result::Module(pb::Source {
+                                name: m.name,
+                                source: m.source,
+                                kind: wire::kind_code(m.kind),
+                            }),
                             Err(e) => pb::resolved::Result::Error(e),
-                        }),
-                    })),
-                    None => {
-                        let why = self.violated("an import outside of a module load");
-                        return Err(self.gone(why));
-                    }
-                },
+                        },
+                        None => pb::resolved::Result::Error(format!(
+                            "import \"{}\": this run has no module resolver",
+                            r.specifier
+                        )),
+                    };
+                    Some(to_worker::Msg::Resolved(pb::Resolved {
+                        result: Some(result),
+                    }))
+                }
                 from_worker::Msg::Done(done) => return Ok(self.finish(done)?),
                 from_worker::Msg::Ready(_) => {
                     let why = self.violated("a second Ready");
@@ -333,33 +446,34 @@ impl Engine for RemoteWorker {
         let msg = to_worker::Msg::Load(pb::Source {
             name: name.to_string(),
             source: source.to_string(),
+            kind: 0,
         });
-        self.request(msg, None).map(|_| ())
+        self.request(msg).map(|_| ())
     }
 
-    fn load_module(
-        &mut self,
-        name: &str,
-        source: &str,
-        resolve: &mut dyn FnMut(&str, &str) -> Result<(String, String), String>,
-    ) -> Result<(), JsError> {
+    fn set_resolver(&mut self, resolver: Resolver) {
+        self.resolver = Some(resolver);
+    }
+
+    fn load_module(&mut self, name: &str, source: &str) -> Result<(), JsError> {
         let msg = to_worker::Msg::LoadModule(pb::Source {
             name: name.to_string(),
             source: source.to_string(),
+            kind: wire::kind_code(ModuleKind::Esm),
         });
-        self.request(msg, Some(resolve)).map(|_| ())
+        self.request(msg).map(|_| ())
     }
 
     fn poll_modules(&mut self) -> Result<bool, JsError> {
-        self.request(to_worker::Msg::PollModules(pb::Empty {}), None)
+        self.request(to_worker::Msg::PollModules(pb::Empty {}))
     }
 
     fn send_vec(&mut self, msg: Vec<u8>) -> Result<(), JsError> {
-        self.request(to_worker::Msg::Deliver(msg), None).map(|_| ())
+        self.request(to_worker::Msg::Deliver(msg)).map(|_| ())
     }
 
     fn run_platform_tasks(&mut self) -> Result<bool, JsError> {
-        self.request(to_worker::Msg::RunPlatformTasks(pb::Empty {}), None)
+        self.request(to_worker::Msg::RunPlatformTasks(pb::Empty {}))
     }
 
     fn has_background_work(&self) -> bool {

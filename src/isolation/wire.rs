@@ -54,3 +54,22 @@ pub fn from_wire(e: pb::JsError) -> JsError {
     err.termination = reason_of(e.termination);
     err
 }
+
+/// A module's kind as `Source.kind` carries it.
+pub fn kind_code(kind: crate::worker::ModuleKind) -> u32 {
+    match kind {
+        crate::worker::ModuleKind::Esm => 0,
+        crate::worker::ModuleKind::Json => 1,
+        crate::worker::ModuleKind::CommonJs => 2,
+    }
+}
+
+/// The kind a `Source.kind` stands for; `None` for anything unknown.
+pub fn kind_of(code: u32) -> Option<crate::worker::ModuleKind> {
+    Some(match code {
+        0 => crate::worker::ModuleKind::Esm,
+        1 => crate::worker::ModuleKind::Json,
+        2 => crate::worker::ModuleKind::CommonJs,
+        _ => return None,
+    })
+}

@@ -44,15 +44,16 @@ impl Link {
     }
 }
 
-/// Serves the broker on `stream` until it closes the channel; `control` carries stop
+/// The channel's limit for broker -> worker messages (see `MAX_FRAME`).
+pub const MAX_FROM_BROKER: usize = MAX_FRAME;
+
+/// Serves the broker on `channel` until it closes the channel; `control` carries stop
 /// requests (one byte each, a `wire::reason_code`) while a request runs. `jail` says which
 /// layers of the jail hold, for the broker's record.
-pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailReport) -> ! {
-    let channel = match Channel::new(stream, MAX_FRAME) {
-        Ok(c) => c,
-        Err(_) => std::process::exit(2),
-    };
+pub fn serve(channel: Channel, control: UnixStream, jail: super::jail::JailReport) -> ! {
     let link = Rc::new(RefCell::new(Link(channel)));
+    // V8 starts before the run is known: a pre-started worker (a pool's) is ready for it.
+    let platform = crate::worker::check_platform();
     let start = match link.borrow_mut().recv() {
         to_worker::Msg::Start(s) => s,
         _ => std::process::exit(2),
@@ -61,7 +62,7 @@ pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailRep
     let probe = super::probe::run_requested(&start.probe);
     #[cfg(not(debug_assertions))]
     let probe: Vec<String> = Vec::new();
-    if let Err(why) = crate::worker::check_platform() {
+    if let Err(why) = platform {
         link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
             refused: why,
             jail: jail.layers,
@@ -85,8 +86,14 @@ pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailRep
     // The worker's own stop handle, for a reply that says the run was stopped meanwhile.
     let stopper: Rc<RefCell<Option<TerminateHandle>>> = Rc::new(RefCell::new(None));
     let stop_on_reply = stopper.clone();
+    #[cfg(debug_assertions)]
+    let misbehave = super::probe::misbehaviour(&start.probe);
     let on_send = move |bytes: &[u8]| -> Option<Vec<u8>> {
         let mut link = sender.borrow_mut();
+        #[cfg(debug_assertions)]
+        if let Some(how) = &misbehave {
+            super::probe::misbehave(how, link.0.raw_writer());
+        }
         if bytes.len() > max_message {
             // Not sent: the broker refuses it by its size and first bytes (the call id).
             let head = bytes[..bytes.len().min(16)].to_vec();
@@ -116,6 +123,32 @@ pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailRep
             .borrow_mut()
             .send(from_worker::Msg::Print(line.to_string()))
     });
+    // Every import — a static one while the main module loads, an `import()` while any
+    // request runs JavaScript — is the broker's to answer.
+    let resolver = link.clone();
+    worker.set_resolver(Box::new(move |request| {
+        let mut link = resolver.borrow_mut();
+        link.send(from_worker::Msg::Resolve(pb::Resolve {
+            specifier: request.specifier.to_string(),
+            referrer: request.referrer.to_string(),
+            json: request.json,
+        }));
+        match link.recv() {
+            to_worker::Msg::Resolved(r) => match r.result {
+                Some(pb::resolved::Result::Module(m)) => match wire::kind_of(m.kind) {
+                    Some(kind) => Ok(crate::worker::ImportedModule {
+                        name: m.name,
+                        source: m.source,
+                        kind,
+                    }),
+                    None => std::process::exit(2),
+                },
+                Some(pb::resolved::Result::Error(e)) => Err(e),
+                None => Err("the broker answered nothing".into()),
+            },
+            _ => std::process::exit(2),
+        }
+    }));
     let handle = worker.terminate_handle();
     *stopper.borrow_mut() = Some(handle.clone());
     listen_for_stops(control, handle.clone());
@@ -135,26 +168,7 @@ pub fn serve(stream: UnixStream, control: UnixStream, jail: super::jail::JailRep
         let request = link.borrow_mut().recv();
         let result: Result<bool, JsError> = match request {
             to_worker::Msg::Load(s) => worker.load(&s.name, &s.source).map(|_| true),
-            to_worker::Msg::LoadModule(s) => {
-                let resolver = link.clone();
-                worker
-                    .load_module(&s.name, &s.source, |specifier, referrer| {
-                        let mut link = resolver.borrow_mut();
-                        link.send(from_worker::Msg::Resolve(pb::Resolve {
-                            specifier: specifier.to_string(),
-                            referrer: referrer.to_string(),
-                        }));
-                        match link.recv() {
-                            to_worker::Msg::Resolved(r) => match r.result {
-                                Some(pb::resolved::Result::Module(m)) => Ok((m.name, m.source)),
-                                Some(pb::resolved::Result::Error(e)) => Err(e),
-                                None => Err("the broker answered nothing".into()),
-                            },
-                            _ => std::process::exit(2),
-                        }
-                    })
-                    .map(|_| true)
-            }
+            to_worker::Msg::LoadModule(s) => worker.load_main_module(&s.name, &s.source).map(|_| true),
             to_worker::Msg::PollModules(_) => worker.poll_modules(),
             to_worker::Msg::Deliver(bytes) => worker.send_vec(bytes).map(|_| true),
             to_worker::Msg::RunPlatformTasks(_) => worker.run_platform_tasks(),

@@ -7,6 +7,7 @@ pub mod fs;
 pub mod net;
 pub mod table;
 pub mod url;
+pub mod stdin;
 
 use crate::proto::{reply, ErrorCode};
 

@@ -28,7 +28,8 @@ pub struct OpSpec {
     /// the host sends.
     pub member: &'static str,
     /// The fields that name what the policy decides, each with the permission it needs, in
-    /// the order they are decided.
+    /// the order they are decided; a field of `""` when the resource is the one thing its
+    /// permission covers, named by no field (`stdin.read`: stdin, `Permission::Stdin`).
     pub resources: &'static [(&'static str, Permission)],
     /// It changes something outside the isolate: its intent is on record before it runs.
     pub side_effect: bool,
@@ -80,5 +81,6 @@ mod tests {
         assert_eq!(FS_RENAME.resources.len(), 2);
         assert_eq!(ENV_GET.permission(), Some(Permission::Env));
         assert_eq!(NOW.permission(), None);
+        assert_eq!(STDIN_READ.resources, &[("", Permission::Stdin)]);
     }
 }

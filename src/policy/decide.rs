@@ -35,11 +35,13 @@ pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
         "net" => Permission::Net,
         "env" => Permission::Env,
         "host" => Permission::Host,
-        "module.load" | "module" => Permission::Module,
+        "stdin" => Permission::Stdin,
+        // The loader's own records (not calls: they are not in the op table).
+        "module.load" | "module.resolve" | "module" => Permission::Module,
         other => {
             let names: Vec<_> = crate::ops::table::recorded_names().collect();
             return Err(format!(
-                "unknown operation {other:?}; expected one of: {}, module.load, or read, write, net, env, host, module",
+                "unknown operation {other:?}; expected one of: {}, module.load, module.resolve, or read, write, net, env, host, module, stdin",
                 names.join(", ")
             ));
         }
@@ -67,6 +69,7 @@ impl Policy {
             }
             Permission::Module => self.check_module(&normalize(&cwd.join(resource))),
             Permission::Env | Permission::Host => self.check_name(permission, resource),
+            Permission::Stdin => self.check_stdin(),
         })
     }
 }
@@ -176,6 +179,7 @@ impl Policy {
                 whole(resource)?;
                 Ok(self.check_name(permission, resource))
             }
+            Permission::Stdin => Ok(self.check_stdin()),
         }
     }
 }

@@ -105,6 +105,13 @@ struct HostSection {
 #[serde(deny_unknown_fields)]
 struct ModulesSection {
     root: Option<Spanned<Access>>,
+    import_map: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StdinSection {
+    allow: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +150,8 @@ struct RawPolicy {
     host: HostSection,
     #[serde(default)]
     modules: ModulesSection,
+    #[serde(default)]
+    stdin: StdinSection,
     #[serde(default)]
     js: JsSection,
     #[serde(default)]
@@ -188,6 +197,13 @@ pub(super) fn parse(text: &str, name: &str, base: &Path) -> Result<Policy, Polic
     })?;
 
     let mut policy = Policy::deny_all();
+    policy.allow_stdin = raw.stdin.allow.unwrap_or(false);
+    if let Some(map) = &raw.modules.import_map {
+        let path = crate::loader::normalize(&base.join(map.get_ref()));
+        let parsed = crate::loader::ImportMap::from_file(&path)
+            .map_err(|m| at(map.span().start, format!("[modules] import_map: {m}")))?;
+        policy.import_map = Some(parsed);
+    }
     let sections = [
         (Permission::Read, raw.fs.read),
         (Permission::Write, raw.fs.write),
@@ -308,6 +324,11 @@ struct OutJs {
 }
 
 #[derive(Serialize)]
+struct OutStdin {
+    allow: bool,
+}
+
+#[derive(Serialize)]
 struct OutPolicy {
     #[serde(skip_serializing_if = "Option::is_none")]
     fs: Option<OutFs>,
@@ -319,6 +340,8 @@ struct OutPolicy {
     host: Option<OutHost>,
     #[serde(skip_serializing_if = "Option::is_none")]
     modules: Option<OutModules>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdin: Option<OutStdin>,
     js: OutJs,
     limits: Limits,
     quotas: BTreeMap<String, Quota>,
@@ -353,6 +376,7 @@ pub(super) fn normalized(policy: &Policy) -> String {
         env: access(policy, Permission::Env).map(|allow| OutAllow { allow }),
         host: access(policy, Permission::Host).map(|channels| OutHost { channels }),
         modules: access(policy, Permission::Module).map(|root| OutModules { root }),
+        stdin: policy.allow_stdin.then_some(OutStdin { allow: true }),
         js: OutJs {
             eval: policy.allow_eval,
         },

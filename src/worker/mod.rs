@@ -25,7 +25,7 @@ use std::rc::Rc;
 pub use buffer_limit::MemoryWatch;
 pub use cage_guard::{committed_heap_bytes, CAGE_BUDGET_BYTES, CAGE_BYTES};
 pub use error::{JsError, TerminationReason};
-pub use modules::Evaluation;
+pub use modules::{Evaluation, ImportRequest, ImportedModule, ModuleKind, Resolver};
 pub use platform::{
     bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled, set_flags, version,
 };
@@ -121,6 +121,7 @@ impl Worker {
         isolate.set_capture_stack_trace_for_uncaught_exceptions(true, 16);
         isolate.set_promise_reject_callback(on_promise_reject);
         isolate.add_message_listener(on_uncaught);
+        isolate.set_host_import_module_dynamically_callback(modules::dynamic_import);
         if options.deny_code_generation {
             isolate.set_allow_wasm_code_generation_callback(deny_wasm);
         }
@@ -332,6 +333,39 @@ impl Worker {
         source: &str,
         mut resolve: impl FnMut(&str, &str) -> Result<(String, String), String>,
     ) -> Result<(), JsError> {
+        let mut resolve = |r: &ImportRequest| {
+            if r.json {
+                return Err(format!(
+                    "import \"{}\" with {{ type: \"json\" }}: this resolver gives ES modules only",
+                    r.specifier
+                ));
+            }
+            resolve(r.specifier, r.referrer).map(|(name, source)| ImportedModule {
+                name,
+                source,
+                kind: ModuleKind::Esm,
+            })
+        };
+        self.enter_js(|tc| modules::load(tc, name, source, &mut resolve).map(|_| ()))
+    }
+
+    /// Sets the resolver of this run's imports: the static imports of
+    /// [`Worker::load_main_module`] and every dynamic `import()` (without one, `import()`
+    /// rejects). A renewed worker has none until it is set again.
+    pub fn set_resolver(&mut self, resolver: Resolver) {
+        let state = state::get(self.isolate.as_ref().unwrap());
+        state.borrow_mut().resolver = Some(Rc::new(RefCell::new(resolver)));
+    }
+
+    /// Runs `source` as an ES module named `name`, its imports resolved by the resolver of
+    /// [`Worker::set_resolver`] (ES, JSON and CommonJS modules).
+    pub fn load_main_module(&mut self, name: &str, source: &str) -> Result<(), JsError> {
+        let state = state::get(self.isolate.as_ref().unwrap());
+        let resolver = state.borrow().resolver.clone();
+        let mut resolve = |r: &ImportRequest| match &resolver {
+            Some(f) => (f.borrow_mut())(r),
+            None => Err(format!("import \"{}\": this worker has no module resolver", r.specifier)),
+        };
         self.enter_js(|tc| modules::load(tc, name, source, &mut resolve).map(|_| ()))
     }
 
@@ -485,6 +519,11 @@ impl Worker {
             let result = f(tc);
             if !tc.has_terminated() && !tc.is_execution_terminating() {
                 tc.perform_microtask_checkpoint();
+                // `import()` calls made meanwhile load now, with the resolver of this run.
+                if !tc.is_execution_terminating() {
+                    tc.reset();
+                    modules::run_dynamic(tc);
+                }
             }
             (result, tc.has_terminated() || tc.is_execution_terminating())
         });

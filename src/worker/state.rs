@@ -23,6 +23,8 @@ pub(crate) struct State {
     /// Errors nothing handled yet, in the order they happened (reported oldest first).
     pub(crate) unhandled: Vec<Unhandled>,
     pub(crate) modules: ModuleMap,
+    /// Resolves imports: static ones of `Worker::load_main_module` and every `import()`.
+    pub(crate) resolver: Option<Rc<RefCell<super::modules::Resolver>>>,
 }
 
 /// An error that nothing handled.
@@ -61,6 +63,7 @@ impl State {
             recv: None,
             unhandled: Vec::new(),
             modules: ModuleMap::default(),
+            resolver: None,
         }
     }
 }
@@ -71,10 +74,37 @@ pub(crate) struct ModuleMap {
     pub(crate) by_name: HashMap<String, v8::Global<v8::Module>>,
     /// Module name by script id (to name the referrer of an import).
     pub(crate) names: HashMap<i32, String>,
-    /// (referrer's script id, specifier) → module, filled before instantiation.
-    pub(crate) resolved: HashMap<(i32, String), v8::Global<v8::Module>>,
+    /// (referrer's script id, specifier, JSON) → module, filled before instantiation.
+    pub(crate) resolved: HashMap<(i32, String, bool), v8::Global<v8::Module>>,
+    /// Synthetic modules (JSON, CommonJS) by identity hash: what their evaluation makes.
+    pub(crate) synthetic: HashMap<i32, Vec<Synthetic>>,
+    /// `import()` calls not yet loaded.
+    pub(crate) dynamic: Vec<DynamicImport>,
+    /// `import()` calls whose module is still evaluating (top-level await).
+    pub(crate) dynamic_pending: Vec<DynamicPending>,
     /// Evaluation promises of main modules whose top-level await has not settled.
     pub(crate) pending: Vec<v8::Global<v8::Promise>>,
+}
+
+pub(crate) struct Synthetic {
+    pub(crate) module: v8::Global<v8::Module>,
+    pub(crate) kind: super::modules::ModuleKind,
+    pub(crate) name: String,
+    pub(crate) source: String,
+}
+
+pub(crate) struct DynamicImport {
+    pub(crate) resolver: v8::Global<v8::PromiseResolver>,
+    pub(crate) specifier: String,
+    pub(crate) referrer: String,
+    /// `with { type: "json" }`, or why the attributes are refused.
+    pub(crate) json: Result<bool, String>,
+}
+
+pub(crate) struct DynamicPending {
+    pub(crate) promise: v8::Global<v8::Promise>,
+    pub(crate) module: v8::Global<v8::Module>,
+    pub(crate) resolver: v8::Global<v8::PromiseResolver>,
 }
 
 pub(crate) type SharedState = Rc<RefCell<State>>;

@@ -1,6 +1,7 @@
 //! The Rust API: the Worker, the protocol codec, the runtime.
 
 mod fuzz_corpus;
+mod isolation;
 mod protocol;
 mod sandbox;
 mod warm;

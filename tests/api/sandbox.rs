@@ -703,3 +703,136 @@ fn tenants_that_together_fill_the_heap_cage_are_stopped_not_the_process() {
     assert_eq!(after[0].exit, Exit::Ok);
     assert_eq!(after[0].stdout, ["2"]);
 }
+
+#[test]
+fn a_host_seals_its_log_and_verifies_it_with_the_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = v8box::audit::keygen(&dir.path().join("keys")).unwrap();
+    let log = dir.path().join("host.log");
+    // A grant that reaches the key is refused when the sandbox is built.
+    let reach = Sandbox::builder()
+        .allow(Permission::Read, dir.path().to_str().unwrap())
+        .unwrap()
+        .audit_file_sealed(&log, &pair.secret)
+        .unwrap()
+        .build();
+    assert!(
+        matches!(
+            reach,
+            Err(v8box::sandbox::SandboxError::AuditKeyInReach { .. })
+        ),
+        "{:?}",
+        reach.err()
+    );
+    drop(reach); // its log is closed (and sealed) here
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .audit_file_sealed(&log, &pair.secret)
+        .unwrap()
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let mut run = sandbox.run_module("m.js", "try { sys.env.get('HOME') } catch (e) {}");
+        assert_eq!(run.wait(), Exit::Ok);
+    }
+    let bytes = std::fs::read(&log).unwrap();
+    let report = v8box::audit::verify_report(&bytes, Some(&pair.key));
+    assert!(report.holds(), "{report:?}");
+    assert_eq!(report.checkpoints, 2, "one at each run's end");
+    // The keyless verdict says nothing of the seal.
+    assert!(matches!(
+        v8box::audit::verify(&bytes),
+        v8box::audit::Verdict::Ok { .. }
+    ));
+}
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+
+/// A one-request-per-connection OTLP/HTTP receiver on 127.0.0.1 (it answers `Connection:
+/// close`): each POST's body, decoded, goes on the channel before the answer.
+fn otlp_receiver() -> (String, std::sync::mpsc::Receiver<ExportLogsServiceRequest>) {
+    use prost_014::Message;
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut out = conn.try_clone().unwrap();
+            let mut reader = std::io::BufReader::new(conn);
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let request = ExportLogsServiceRequest::decode(body.as_slice()).unwrap();
+            if tx.send(request).is_err() {
+                return;
+            }
+            let _ = out.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn the_builder_sends_audit_records_to_an_otlp_collector() {
+    let (url, requests) = otlp_receiver();
+    let (_, sink) = AuditLog::in_memory("test");
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .audit_otlp(&url)
+        .unwrap()
+        .audit_writer(sink.clone())
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module("m.js", "try { sys.env.get('HOME') } catch (e) {}");
+    assert_eq!(run.wait(), Exit::Ok);
+    drop(run);
+    drop(sandbox); // closes the log: what is left is sent, then the export thread ends
+    let lines = sink.lines();
+    let bodies: Vec<String> = requests
+        .try_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|rl| rl.scope_logs)
+        .flat_map(|sl| sl.log_records)
+        .map(|l| match l.body.and_then(|b| b.value) {
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s,
+            other => panic!("a string body, not {other:?}"),
+        })
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("\"deny\"")), "{lines:?}");
+    assert_eq!(bodies, lines, "every record, in order, as the log wrote it");
+}
+
+#[test]
+fn the_builder_refuses_otlp_without_a_log_or_with_a_malformed_url() {
+    let no_log = Sandbox::builder()
+        .audit_otlp("http://127.0.0.1:4318")
+        .unwrap()
+        .build();
+    assert!(
+        matches!(no_log, Err(v8box::sandbox::SandboxError::AuditOtlp(_))),
+        "{:?}",
+        no_log.err()
+    );
+    let bad = Sandbox::builder().audit_otlp("127.0.0.1:4318");
+    assert!(
+        matches!(bad, Err(v8box::sandbox::SandboxError::AuditOtlp(_))),
+        "{:?}",
+        bad.err()
+    );
+}

@@ -223,9 +223,15 @@ fn policy_test_replays_a_rename_whose_path_contains_an_arrow() {
         dir.path(),
         &["policy", "test", "p.toml", "--audit", "old.log"],
     );
+    // Rewritten without its chain, the log does not verify, and `policy test` says so (exit 1).
     assert_eq!(
         (code, out.as_str()),
-        (0, "no decision changes (0 calls replayed)\n"),
+        (1, "no decision changes (0 calls replayed)\n"),
+        "{err}"
+    );
+    assert!(
+        // Line 2: the rename, the record that was changed.
+        err.contains("warning: old.log does not verify: line 2"),
         "{err}"
     );
     assert!(

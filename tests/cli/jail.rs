@@ -165,3 +165,36 @@ fn the_running_worker_has_seccomp_and_no_new_privs() {
     assert_eq!(rest, "done\n");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() {
+    // A taken-over worker (the probe's `misbehave`): at its first `$send` it writes a frame
+    // that is no message, announces a frame of 4 GiB, or dies of SIGSEGV.
+    for (how, says) in [
+        ("garbage", "broke the channel's protocol"),
+        ("length", "broke the channel's protocol"),
+        ("segv", "killed by SIGSEGV"),
+    ] {
+        let dir = tmp();
+        let root = dir.path();
+        write(root, "main.js", "$print('before'); sys.now(); $print('after');");
+        let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+            .args(["run", "--audit=a.log", "main.js"])
+            .current_dir(root)
+            .env("V8BOX_JAIL_PROBE", format!("misbehave:{how}"))
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{how}: {err}");
+        assert_eq!(text(&out.stdout), "before\n", "{how}");
+        assert!(err.contains(says), "{how}: {err}");
+        let end = records(&root.join("a.log"))
+            .into_iter()
+            .find(|r| r["op"] == "run.end")
+            .unwrap();
+        assert_eq!(end["reason"], "worker crashed", "{how}: {end}");
+        assert!(end["crash"].as_str().unwrap().contains(says), "{how}: {end}");
+        let verify = crate::v8box(root, &["audit", "verify", "a.log"]);
+        assert_eq!(verify.status.code(), Some(0), "{how}: {}", text(&verify.stdout));
+    }
+}

@@ -8,9 +8,14 @@ mod hostile;
 mod jail;
 mod limits;
 mod module_guard;
+mod modules;
 mod net_guard;
 mod ops;
+mod otlp;
 mod run;
+mod seal;
+mod stdin;
+mod suggest;
 mod sys;
 mod v8;
 mod web;
@@ -35,6 +40,35 @@ pub fn v8box(dir: &Path, args: &[&str]) -> Output {
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("v8box runs")
+}
+
+/// Like `v8box`, with `input` as the process's stdin.
+pub fn v8box_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let isolation = std::env::var("V8BOX_TEST_ISOLATION")
+        .ok()
+        .map(|mode| format!("--isolation={mode}"));
+    let mut args: Vec<&str> = args.to_vec();
+    if let (Some(flag), Some(&"run")) = (isolation.as_deref(), args.first()) {
+        args.insert(1, flag);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args(&args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("v8box runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("v8box ends");
+    feeder.join().unwrap();
+    out
 }
 
 /// The records of the audit log at `path`, parsed.

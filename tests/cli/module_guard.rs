@@ -212,9 +212,13 @@ fn a_module_over_the_size_limit_is_refused() {
 }
 
 #[test]
-fn bare_specifiers_and_urls_are_refused_and_recorded() {
+fn urls_and_missing_packages_are_refused_and_recorded() {
     let dir = project();
-    for specifier in ["lodash", "https://example.com/x.js", "data:text/javascript,1"] {
+    for (specifier, outcome) in [
+        ("lodash", "NOT_FOUND"),
+        ("https://example.com/x.js", "INVALID_ARGUMENT"),
+        ("data:text/javascript,1", "INVALID_ARGUMENT"),
+    ] {
         write(dir.path(), "app/main.js", &format!("import '{specifier}';\n"));
         let (code, _, err) = run_in(
             dir.path(),
@@ -223,7 +227,7 @@ fn bare_specifiers_and_urls_are_refused_and_recorded() {
         assert_eq!(code, 1, "{err}");
         assert!(err.contains(specifier), "{err}");
         let loads = module_loads(&dir.path().join("audit.jsonl"));
-        assert_eq!(loads.last().unwrap()["outcome"], "INVALID_ARGUMENT");
+        assert_eq!(loads.last().unwrap()["outcome"], outcome, "{specifier}");
         std::fs::remove_file(dir.path().join("audit.jsonl")).unwrap();
     }
 }

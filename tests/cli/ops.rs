@@ -33,11 +33,12 @@ fn call_of(op: &str) -> Option<&'static str> {
         "host.send" => "await sys.host.send('c', 'x')",
         "host.listen" => "sys.host.onMessage('c', () => {})",
         "exit" => "sys.exit(0)",
+        "stdin.read" => "await sys.stdin.readChunk()",
         _ => return None,
     })
 }
 
-const GRANTS: &str = "[fs]\nread = [\".\"]\nwrite = [\".\"]\n\n[net]\nallow = [\"127.0.0.1:9\"]\n\n[env]\nallow = [\"HOME\"]\n\n[host]\nchannels = [\"c\"]\n";
+const GRANTS: &str = "[fs]\nread = [\".\"]\nwrite = [\".\"]\n\n[net]\nallow = [\"127.0.0.1:9\"]\n\n[env]\nallow = [\"HOME\"]\n\n[host]\nchannels = [\"c\"]\n\n[stdin]\nallow = true\n";
 
 #[test]
 fn every_op_in_the_table_is_on_sys_typed_documented_and_refused_by_a_quota_of_zero() {

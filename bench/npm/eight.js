@@ -1,0 +1,16 @@
+import { marked } from "marked";
+import { z } from "zod";
+import { format } from "date-fns";
+import { chunk } from "lodash-es";
+import { XMLParser } from "fast-xml-parser";
+import Ajv from "ajv";
+import Handlebars from "handlebars";
+import YAML from "yaml";
+console.log(marked.parse("# hi").trim());
+console.log(z.object({ a: z.number() }).safeParse({ a: 1 }).success);
+console.log(format(new Date(2020, 0, 2), "yyyy-MM-dd"));
+console.log(JSON.stringify(chunk([1, 2, 3], 2)));
+console.log(JSON.stringify(new XMLParser().parse("<a><b>1</b></a>")));
+const ajv = new Ajv(); console.log(ajv.validate({ type: "number" }, 3));
+console.log(Handlebars.compile("hi {{x}}")({ x: "y" }));
+console.log(JSON.stringify(YAML.parse("a: [1, 2]")));

@@ -1,0 +1,63 @@
+//! Hosts choose where a run's isolate lives: `SandboxBuilder::isolation` and
+//! `WorkerPool::with_isolation` with `Isolation::Process`, here the `v8box` binary as the
+//! worker executable (it calls `isolation::worker_entry` first).
+
+use std::time::Duration;
+
+use v8box::isolation::Isolation;
+use v8box::policy::Permission;
+use v8box::{Exit, Job, Policy, Sandbox, WorkerPool};
+
+fn process() -> Isolation {
+    Isolation::Process {
+        exe: env!("CARGO_BIN_EXE_v8box").into(),
+    }
+}
+
+#[test]
+fn a_sandbox_runs_its_script_in_a_jailed_process_and_answers_requests() {
+    let sandbox = Sandbox::builder()
+        .isolation(process())
+        .allow(Permission::Host, "rpc")
+        .unwrap()
+        .channel("rpc")
+        .capture_output(true)
+        .audit_writer(std::io::sink())
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_module(
+        "echo.js",
+        "sys.host.onMessage('rpc', (data) => new TextEncoder().encode(\
+           new TextDecoder().decode(data).toUpperCase()));\n\
+         $print('listening');",
+    );
+    let answer = run
+        .request("rpc", b"hello".to_vec(), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(&answer[..], b"HELLO");
+    run.close_channels();
+    assert_eq!(run.wait(), Exit::Ok);
+    assert_eq!(run.stdout(), vec!["listening".to_string()]);
+}
+
+#[test]
+fn a_pools_jobs_each_run_in_a_process_of_their_own() {
+    let pool = WorkerPool::with_isolation(2, process());
+    let jobs: Vec<Job> = (0..6)
+        .map(|i| {
+            Job::module(
+                &format!("job{i}.js"),
+                &format!("$print(String({i} * 7));"),
+                Policy::deny_all(),
+            )
+        })
+        .collect();
+    let results = pool.run_all(jobs);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.exit, Exit::Ok, "{}: {:?}", r.name, r.stderr);
+        assert_eq!(r.stdout, vec![(i * 7).to_string()]);
+        let start = r.audit.iter().find(|l| l.contains("\"run.start\"")).unwrap();
+        assert!(start.contains("\"mode\":\"process\""), "{start}");
+        assert!(start.contains("seccomp"), "{start}");
+    }
+}
