@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 
 #[path = "build/codec_gen.rs"]
 mod codec_gen;
+#[path = "build/op_gen.rs"]
+mod op_gen;
 #[path = "src/worker/snapshot_creator.rs"]
 mod snapshot_creator;
 
@@ -39,8 +41,20 @@ fn main() {
     println!("cargo:rerun-if-changed=js");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
-    let fds = protox::compile(["v8box.proto"], ["proto"]).expect("proto/v8box.proto compiles");
-    let schema = js_schema(&fds) + &codec_gen::generate(&fds);
+    let mut compiler = protox::Compiler::new(["proto"]).expect("proto/ is readable");
+    compiler
+        .include_source_info(true)
+        .include_imports(true)
+        .open_files(["v8box.proto"])
+        .expect("proto/v8box.proto compiles");
+    // The operations' declarations (their options: proto/options.proto), read by reflection.
+    let ops = op_gen::ops(&compiler.descriptor_pool());
+    fs::write(out.join("op_table.rs"), op_gen::table(&ops)).unwrap();
+    fs::write(out.join("op_handlers.rs"), op_gen::handlers(&ops)).unwrap();
+    // The wire protocol itself: v8box.proto alone (its options are for build.rs).
+    let mut fds = compiler.file_descriptor_set();
+    fds.file.retain(|f| f.name() == "v8box.proto");
+    let schema = js_schema(&fds) + &codec_gen::generate(&fds) + &op_gen::js(&ops);
     fs::write(out.join("schema.js"), schema).unwrap();
     prost_build::Config::new()
         .compile_fds(fds)

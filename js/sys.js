@@ -106,7 +106,8 @@ class Pending {
 }
 ownKeysOnly(Pending);
 
-function callAsync(op, payload, map) {
+// `top`: the library's function the script called through (its frames are not shown).
+function callAsync(op, payload, map, top) {
   return new $Promise((resolve, reject) => {
     const id = nextCallId++;
     const entry = new Pending(resolve, reject, map, undefined);
@@ -114,7 +115,7 @@ function callAsync(op, payload, map) {
     if (answer !== null) settle(entry, answerOf(answer));
     else {
       const site = { __proto__: null, stack: undefined };
-      ErrorCaptureStackTrace(site, callAsync);
+      ErrorCaptureStackTrace(site, top === undefined ? callAsync : top);
       entry.site = site;
       MapPrototypeSet(pending, id, entry);
     }
@@ -193,15 +194,15 @@ function option(options, name) {
 // ---- file system
 
 function readFile(path) {
-  return callAsync('readFile', { path: checkString(path, 'path') }, (r) => r.data);
+  return opReadFile({ path: checkString(path, 'path') }, (r) => r.data);
 }
 
 function readTextFile(path) {
-  return callAsync('readFile', { path: checkString(path, 'path') }, (r) => utf8Decode(r.data));
+  return opReadFile({ path: checkString(path, 'path') }, (r) => utf8Decode(r.data));
 }
 
 function writeFile(path, data, options) {
-  return callAsync('writeFile', {
+  return opWriteFile({
     path: checkString(path, 'path'),
     data: toBytes(data, 'data'),
     append: !!option(options, 'append'),
@@ -209,7 +210,7 @@ function writeFile(path, data, options) {
 }
 
 function readDir(path) {
-  return callAsync('readDir', { path: checkString(path, 'path') }, (r) => {
+  return opReadDir({ path: checkString(path, 'path') }, (r) => {
     const out = [];
     for (let i = 0; i < r.entries.length; i++) {
       const e = r.entries[i];
@@ -220,7 +221,7 @@ function readDir(path) {
 }
 
 function stat(path) {
-  return callAsync('stat', { path: checkString(path, 'path') }, (r) => ({
+  return opStat({ path: checkString(path, 'path') }, (r) => ({
     isFile: r.isFile,
     isDirectory: r.isDir,
     isSymlink: r.isSymlink,
@@ -231,38 +232,42 @@ function stat(path) {
 }
 
 function remove(path, options) {
-  return callAsync('remove', {
+  return opRemove({
     path: checkString(path, 'path'), recursive: !!option(options, 'recursive'),
   }, () => undefined);
 }
 
 function mkdir(path, options) {
-  return callAsync('mkdir', {
+  return opMkdir({
     path: checkString(path, 'path'), recursive: !!option(options, 'recursive'),
   }, () => undefined);
 }
 
 function rename(from, to) {
-  return callAsync('rename', {
+  return opRename({
     from: checkString(from, 'from'), to: checkString(to, 'to'),
   }, () => undefined);
+}
+
+function copyFile(from, to) {
+  return opCopyFile({ from: checkString(from, 'from'), to: checkString(to, 'to') }, () => undefined);
 }
 
 // ---- environment, clock, randomness
 
 function envGet(name) {
-  const r = callSync('envGet', { name: checkString(name, 'name') });
+  const r = opEnvGet({ name: checkString(name, 'name') });
   return r.present ? r.value : undefined;
 }
 
 function now() {
-  return callSync('now', {}).unixMs;
+  return opNow({}).unixMs;
 }
 
 function randomBytes(length) {
   const n = $Number(length);
   if (!NumberIsSafeInteger(n) || n < 0) throw new $RangeError('randomBytes: length must be a non-negative integer');
-  return callSync('randomBytes', { length: n }).data;
+  return opRandomBytes({ length: n }).data;
 }
 
 function clampMs(ms) {
@@ -271,7 +276,7 @@ function clampMs(ms) {
 }
 
 function sleep(ms) {
-  return callAsync('sleep', { ms: clampMs(ms) }, () => undefined);
+  return opSleep({ ms: clampMs(ms) }, () => undefined);
 }
 
 // ---- timers (each armed timer is one pending Sleep call)
@@ -334,7 +339,7 @@ function clearTimer(id) {
   if (timer === undefined) return;
   MapPrototypeDelete(timers, id);
   MapPrototypeDelete(pending, timer.callId);
-  callSync('cancel', { callId: timer.callId });
+  opCancel({ callId: timer.callId });
 }
 
 // ---- network
@@ -357,7 +362,7 @@ function headerList(headers) {
 
 function fetch(url, options) {
   const body = option(options, 'body');
-  return callAsync('fetch', {
+  return opFetch({
     url: checkString(url, 'url'),
     method: option(options, 'method') === undefined ? 'GET' : $String(option(options, 'method')),
     headers: headerList(option(options, 'headers')),
@@ -383,13 +388,13 @@ function fetch(url, options) {
 // ---- host channels
 
 function hostSend(channel, data) {
-  return callAsync('hostSend', {
+  return opHostSend({
     channel: checkString(channel, 'channel'), data: toBytes(data, 'data'), replyTo: 0,
   }, () => undefined);
 }
 
 function listen(channel, listener) {
-  callSync('hostListen', { channel });
+  opHostListen({ channel });
   MapPrototypeSet(hostListeners, channel, listener);
   const backlog = MapPrototypeGet(hostBacklog, channel);
   if (backlog !== undefined) {
@@ -413,7 +418,7 @@ function hostOnMessage(channel, fn) {
     const result = ReflectApply(fn, undefined, [message.data, message.channel]);
     if (message.requestId === 0) return;
     const answer = (value) => {
-      const sent = callAsync('hostSend', {
+      const sent = opHostSend({
         channel: message.channel,
         data: value === undefined || value === null ? new $Uint8Array(0) : toBytes(value, 'reply'),
         replyTo: message.requestId,
@@ -431,13 +436,13 @@ function hostOnMessage(channel, fn) {
 
 let cachedArgs;
 function args() {
-  if (cachedArgs === undefined) cachedArgs = ObjectFreeze(ArrayPrototypeSlice(callSync('args', {}).values));
+  if (cachedArgs === undefined) cachedArgs = ObjectFreeze(ArrayPrototypeSlice(opArgs({}).values));
   return cachedArgs;
 }
 
 function exit(code = 0) {
   const n = $Number(code);
-  callSync('exit', { code: NumberIsSafeInteger(n) ? n : 1 });
+  opExit({ code: NumberIsSafeInteger(n) ? n : 1 });
   // The host stops the script while handling `exit`; nothing below should run.
   throw new errors.Internal('exit: the host did not stop the script');
 }
@@ -584,7 +589,7 @@ function format(args) {
 
 function logger(level) {
   return function (...args) {
-    send('log', { level, message: format(args) }, nextCallId++);
+    opLog({ level, message: format(args) });
   };
 }
 
@@ -603,7 +608,7 @@ const SymbolAsyncIterator = $Symbol.asyncIterator;
 
 // The next chunk of stdin, or null at its end.
 function stdinChunk() {
-  return callAsync('stdinRead', { maxBytes: STDIN_CHUNK }, (r) => (r.data.length === 0 ? null : r.data));
+  return opStdinRead({ maxBytes: STDIN_CHUNK }, (r) => (r.data.length === 0 ? null : r.data));
 }
 
 // Everything left on stdin, as one Uint8Array.
@@ -652,6 +657,7 @@ const sys = ObjectFreeze({
   remove,
   mkdir,
   rename,
+  copyFile,
   env: ObjectFreeze({ get: envGet }),
   stdin,
   now,

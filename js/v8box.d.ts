@@ -55,6 +55,8 @@ declare namespace sys {
   function remove(path: string, options?: { recursive?: boolean }): Promise<void>;
   function mkdir(path: string, options?: { recursive?: boolean }): Promise<void>;
   function rename(from: string, to: string): Promise<void>;
+  /** Copies the file `from` (read permission) to `to` (write permission), replacing `to` atomically. */
+  function copyFile(from: string, to: string): Promise<void>;
   /** The process's stdin, a byte stream (needs --allow-stdin or [stdin] allow = true). */
   const stdin: {
     /** Everything left on stdin. */

@@ -507,7 +507,7 @@ function getRandomValues(array) {
     throw domError(`crypto.getRandomValues: the ArrayBufferView's byte length (${n}) exceeds the number of bytes of entropy available via this API (65536)`, 'QuotaExceededError');
   }
   if (n > 0) {
-    TypedArrayPrototypeSet(asBytes(array, [0, 'array']), callSync('randomBytes', { length: n }).data);
+    TypedArrayPrototypeSet(asBytes(array, [0, 'array']), opRandomBytes({ length: n }).data);
   }
   return array;
 }
@@ -516,7 +516,7 @@ const HEX = [];
 for (let i = 0; i < 256; i++) arrayAppend(HEX, StringPrototypePadStart(NumberPrototypeToString(i, 16), 2, '0'));
 
 function randomUUID() {
-  const b = callSync('randomBytes', { length: 16 }).data;
+  const b = opRandomBytes({ length: 16 }).data;
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   let s = '';
@@ -542,7 +542,7 @@ defineValue(Crypto.prototype, SymbolToStringTag, 'Crypto', false);
 
 let timeOrigin;
 function clock() {
-  const t = callSync('now', {});
+  const t = opNow({});
   // The run's start on the wall clock, read once: performance.now() counts from it.
   if (timeOrigin === undefined) timeOrigin = t.unixMs - t.monotonicMs;
   return t;
@@ -1083,7 +1083,7 @@ defineValue(URLSearchParams.prototype, SymbolToStringTag, 'URLSearchParams', fal
 // ---- URL (parsed by the host's `url` crate: the pure, unaudited `url` operation)
 
 function urlCall(input, base, setter, value) {
-  return callSync('url', {
+  return opUrl({
     input, base: base === undefined ? '' : base, hasBase: base !== undefined, setter, value,
   });
 }
@@ -1573,7 +1573,7 @@ function webFetch(input, init = undefined) {
   return new $Promise((resolve, reject) => {
     // An abort settles the promise at once; the host's call still runs to its end (recorded).
     signalAddAlgorithm(signal, () => reject(signal.reason));
-    const call = callAsync('fetch', {
+    const call = opFetch({
       url, method: request.method, headers, body: body === null ? new $Uint8Array(0) : body,
     }, (r) => responseFromFetch(r, url));
     PromisePrototypeThen(call, resolve, (e) => {

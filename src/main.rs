@@ -112,9 +112,10 @@ enum PolicyCommand {
     Explain {
         /// The policy file.
         policy: PathBuf,
-        /// An operation (fs.readFile, net.fetch, env.get, ...) or read, write, net, env, host.
+        /// An operation (fs.readFile, net.fetch, env.get, stdin.read, ...) or read, write, net,
+        /// env, host, module, stdin.
         op: String,
-        /// A path, URL or HOST[:PORT], variable name or channel.
+        /// A path, URL or HOST[:PORT], variable name or channel (`stdin` for stdin).
         resource: String,
     },
 }

@@ -12,12 +12,11 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use serde_json::json;
 
 use crate::audit::AuditLog;
-use crate::audit::CallInfo;
 use crate::dispatch::{Dispatcher, Event, OutputFn, PendingRequests, Shared, Stream};
 use crate::engine::Engine;
 use crate::isolation::{Isolation, Prestarted, RemoteWorker, Sent, SpawnError, StartOptions};
 use crate::loader::{Imports, ModuleLoader};
-use crate::policy::{Permission, Policy};
+use crate::policy::Policy;
 use crate::proto;
 use crate::watchdog::{Limits, Stuck, Watchdog};
 use crate::worker::{JsError, TerminateHandle, TerminationReason, Worker, WorkerOptions};
@@ -630,43 +629,14 @@ fn classify(e: JsError, dispatcher: &Dispatcher) -> Exit {
     }
 }
 
-/// Policy check and audit of a message from the host; `None` when it is denied.
+/// A message from the host, through the dispatcher's pipeline (`host.message`): policy,
+/// quota, audit; `None` when it is refused.
 fn admit(dispatcher: &Dispatcher, msg: HostMessageIn) -> Option<Vec<u8>> {
-    let shared = dispatcher.shared();
-    // Fail closed, as for calls: what cannot be recorded is not delivered (and the run stops).
-    if let Some(why) = dispatcher.audit_failed() {
-        dispatcher.fail_request(
-            msg.request_id,
-            format!("host.message \"{}\": not delivered: {why}", msg.channel),
-        );
-        return None;
-    }
-    let d = shared.policy.check_name(Permission::Host, &msg.channel);
-    let info = CallInfo {
-        op: "host.message",
-        resource: msg.channel.clone(),
-        allowed: d.allowed,
-        rule: d.rule.clone(),
-        bytes_in: msg.data.len() as u64,
-        sha256: None,
-        resolved: None,
-        parts: crate::audit::Parts::None,
-    };
-    if !d.allowed {
-        shared.audit.call(info, "PERMISSION_DENIED", 0, None);
-        dispatcher.refuse_request(msg.request_id, &msg.channel);
-        return None;
-    }
-    shared.audit.call(info, "ok", 0, None);
-    let reply = proto::reply(
-        0,
-        proto::reply::Result::HostMessage(proto::HostMessage {
-            channel: msg.channel,
-            data: msg.data.to_vec(),
-            request_id: msg.request_id,
-        }),
-    );
-    Some(prost::Message::encode_to_vec(&reply))
+    dispatcher.on_host_message(proto::HostMessage {
+        channel: msg.channel,
+        data: msg.data.to_vec(),
+        request_id: msg.request_id,
+    })
 }
 
 enum Wait {

@@ -292,9 +292,12 @@ impl SandboxBuilder {
         Ok(self)
     }
 
-    /// Adds a grant, as the matching `--allow-*` flag would (`target` "*" grants everything).
+    /// Adds a grant, as the matching `--allow-*` flag would (`target` "*" grants everything;
+    /// `Permission::Stdin` is granted whole, with "*", as `--allow-stdin` grants it).
     pub fn allow(mut self, permission: Permission, target: &str) -> Result<Self, SandboxError> {
-        if target == "*" {
+        if permission == Permission::Stdin && target == "*" {
+            self.policy.allow_stdin = true;
+        } else if target == "*" {
             let flags = crate::policy::Flags {
                 read: (permission == Permission::Read).then(Vec::new),
                 write: (permission == Permission::Write).then(Vec::new),

@@ -25,6 +25,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 mod escape;
 mod otlp;
 mod seal;
+mod sequence;
 mod show;
 mod verify;
 mod writer;
@@ -34,6 +35,7 @@ pub use otlp::{logs_endpoint, OtlpError, LOGS_PATH, OTLP_QUEUE_LIMIT};
 pub use seal::{
     key_within_reach, keygen, KeyPair, PublicKey, SealKey, PUBLIC_FILE, SEAL_EVERY, SECRET_FILE,
 };
+pub use sequence::{Ending, Sequence, Unfinished};
 pub use show::{known_op, show, ShowFilter};
 pub use verify::{verify, verify_report, Report, Verdict};
 pub use writer::is_cut_resource;
@@ -145,7 +147,7 @@ impl Write for MemorySink {
 /// What is known about a call when it is decided.
 #[derive(Debug, Clone)]
 pub struct CallInfo {
-    /// The operation name (one of `ops::OP_NAMES`).
+    /// The operation name (see `ops::table`).
     pub op: &'static str,
     /// What the call touches: a path, URL, variable or channel name, or an argument.
     pub resource: String,

@@ -17,12 +17,13 @@ pub struct ShowFilter {
     pub json: bool,
 }
 
-/// Operations a log may name besides the calls (`ops::OP_NAMES`).
+/// Operations a log may name besides the calls (`ops::table`): the runs', the loader's own
+/// records and refused messages.
 const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "module.resolve", "message"];
 
 /// Whether `op` is one that an audit log can hold (`--op` warns about any other).
 pub fn known_op(op: &str) -> bool {
-    crate::ops::OP_NAMES.contains(&op) || RECORD_OPS.contains(&op)
+    crate::ops::table::recorded_names().any(|n| n == op) || RECORD_OPS.contains(&op)
 }
 
 /// A field as the table shows it: escaped (a script chose the names in it; see `escaped`).

@@ -5,31 +5,11 @@ pub mod clock;
 pub mod env;
 pub mod fs;
 pub mod net;
+pub mod table;
 pub mod url;
 pub mod stdin;
 
 use crate::proto::{reply, ErrorCode};
-
-/// Every operation name, as the audit log and `[quotas]` spell them.
-pub const OP_NAMES: &[&str] = &[
-    "fs.readFile",
-    "fs.writeFile",
-    "fs.readDir",
-    "fs.stat",
-    "fs.remove",
-    "fs.mkdir",
-    "fs.rename",
-    "env.get",
-    "now",
-    "randomBytes",
-    "sleep",
-    "net.fetch",
-    "host.send",
-    "host.listen",
-    "host.message",
-    "exit",
-    "stdin.read",
-];
 
 /// Why an operation failed, as the script will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]

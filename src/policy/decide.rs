@@ -23,20 +23,27 @@ pub enum NotReplayed {
 }
 
 /// The permission an operation needs: `Ok(None)` for operations every script may use.
+/// A recorded operation's is its first resource's (the op table, `ops::table`); a permission's
+/// own name (`read`, ...) stands for itself.
 pub fn permission_of(op: &str) -> Result<Option<Permission>, String> {
+    if let Some(spec) = crate::ops::table::find(op).filter(|o| o.recorded) {
+        return Ok(spec.permission());
+    }
     Ok(Some(match op {
-        "fs.readFile" | "fs.readDir" | "fs.stat" | "read" => Permission::Read,
-        "fs.writeFile" | "fs.remove" | "fs.mkdir" | "fs.rename" | "write" => Permission::Write,
-        "net.fetch" | "net" => Permission::Net,
-        "env.get" | "env" => Permission::Env,
-        "host.send" | "host.listen" | "host.message" | "host" => Permission::Host,
+        "read" => Permission::Read,
+        "write" => Permission::Write,
+        "net" => Permission::Net,
+        "env" => Permission::Env,
+        "host" => Permission::Host,
+        "stdin" => Permission::Stdin,
+        // The loader's own records (not calls: they are not in the op table).
         "module.load" | "module.resolve" | "module" => Permission::Module,
-        "now" | "randomBytes" | "sleep" | "exit" => return Ok(None),
         other => {
+            let names: Vec<_> = crate::ops::table::recorded_names().collect();
             return Err(format!(
-                "unknown operation {other:?}; expected one of: {}, or read, write, net, env, host, module",
-                crate::ops::OP_NAMES.join(", ")
-            ))
+                "unknown operation {other:?}; expected one of: {}, module.load, module.resolve, or read, write, net, env, host, module, stdin",
+                names.join(", ")
+            ));
         }
     }))
 }
@@ -62,6 +69,7 @@ impl Policy {
             }
             Permission::Module => self.check_module(&normalize(&cwd.join(resource))),
             Permission::Env | Permission::Host => self.check_name(permission, resource),
+            Permission::Stdin => self.check_stdin(),
         })
     }
 }
@@ -88,6 +96,7 @@ impl Policy {
             Ok(None) => return Ok(Decision::always()),
             Err(e) => return Err(NotReplayed::Cannot(e)),
         };
+        let paths = crate::ops::table::find(op).map_or(&[][..], |o| o.resources);
         let whole = |s: &str| {
             if is_cut_resource(s) {
                 Err(NotReplayed::NotDecided)
@@ -96,26 +105,36 @@ impl Policy {
             }
         };
         match permission {
-            Permission::Write if op == "fs.rename" => {
-                let (Some(from), Some(to)) = (text(record, "from"), text(record, "to")) else {
-                    return Err(NotReplayed::Cannot(
-                        "a rename recorded without its \"from\" and \"to\" fields (a log \
-                         written by an older v8box): not replayed"
-                            .into(),
-                    ));
-                };
-                whole(from)?;
-                whole(to)?;
-                let check = |p: &str| self.check_path(permission, &normalize(&cwd.join(p)));
-                let (f, t) = (check(from), check(to));
-                Ok(match (f.allowed, t.allowed) {
-                    (false, _) => f,
-                    (true, false) => t,
-                    (true, true) if f.rule == t.rule => f,
-                    (true, true) => Decision {
-                        rule: format!("{}; {}", f.rule, t.rule),
-                        ..f
-                    },
+            // An operation on several paths (`fs.rename`'s `from` and `to`): each decided
+            // from its own field, under its own permission, in the op table's order.
+            Permission::Read | Permission::Write if paths.len() > 1 => {
+                let mut decisions = Vec::new();
+                for (field, permission) in paths {
+                    let Some(path) = text(record, field) else {
+                        let fields: Vec<String> =
+                            paths.iter().map(|(f, _)| format!("{f:?}")).collect();
+                        return Err(NotReplayed::Cannot(format!(
+                            "a {} recorded without its {} fields (a log written by an older \
+                             v8box): not replayed",
+                            op.trim_start_matches("fs."),
+                            fields.join(" and ")
+                        )));
+                    };
+                    whole(path)?;
+                    decisions.push(self.check_path(*permission, &normalize(&cwd.join(path))));
+                }
+                if let Some(denied) = decisions.iter().position(|d| !d.allowed) {
+                    return Ok(decisions.swap_remove(denied));
+                }
+                let mut rules: Vec<String> = Vec::new();
+                for d in &decisions {
+                    if !rules.contains(&d.rule) {
+                        rules.push(d.rule.clone());
+                    }
+                }
+                Ok(Decision {
+                    rule: rules.join("; "),
+                    ..decisions.swap_remove(0)
                 })
             }
             Permission::Read | Permission::Write => {
@@ -160,6 +179,7 @@ impl Policy {
                 whole(resource)?;
                 Ok(self.check_name(permission, resource))
             }
+            Permission::Stdin => Ok(self.check_stdin()),
         }
     }
 }

@@ -269,14 +269,19 @@ pub(super) fn parse(text: &str, name: &str, base: &Path) -> Result<Policy, Polic
         max_timers: raw.limits.max_timers,
     };
     for (op, q) in raw.quotas {
-        if !crate::ops::OP_NAMES.contains(&op.get_ref().as_str()) {
+        let spec = crate::ops::table::find(op.get_ref());
+        if !spec.is_some_and(|s| s.quota) {
+            let names: Vec<_> = crate::ops::table::quota_names().collect();
+            let what = match spec {
+                Some(s) => format!(
+                    "operation {:?} cannot have a quota ({} is not counted: it is not recorded)",
+                    s.name, s.js
+                ),
+                None => format!("unknown operation {:?} in [quotas]", op.get_ref()),
+            };
             return Err(at(
                 op.span().start,
-                format!(
-                    "unknown operation {:?} in [quotas]; expected one of: {}",
-                    op.get_ref(),
-                    crate::ops::OP_NAMES.join(", ")
-                ),
+                format!("{what}; expected one of: {}", names.join(", ")),
             ));
         }
         policy.quotas.insert(

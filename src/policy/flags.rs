@@ -35,6 +35,8 @@ impl Flags {
             Permission::Env => &self.env,
             Permission::Host => &self.host,
             Permission::Module => &self.module,
+            // A switch (`--allow-stdin`, `Policy::allow_stdin`), not a list of grants.
+            Permission::Stdin => &None,
         }
     }
 }
@@ -67,6 +69,9 @@ pub(crate) fn parse_target(
             Target::Name(text.to_string())
         }
         Permission::Host => Target::Name(text.to_string()),
+        Permission::Stdin => {
+            return Err("stdin is allowed whole (--allow-stdin, [stdin] allow = true), not by name".into())
+        }
     })
 }
 

@@ -42,6 +42,9 @@ pub enum Permission {
     /// imports beneath it load without a read grant (and the script cannot read them with
     /// `sys.readFile`). Imports elsewhere need a read grant.
     Module,
+    /// Reading the process's stdin (`--allow-stdin`, `[stdin] allow = true`): granted whole or
+    /// not at all (`Policy::allow_stdin`), never by a grant of `Policy::grants`.
+    Stdin,
 }
 
 impl Permission {
@@ -54,6 +57,7 @@ impl Permission {
             Permission::Env => "--allow-env",
             Permission::Host => "--allow-host",
             Permission::Module => "--module-root",
+            Permission::Stdin => "--allow-stdin",
         }
     }
 
@@ -66,17 +70,19 @@ impl Permission {
             Permission::Env => "[env] allow",
             Permission::Host => "[host] channels",
             Permission::Module => "[modules] root",
+            Permission::Stdin => "[stdin] allow",
         }
     }
 
     /// Every permission, in declaration order.
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::Read,
         Permission::Write,
         Permission::Net,
         Permission::Env,
         Permission::Host,
         Permission::Module,
+        Permission::Stdin,
     ];
 }
 
@@ -245,7 +251,7 @@ pub struct Policy {
     pub grants: Vec<Grant>,
     /// Limits on the run.
     pub limits: Limits,
-    /// Per-operation quotas, keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::OP_NAMES`).
+    /// Per-operation quotas, keyed by operation name (`fs.readFile`, `net.fetch`, ... see `ops::table`).
     pub quotas: BTreeMap<String, Quota>,
     /// Whether code generation from strings (`eval`, `new Function`) and WebAssembly work.
     pub allow_eval: bool,
@@ -454,9 +460,28 @@ impl Policy {
             .map(|g| g.source.rule())
     }
 
+    /// The rule recorded for an allowed `stdin.read`.
+    pub const STDIN_RULE: &'static str = "stdin: --allow-stdin or [stdin] allow";
+
+    /// Decides reading the process's stdin (`--allow-stdin`, `[stdin] allow = true`).
+    pub fn check_stdin(&self) -> Decision {
+        if self.allow_stdin {
+            Decision {
+                allowed: true,
+                rule: Self::STDIN_RULE.into(),
+                grant: None,
+            }
+        } else {
+            Decision::deny()
+        }
+    }
+
     /// Decides access to an env variable or host channel `name`. Names match exactly (no
-    /// patterns).
+    /// patterns). Stdin has one name, `stdin` (`check_stdin`).
     pub fn check_name(&self, permission: Permission, name: &str) -> Decision {
+        if permission == Permission::Stdin {
+            return self.check_stdin();
+        }
         let found = self.grants.iter().position(|g| {
             g.permission == permission
                 && match &g.target {
@@ -482,6 +507,10 @@ impl Policy {
     /// How to allow `resource`: `allow with --allow-read=/etc/passwd or [fs] read`.
     /// A URL's network grant is its HOST[:PORT] (the form `--allow-net` accepts).
     pub fn hint(permission: Permission, resource: &str) -> String {
+        if permission == Permission::Stdin {
+            // Granted whole: the flag takes no value.
+            return "allow with --allow-stdin or [stdin] allow = true".into();
+        }
         let granted = match permission {
             Permission::Net => url::Url::parse(resource)
                 .ok()

@@ -11,26 +11,8 @@ use serde_json::Value;
 use crate::audit::is_cut_resource;
 use crate::loader::normalize;
 
-use super::{Decision, Policy};
-
-/// The quota keys, as docs/POLICY.md lists them.
-const QUOTA_OPS: &[&str] = &[
-    "fs.readFile",
-    "fs.writeFile",
-    "fs.readDir",
-    "fs.stat",
-    "fs.remove",
-    "fs.mkdir",
-    "fs.rename",
-    "env.get",
-    "now",
-    "randomBytes",
-    "sleep",
-    "net.fetch",
-    "host.send",
-    "host.listen",
-    "exit",
-];
+use super::{Decision, Permission, Policy};
+use crate::ops::table;
 
 /// A quota's margin: twice what a run used, and at least this much more.
 const CALLS_MARGIN: u64 = 10;
@@ -71,6 +53,8 @@ struct Needs {
     net: BTreeMap<String, Seen>,
     env: BTreeMap<String, Seen>,
     host: BTreeMap<String, Seen>,
+    /// The `stdin.read` calls (stdin is granted whole).
+    stdin: Seen,
     /// Per run (its `run_start` seq), per operation: calls and bytes.
     used: BTreeMap<u64, BTreeMap<String, (u64, u64)>>,
     /// Records that could not be turned into a grant, and why.
@@ -121,7 +105,7 @@ pub fn suggest(records: &[Value], run: Option<u64>, source: &str, cwd: &Path) ->
         }
         let op = text(r, "op").unwrap_or("");
         // Quotas count a call once (its intent or its one record) and bytes wherever recorded.
-        if QUOTA_OPS.contains(&op) {
+        if table::find(op).is_some_and(|o| o.quota) {
             let entry = needs
                 .used
                 .entry(of_run)
@@ -166,42 +150,64 @@ impl Needs {
             self.skipped
                 .push(format!("seq {seq}: {op}: {why}"));
         };
-        match op {
-            "fs.readFile" | "fs.readDir" | "fs.stat" | "fs.writeFile" | "fs.remove"
-            | "fs.mkdir" | "fs.rename" | "module.load" => {
-                if op == "module.load"
-                    && (rule == Policy::MAIN_FOLDER_RULE
-                        || rule == crate::loader::HOST_RESOLVER_RULE)
-                {
-                    return; // decided by the run itself, not by a policy file
-                }
-                let mut paths: Vec<&str> = match (op, text(r, "from"), text(r, "to")) {
-                    ("fs.rename", Some(from), Some(to)) => vec![from, to],
-                    ("fs.rename", _, _) => {
-                        skip("a rename recorded without \"from\" and \"to\" (an older log)");
+        // A file operation's paths, each under its field's permission (the op table), or an
+        // import's.
+        let files: Vec<(&str, Permission)> = match table::find(op) {
+            Some(o) if o.recorded && !o.resources.is_empty()
+                && o.resources.iter().all(|(_, p)| matches!(p, Permission::Read | Permission::Write)) =>
+            {
+                o.resources.iter().map(|(f, p)| (*f, *p)).collect()
+            }
+            _ if op == "module.load" => vec![("resource", Permission::Read)],
+            _ => Vec::new(),
+        };
+        if !files.is_empty() {
+            if op == "module.load"
+                && (rule == Policy::MAIN_FOLDER_RULE || rule == crate::loader::HOST_RESOLVER_RULE)
+            {
+                return; // decided by the run itself, not by a policy file
+            }
+            let mut paths: Vec<(&str, Permission)> = if files.len() > 1 {
+                let mut fields = Vec::new();
+                for (field, p) in &files {
+                    let Some(path) = text(r, field) else {
+                        let names: Vec<String> = files.iter().map(|(f, _)| format!("{f:?}")).collect();
+                        skip(&format!(
+                            "a {} recorded without {} (an older log)",
+                            op.trim_start_matches("fs."),
+                            names.join(" and ")
+                        ));
                         return;
-                    }
-                    _ => vec![resource],
-                };
-                // Where a symlink led must be allowed too (docs/POLICY.md).
-                if let Some(resolved) = text(r, "resolved") {
-                    match resolved.split_once(" -> ") {
-                        Some((a, b)) if op == "fs.rename" => paths.extend([a, b]),
-                        _ => paths.push(resolved),
-                    }
+                    };
+                    fields.push((path, *p));
                 }
-                if paths.iter().any(|p| is_cut_resource(p)) {
-                    skip("the path was recorded cut (over 4,096 bytes)");
-                    return;
-                }
-                let map = match op {
-                    "fs.readFile" | "fs.readDir" | "fs.stat" | "module.load" => &mut self.read,
-                    _ => &mut self.write,
-                };
-                for p in paths {
-                    map.entry(path(p)).or_default().add(seq, op, decision);
+                fields
+            } else {
+                vec![(resource, files[0].1)]
+            };
+            // Where a symlink led must be allowed too (docs/POLICY.md).
+            if let Some(resolved) = text(r, "resolved") {
+                match resolved.split_once(" -> ") {
+                    Some((a, b)) if files.len() > 1 => {
+                        paths.extend([(a, files[0].1), (b, files[1].1)])
+                    }
+                    _ => paths.push((resolved, files[0].1)),
                 }
             }
+            if paths.iter().any(|(p, _)| is_cut_resource(p)) {
+                skip("the path was recorded cut (over 4,096 bytes)");
+                return;
+            }
+            for (p, permission) in paths {
+                let map = match permission {
+                    Permission::Read => &mut self.read,
+                    _ => &mut self.write,
+                };
+                map.entry(path(p)).or_default().add(seq, op, decision);
+            }
+            return;
+        }
+        match op {
             "net.fetch" => {
                 let Some(host) = text(r, "host") else {
                     skip("a fetch recorded without \"host\" (an older log, or a URL that does not parse)");
@@ -225,6 +231,7 @@ impl Needs {
                     .or_default()
                     .add(seq, op, decision);
             }
+            "stdin.read" => self.stdin.add(seq, op, decision),
             _ => {} // always allowed (clock, randomness, timers, exit) or not a call of a script
         }
     }
@@ -259,6 +266,12 @@ impl Needs {
                 out.push_str(&format!("\n[{section}]\n"));
                 list(&mut out, key, &entries);
             }
+        }
+        if !self.stdin.seqs.is_empty() {
+            out.push_str(&format!(
+                "\n[stdin]\n# {}\nallow = true\n",
+                one_line(&self.stdin.comment())
+            ));
         }
         // The most each operation took in any one run.
         let mut most: BTreeMap<String, (u64, u64)> = BTreeMap::new();

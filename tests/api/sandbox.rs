@@ -240,6 +240,25 @@ fn an_answer_after_the_host_gave_up_does_not_end_the_run() {
 }
 
 #[test]
+fn a_quota_on_host_messages_refuses_those_beyond_it_and_says_why() {
+    let sandbox = Sandbox::builder()
+        .capture_output(true)
+        .timeout(LONG)
+        .policy_toml("[host]\nchannels = [\"rpc\"]\n\n[quotas.\"host.message\"]\ncalls = 1\n")
+        .unwrap()
+        .channel("rpc")
+        .build()
+        .unwrap();
+    let run = sandbox.run_module("rpc.js", "sys.host.onMessage('rpc', (d) => d);");
+    assert_eq!(run.request("rpc", "a", LONG).unwrap(), &b"a"[..]);
+    let why = refusal(run.request("rpc", "b", LONG));
+    assert_eq!(
+        why,
+        "host.message: quota of 1 calls used up ([quotas.\"host.message\"] calls)"
+    );
+}
+
+#[test]
 fn an_answer_refused_by_its_quota_fails_the_request_at_once() {
     let sandbox = Sandbox::builder()
         .capture_output(true)

@@ -10,6 +10,7 @@ mod limits;
 mod module_guard;
 mod modules;
 mod net_guard;
+mod ops;
 mod otlp;
 mod run;
 mod seal;

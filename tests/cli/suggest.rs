@@ -111,3 +111,28 @@ fn suggest_takes_one_run_and_names_a_run_that_is_not_there() {
         text(&bad.stderr)
     );
 }
+
+#[test]
+fn a_copy_is_suggested_a_read_of_its_from_and_a_write_of_its_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "src/x.txt", "x");
+    std::fs::create_dir(d.join("dst")).unwrap();
+    let script = "try { await sys.copyFile('src/x.txt', 'dst/y.txt'); $print('copied'); } catch (e) { $print(e.name); }";
+    let (code, out, err) = run_js(d, &["--audit=first.log"], script);
+    assert_eq!((code, out.as_str()), (0, "PermissionDenied\n"), "{err}");
+    let sug = v8box(d, &["policy", "suggest", "--audit", "first.log"]);
+    assert_eq!(sug.status.code(), Some(0), "{}", text(&sug.stderr));
+    let policy = text(&sug.stdout);
+    let root = std::fs::canonicalize(d).unwrap().display().to_string();
+    let (read, write_at) = (
+        policy.find(&format!("\"{root}/src/x.txt\",")),
+        policy.find(&format!("\"{root}/dst/y.txt\",")),
+    );
+    assert!(read.is_some() && write_at.is_some(), "{policy}");
+    assert!(policy.find("write = [").is_some_and(|w| read < Some(w) && Some(w) < write_at), "{policy}");
+    write(d, "suggested.toml", &policy);
+    let (code, out, err) = run_js(d, &["--audit=second.log", "--policy=suggested.toml"], script);
+    assert_eq!((code, out.as_str()), (0, "copied\n"), "{err}");
+    assert!(denials(&d.join("second.log")).is_empty());
+}

@@ -669,3 +669,39 @@ fn policy_paths_resolve_against_the_policy_file_folder() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "from data\n");
 }
+
+#[test]
+fn copy_file_needs_read_on_from_and_write_on_to_and_records_both_paths() {
+    let dir = tmp();
+    write(dir.path(), "in/a.txt", "copied bytes");
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--allow-read=in", "--allow-write=out", "--audit=audit.log"],
+        r#"
+        await sys.copyFile('in/a.txt', 'out/b.txt');
+        $print(await sys.readTextFile('in/a.txt') === 'copied bytes');
+        for (const [from, to] of [['out/b.txt', 'out/c.txt'], ['in/a.txt', 'in/d.txt']]) {
+          try { await sys.copyFile(from, to); } catch (e) { $print(e.code, e.message.split(' ')[0]); }
+        }
+        "#,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "true\nPERMISSION_DENIED read\nPERMISSION_DENIED write\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/b.txt")).unwrap(),
+        "copied bytes"
+    );
+    assert!(!dir.path().join("out/c.txt").exists() && !dir.path().join("in/d.txt").exists());
+    let records = records(&dir.path().join("audit.log"));
+    let copies: Vec<_> = records.iter().filter(|r| r["op"] == "fs.copyFile").collect();
+    let kinds: Vec<_> = copies.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["intent", "outcome", "call", "call"], "{copies:?}");
+    let root = dir.path().canonicalize().unwrap();
+    let first = copies[0];
+    assert_eq!(first["from"], root.join("in/a.txt").display().to_string(), "{first}");
+    assert_eq!(first["to"], root.join("out/b.txt").display().to_string(), "{first}");
+    assert_eq!(copies[1]["outcome"], "ok", "{}", copies[1]);
+    assert_eq!(copies[1]["bytes_out"], 12, "{}", copies[1]);
+    assert_eq!(copies[2]["decision"], "deny", "{}", copies[2]);
+}
