@@ -501,12 +501,19 @@ fn paired_ratios() {
             Policy::deny_all(),
         )]
     };
-    let (processes, warm_threads) = (
+    let (processes, warm_processes, warm_threads) = (
         WorkerPool::with_isolation(1, process.clone()),
+        WorkerPool::with_warm_workers_in(1, process.clone()),
         WorkerPool::with_warm_workers(1),
     );
     paired(
-        "B5 a pool job (hello), its time in a process pool / in a warm thread pool",
+        "B5 a warm pool job (hello), its time in kept worker processes / in kept isolates on a thread",
+        101,
+        || || drop(warm_processes.run_all(hello())),
+        || || drop(warm_threads.run_all(hello())),
+    );
+    paired(
+        "B5 a pool job (hello), its time in a new worker process each / in kept isolates on a thread",
         101,
         || || drop(processes.run_all(hello())),
         || || drop(warm_threads.run_all(hello())),

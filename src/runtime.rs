@@ -332,12 +332,25 @@ pub struct WarmWorker {
     /// With `Isolation::Process`: a worker process started (jailed, V8 started) for the next
     /// run. Each run gets a process of its own; only its start is done ahead.
     spare: Option<Prestarted>,
+    /// Keep a run's worker process, its isolate parked, for the next run (as `worker` keeps
+    /// an isolate of this thread): `WorkerPool::with_warm_workers_in`.
+    keep_processes: bool,
 }
 
 impl WarmWorker {
     /// No isolate yet; the first run creates one.
     pub fn new() -> WarmWorker {
         WarmWorker::default()
+    }
+
+    /// Like `new`, and with `Isolation::Process` each run's worker process is kept too, its
+    /// isolate parked, and the next run renews it (for scripts of one trust domain, as
+    /// isolates kept on a thread; docs/SECURITY.md "Reused isolates").
+    pub fn keeping_processes() -> WarmWorker {
+        WarmWorker {
+            keep_processes: true,
+            ..WarmWorker::default()
+        }
     }
 
     /// How many runs got a kept isolate instead of a new one.
@@ -483,7 +496,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Isolate::Local(worker) => fields["isolate_run"] = json!(worker.runs_hosted()),
             // Where it runs, and the jail's layers in force.
             Isolate::Remote(worker) => {
-                fields["isolate_run"] = json!(1);
+                fields["isolate_run"] = json!(worker.runs_hosted);
                 fields["isolation"] = json!({ "mode": "process", "jail": worker.jail });
             }
         }
@@ -598,6 +611,10 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             if worker.is_renewable() && worker.park() {
                 warm.worker = Some(worker);
             }
+        }
+        // A warm pool's worker process is kept with its parked isolate (one trust domain).
+        (Some(warm), Isolate::Remote(worker)) if warm.keep_processes => {
+            warm.spare = worker.park();
         }
         (_, isolate) => drop(isolate),
     }

@@ -144,6 +144,14 @@ impl WorkerPool {
         WorkerPool::spawn(threads, true, Isolation::Thread)
     }
 
+    /// `with_warm_workers` where `isolation` says: with `Isolation::Process`, each thread keeps
+    /// its jailed worker process from one job to the next, with the isolate parked between
+    /// jobs and renewed for each (a fresh context, as on a thread). One trust domain, as
+    /// `with_warm_workers`.
+    pub fn with_warm_workers_in(threads: usize, isolation: Isolation) -> WorkerPool {
+        WorkerPool::spawn(threads, true, isolation)
+    }
+
     fn spawn(threads: usize, keep_isolates: bool, isolation: Isolation) -> WorkerPool {
         let (tx, rx) = unbounded::<Task>();
         let threads = (0..threads.max(1))
@@ -155,7 +163,11 @@ impl WorkerPool {
                 std::thread::Builder::new()
                     .name(format!("v8box-pool-{i}"))
                     .spawn(move || {
-                        let mut warm = WarmWorker::new();
+                        let mut warm = if keep_isolates {
+                            WarmWorker::keeping_processes()
+                        } else {
+                            WarmWorker::new()
+                        };
                         if let Isolation::Process { exe } = &isolation {
                             warm.prestart(exe);
                         }

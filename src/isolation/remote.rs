@@ -70,6 +70,8 @@ type OnSend = Box<dyn FnMut(Sent<'_>) -> Option<Vec<u8>>>;
 pub struct Prestarted {
     exe: PathBuf,
     parts: Option<Parts>,
+    /// The jail's layers, once a first run was told them (a parked worker's).
+    jail: Vec<String>,
 }
 
 struct Parts {
@@ -154,6 +156,7 @@ impl Prestarted {
         let mut pre = Prestarted {
             exe: exe.to_path_buf(),
             parts: None,
+            jail: Vec::new(),
         };
         let ends = match super::ring::broker_ends(&shared, alive) {
             Ok(ends) => ends,
@@ -190,11 +193,13 @@ impl Drop for Prestarted {
 
 /// A worker process serving one run.
 pub struct RemoteWorker {
-    child: Child,
+    exe: PathBuf,
+    /// The process; taken by `park` (which hands it on for the next run).
+    process: Option<Parts>,
+    /// A copy of `process`'s `pidfd` and kill flag, for the killer and the stop handle.
     pidfd: Arc<OwnedFd>,
     /// Set by `killer`: the watchdog gave up on the run.
     killed: Arc<AtomicBool>,
-    channel: Channel,
     on_send: OnSend,
     print: Box<dyn FnMut(&str)>,
     /// Answers the worker's imports, during any request (`import()` runs whenever JavaScript
@@ -208,6 +213,8 @@ pub struct RemoteWorker {
     pub jail: Vec<String>,
     /// The probe's results (debug builds).
     pub probe: Vec<String>,
+    /// Runs the worker's isolate has hosted, this one included.
+    pub runs_hosted: u32,
 }
 
 /// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
@@ -240,23 +247,21 @@ impl RemoteWorker {
             exe: exe.display().to_string(),
             why,
         };
-        let Parts {
-            child,
-            pidfd,
-            killed,
-            mut channel,
-            control,
-        } = pre.parts.take().expect("a pre-started worker is started once");
-        channel.set_max(start.max_message_bytes + FRAME_SLACK);
-        let stop = control;
+        let mut parts = pre.parts.take().expect("a pre-started worker is started once");
+        parts.channel.set_max(start.max_message_bytes + FRAME_SLACK);
+        let stop = parts
+            .control
+            .try_clone()
+            .map_err(|e| fail(format!("the stop socket: {e}")))?;
         let terminate = TerminateHandle::remote(move |reason| {
             let _ = (&stop).write_all(&[wire::reason_code(Some(reason))]);
         });
+        let (pidfd, killed) = (parts.pidfd.clone(), parts.killed.clone());
         let mut worker = RemoteWorker {
-            child,
+            exe: pre.exe.clone(),
+            process: Some(parts),
             pidfd,
             killed,
-            channel,
             on_send,
             print,
             resolver: None,
@@ -264,8 +269,9 @@ impl RemoteWorker {
             background_work: false,
             unhandled: VecDeque::new(),
             crashed: None,
-            jail: Vec::new(),
+            jail: pre.jail.clone(),
             probe: Vec::new(),
+            runs_hosted: 1,
         };
         let msg = to_worker::Msg::Start(pb::Start {
             max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
@@ -277,15 +283,18 @@ impl RemoteWorker {
         if worker.send(msg).is_err() {
             return Err(fail(worker.ended("before it started")));
         }
-        match worker.channel.recv::<FromWorker>() {
+        match worker.channel().recv::<FromWorker>() {
             Ok(FromWorker {
                 msg: Some(from_worker::Msg::Ready(ready)),
             }) => {
                 for w in &ready.warnings {
                     warn(w);
                 }
-                worker.jail = ready.jail;
+                if !ready.jail.is_empty() {
+                    worker.jail = ready.jail;
+                }
                 worker.probe = ready.probe;
+                worker.runs_hosted = ready.runs_hosted;
                 if !ready.refused.is_empty() {
                     return Err(SpawnError::Refused(ready.refused));
                 }
@@ -309,17 +318,47 @@ impl RemoteWorker {
 
     /// The worker process's id (to read its memory).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.as_ref().map_or(0, |p| p.child.id())
+    }
+
+    fn channel(&mut self) -> &mut Channel {
+        &mut self
+            .process
+            .as_mut()
+            .expect("a worker's process lives until it is parked or dropped")
+            .channel
+    }
+
+    /// Ends the run and keeps the process for another run of the same trust domain (a warm
+    /// pool's, `WarmWorker`): the worker parks its isolate (`Worker::park`: the old context cut
+    /// off, its tasks and microtasks dropped) and waits for its next `Start`. `None` when the
+    /// worker cannot be kept (it crashed, was killed, or its isolate is not renewable); it is
+    /// ended then.
+    pub fn park(mut self) -> Option<Prestarted> {
+        if self.crashed.is_some() || self.killed.load(Ordering::SeqCst) {
+            return None;
+        }
+        match self.request(to_worker::Msg::Park(pb::Empty {})) {
+            Ok(true) => Some(Prestarted {
+                exe: self.exe.clone(),
+                parts: self.process.take(),
+                jail: self.jail.clone(),
+            }),
+            _ => None,
+        }
     }
 
     fn send(&mut self, msg: to_worker::Msg) -> Result<(), ChannelError> {
-        self.channel.send(&ToWorker { msg: Some(msg) })
+        self.channel().send(&ToWorker { msg: Some(msg) })
     }
 
     /// Ends the worker and says how it ended: the run's stop if there was one, else a crash.
     fn ended(&mut self, when: &str) -> String {
         let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
-        let status = self.child.wait();
+        let status = match self.process.as_mut() {
+            Some(p) => p.child.wait(),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        };
         let how = match status {
             Ok(s) => match (s.signal(), s.code()) {
                 (Some(sig), _) => format!("killed by {}", signal_name(sig)),
@@ -334,7 +373,9 @@ impl RemoteWorker {
     /// A worker that broke the protocol is ended; the reason names what it did.
     fn violated(&mut self, what: &str) -> String {
         let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
-        let _ = self.child.wait();
+        if let Some(p) = self.process.as_mut() {
+            let _ = p.child.wait();
+        }
         format!("worker crashed: it broke the channel's protocol ({what}) and was ended")
     }
 
@@ -358,7 +399,7 @@ impl RemoteWorker {
             return Err(self.gone(why));
         }
         loop {
-            let msg = match self.channel.recv::<FromWorker>() {
+            let msg = match self.channel().recv::<FromWorker>() {
                 Ok(FromWorker { msg: Some(m) }) => m,
                 Ok(FromWorker { msg: None }) => {
                     let why = self.violated("an empty message");
@@ -514,6 +555,10 @@ impl Engine for RemoteWorker {
 
 impl Drop for RemoteWorker {
     fn drop(&mut self) {
+        // Parked for another run: the process lives on.
+        let Some(mut process) = self.process.take() else {
+            return;
+        };
         // The run is over: the worker has nothing left to do. The kernel takes a while to tear
         // down a process with a 1 TiB reservation and namespaces of its own; it is reaped on a
         // thread of its own, so that the run's end does not wait for that.
@@ -528,7 +573,7 @@ impl Drop for RemoteWorker {
                 );
             });
         if reaped.is_err() {
-            let _ = self.child.wait();
+            let _ = process.child.wait();
         }
     }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::channel::{Channel, ChannelError};
 use super::wire::{self, pb};
-use crate::worker::{JsError, TerminateHandle, Worker, WorkerOptions};
+use crate::worker::{JsError, MemoryWatch, TerminateHandle, Worker, WorkerOptions};
+use std::sync::{Arc, Mutex};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
 
 /// How often a worker with a heap limit compares its ArrayBuffer memory with the limit
@@ -68,23 +69,76 @@ pub fn serve(
         };
         drop(Worker::with_options(options, |_| None));
     }
-    let start = match link.borrow_mut().recv() {
-        to_worker::Msg::Start(s) => s,
-        _ => std::process::exit(2),
-    };
-    #[cfg(debug_assertions)]
-    let probe = super::probe::run_requested(&start.probe);
-    #[cfg(not(debug_assertions))]
-    let probe: Vec<String> = Vec::new();
-    if let Err(why) = platform {
+    let current = Current::default();
+    listen_for_stops(control, current.clone());
+    watch_memory(current.clone());
+    let mut jail = Some(jail);
+    let mut kept: Option<Worker> = None;
+    loop {
+        let start = match link.borrow_mut().recv() {
+            to_worker::Msg::Start(s) => s,
+            _ => std::process::exit(2),
+        };
+        // The jail's report and the probe go with the first run only.
+        let (layers, warnings, probe) = match jail.take() {
+            Some(j) => {
+                #[cfg(debug_assertions)]
+                let probe = super::probe::run_requested(&start.probe);
+                #[cfg(not(debug_assertions))]
+                let probe: Vec<String> = Vec::new();
+                (j.layers, j.warnings, probe)
+            }
+            None => Default::default(),
+        };
+        if let Err(why) = &platform {
+            link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
+                refused: why.clone(),
+                jail: layers,
+                warnings,
+                probe,
+                runs_hosted: 0,
+            }));
+            std::process::exit(0);
+        }
+        let mut worker = make_worker(&link, &start, kept.take());
+        let handle = worker.terminate_handle();
+        current.set(Some(handle.clone()), worker.memory_watch());
         link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
-            refused: why,
-            jail: jail.layers,
-            warnings: jail.warnings,
+            refused: String::new(),
+            jail: layers,
+            warnings,
             probe,
+            runs_hosted: worker.runs_hosted(),
         }));
-        std::process::exit(0);
+        if serve_run(&link, &mut worker, &handle) {
+            // Parked: the isolate waits for the next `Start`.
+            current.set(None, None);
+            kept = Some(worker);
+        } else {
+            std::process::exit(0);
+        }
     }
+}
+
+/// The run's stop handle and memory watch, for the threads that outlive runs.
+#[derive(Default, Clone)]
+struct Current(Arc<Mutex<(Option<TerminateHandle>, Option<MemoryWatch>)>>);
+
+impl Current {
+    fn set(&self, handle: Option<TerminateHandle>, watch: Option<MemoryWatch>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = (handle, watch);
+    }
+    fn handle(&self) -> Option<TerminateHandle> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+    fn watch(&self) -> Option<MemoryWatch> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+    }
+}
+
+/// The run's isolate: `kept`, renewed with a fresh context when its settings allow
+/// (`Worker::can_renew`), else a new one; its `$send`, `$print` and imports go to the broker.
+fn make_worker(link: &Rc<RefCell<Link>>, start: &pb::Start, kept: Option<Worker>) -> Worker {
     let options = WorkerOptions {
         max_heap_bytes: (start.max_heap_bytes > 0).then_some(start.max_heap_bytes as usize),
         deny_code_generation: start.deny_code_generation,
@@ -130,7 +184,11 @@ pub fn serve(
             _ => std::process::exit(2),
         }
     };
-    let mut worker = Worker::with_options(options, on_send);
+    let renewed = kept.and_then(|mut w| w.renew(&options, on_send.clone()).then_some(w));
+    let mut worker = match renewed {
+        Some(w) => w,
+        None => Worker::with_options(options, on_send),
+    };
     let printer = link.clone();
     worker.set_print_handler(move |line| {
         printer
@@ -163,29 +221,30 @@ pub fn serve(
             _ => std::process::exit(2),
         }
     }));
-    let handle = worker.terminate_handle();
-    *stopper.borrow_mut() = Some(handle.clone());
-    listen_for_stops(control, handle.clone());
-    if let Some(watch) = worker.memory_watch() {
-        std::thread::spawn(move || loop {
-            std::thread::sleep(MEMORY_TICK);
-            watch.poke();
-        });
-    }
-    link.borrow_mut().send(from_worker::Msg::Ready(pb::Ready {
-        refused: String::new(),
-        jail: jail.layers,
-        warnings: jail.warnings,
-        probe,
-    }));
+    *stopper.borrow_mut() = Some(worker.terminate_handle());
+    worker
+}
+
+/// Serves one run's requests; at `Park`, parks the isolate and returns whether it is kept.
+fn serve_run(link: &Rc<RefCell<Link>>, worker: &mut Worker, handle: &TerminateHandle) -> bool {
     loop {
         let request = link.borrow_mut().recv();
         let result: Result<bool, JsError> = match request {
             to_worker::Msg::Load(s) => worker.load(&s.name, &s.source).map(|_| true),
-            to_worker::Msg::LoadModule(s) => worker.load_main_module(&s.name, &s.source).map(|_| true),
+            to_worker::Msg::LoadModule(s) => {
+                worker.load_main_module(&s.name, &s.source).map(|_| true)
+            }
             to_worker::Msg::PollModules(_) => worker.poll_modules(),
             to_worker::Msg::Deliver(bytes) => worker.send_vec(bytes).map(|_| true),
             to_worker::Msg::RunPlatformTasks(_) => worker.run_platform_tasks(),
+            to_worker::Msg::Park(_) => {
+                let kept = worker.is_renewable() && worker.park();
+                link.borrow_mut().send(from_worker::Msg::Done(pb::Done {
+                    result: Some(pb::done::Result::Value(kept)),
+                    ..pb::Done::default()
+                }));
+                return kept;
+            }
             _ => std::process::exit(2),
         };
         let mut unhandled = Vec::new();
@@ -207,13 +266,26 @@ pub fn serve(
     }
 }
 
+/// With a heap limit, the run's isolate compares its ArrayBuffer memory with the limit every
+/// `MEMORY_TICK` (V8 counts some of it only at collections), as the watchdog does in thread
+/// mode.
+fn watch_memory(current: Current) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(MEMORY_TICK);
+        if let Some(watch) = current.watch() {
+            watch.poke();
+        }
+    });
+}
+
 /// A thread that stops the script when the broker asks (its watchdog: a timeout; `sys.exit`;
 /// the host), while the isolate's thread runs JavaScript.
-fn listen_for_stops(mut control: UnixStream, handle: TerminateHandle) {
+fn listen_for_stops(mut control: UnixStream, current: Current) {
     std::thread::spawn(move || {
         let mut byte = [0u8; 1];
         while let Ok(1) = control.read(&mut byte) {
-            if let Some(reason) = wire::reason_of(byte[0] as u32) {
+            if let (Some(reason), Some(handle)) = (wire::reason_of(byte[0] as u32), current.handle())
+            {
                 handle.terminate_for(reason);
             }
         }

@@ -61,3 +61,28 @@ fn a_pools_jobs_each_run_in_a_process_of_their_own() {
         assert!(start.contains("seccomp"), "{start}");
     }
 }
+
+#[test]
+fn a_warm_pool_keeps_its_worker_process_and_gives_each_job_a_fresh_context() {
+    let pool = WorkerPool::with_warm_workers_in(1, process());
+    let job = |i: usize| {
+        Job::module(
+            &format!("job{i}.js"),
+            "$print(String(typeof globalThis.left)); globalThis.left = 1;",
+            Policy::deny_all(),
+        )
+    };
+    let results = pool.run_all((0..3).map(job).collect());
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.exit, Exit::Ok, "{}: {:?}", r.name, r.stderr);
+        // Nothing of the job before is visible in this one's context.
+        assert_eq!(r.stdout, vec!["undefined".to_string()]);
+        let start = r.audit.iter().find(|l| l.contains("\"run.start\"")).unwrap();
+        assert!(start.contains("\"mode\":\"process\""), "{start}");
+        // The same isolate in the same process: its nth run.
+        assert!(
+            start.contains(&format!("\"isolate_run\":{}", i + 1)),
+            "{start}"
+        );
+    }
+}
