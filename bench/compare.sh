@@ -3,7 +3,8 @@
 #
 #   bash bench/compare.sh
 #
-# Installs Deno from the npm registry (package `deno`) into bench/.peers if it is missing; Node is
+# v8box runs twice: in its default process isolation and with --isolation=thread (the last
+# column is their ratio). Installs Deno from the npm registry (package `deno`) into bench/.peers if it is missing; Node is
 # the machine's. Prints one table: each case's time in each runtime (measured inside the runtime,
 # median of 5, the runtimes taking turns so that a slow spell of the machine hits all three) and
 # v8box's time as a fraction of Deno's; then process start-up (`hello`, wall clock, median of 10)
@@ -40,6 +41,7 @@ run() { # runtime case -> ms
   sync
   case $rt in
     v8box) "$V8BOX" run --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
+    v8box-thread) "$V8BOX" run --isolation=thread --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
     deno) "$DENO" run --quiet --allow-read="$work" --allow-write="$work" --allow-env=HOME "$script" "$case" "$work" ;;
     node) "$NODE" "$script" "$case" "$work" ;;
   esac | awk '{print $2}'
@@ -48,20 +50,21 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); deno $("$DENO" --version | head -1 | cut -d' ' -f2), node $("$NODE" --version)"
 echo
-printf '| %-20s | %10s | %10s | %10s | %14s |\n' case "v8box ms" "deno ms" "node ms" "v8box / deno"
-printf '| %-20s | %10s | %10s | %10s | %14s |\n' --- --- --- --- ---
+printf '| %-20s | %10s | %12s | %10s | %10s | %14s | %16s |\n' case "v8box ms" "thread ms" "deno ms" "node ms" "v8box / deno" "process / thread"
+printf '| %-20s | %10s | %12s | %10s | %10s | %14s | %16s |\n' --- --- --- --- --- --- ---
 for case in reads-sequential reads-64-in-flight write-10k-files timers-10k env-get-100k; do
-  declare -A t=([v8box]="" [deno]="" [node]="")
+  declare -A t=([v8box]="" [v8box-thread]="" [deno]="" [node]="")
   for _ in 1 2 3 4 5; do
-    for rt in v8box deno node; do
+    for rt in v8box v8box-thread deno node; do
       t[$rt]+="$(run "$rt" "$case")"$'\n'
     done
   done
-  for rt in v8box deno node; do
+  for rt in v8box v8box-thread deno node; do
     t[$rt]=$(printf '%s' "${t[$rt]}" | median)
   done
   ratio=$(awk -v a="${t[v8box]}" -v b="${t[deno]}" 'BEGIN {printf "%.2f", a / b}')
-  printf '| %-20s | %10s | %10s | %10s | %14s |\n' "$case" "${t[v8box]}" "${t[deno]}" "${t[node]}" "$ratio"
+  iso=$(awk -v a="${t[v8box]}" -v b="${t[v8box-thread]}" 'BEGIN {printf "%.2f", a / b}')
+  printf '| %-20s | %10s | %12s | %10s | %10s | %14s | %16s |\n' "$case" "${t[v8box]}" "${t[v8box-thread]}" "${t[deno]}" "${t[node]}" "$ratio" "$iso"
 done
 echo
 startup() { # command... -> median wall ms of 10 runs
@@ -73,7 +76,8 @@ startup() { # command... -> median wall ms of 10 runs
 }
 echo "| start-up (process, hello) | ms |"
 echo "| --- | --- |"
-echo "| v8box run | $(startup "$V8BOX" run "$script" hello "$work") |"
+echo "| v8box run (--isolation=process, the default) | $(startup "$V8BOX" run "$script" hello "$work") |"
+echo "| v8box run --isolation=thread | $(startup "$V8BOX" run --isolation=thread "$script" hello "$work") |"
 echo "| deno run | $(startup "$DENO" run --quiet "$script" hello "$work") |"
 echo "| node | $(startup "$NODE" "$script" hello "$work") |"
 vm_ms=$("$NODE" -e "const vm=require('vm');const n=200;const s=process.hrtime.bigint();for(let i=0;i<n;i++){vm.runInNewContext('1+1')}console.log((Number(process.hrtime.bigint()-s)/1e6/n).toFixed(2))")

@@ -44,12 +44,13 @@ pub enum Isolation {
 }
 
 impl Isolation {
-    /// A jailed worker process that re-executes the current executable: the host's `main`
-    /// must call [`worker_entry`] before anything else.
+    /// A jailed worker process that re-executes the current executable (`/proc/self/exe`:
+    /// the very file this process runs, even if its path was replaced or removed since): the
+    /// host's `main` must call [`worker_entry`] before anything else.
     pub fn process() -> std::io::Result<Isolation> {
-        Ok(Isolation::Process {
-            exe: std::env::current_exe()?,
-        })
+        let exe = std::path::PathBuf::from("/proc/self/exe");
+        std::fs::metadata(&exe)?;
+        Ok(Isolation::Process { exe })
     }
 }
 

@@ -29,6 +29,8 @@ const HEADER_BYTES: usize = 4096;
 /// How long a side that waits spins before it sleeps: a system call's round trip takes a few
 /// microseconds, a sleep and a wake-up ten times that.
 const SPIN: Duration = Duration::from_micros(50);
+/// Looks at the ring without yielding the core before a waiting side yields between looks.
+const BUSY_TURNS: u32 = 512;
 /// How long a sleep lasts before the side looks whether the other is still there.
 const NAP: Duration = Duration::from_millis(100);
 
@@ -207,11 +209,15 @@ fn wait(
     let mut turns = 0u32;
     while !ready() {
         turns += 1;
-        if turns % 64 != 0 {
+        // A busy other side answers within the first turns (no system call at all). After
+        // them the waiting side yields its core between looks: on a machine with fewer free
+        // cores than runnable threads the other side may be waiting for this very core.
+        if turns < BUSY_TURNS {
             std::hint::spin_loop();
             continue;
         }
-        if Instant::now() < spin_until {
+        std::thread::yield_now();
+        if turns % 16 != 0 || Instant::now() < spin_until {
             continue;
         }
         let seen = seq.load(SeqCst);
