@@ -10,8 +10,10 @@
 //! - Escalation: V8 checks for termination only at its interrupt checks, and some builtins make
 //!   none (a global regex `replace` on a huge string, `fill` on a huge buffer), just as a write
 //!   into a stalled stdout pipe blocks the isolate's thread. If the run has not ended `GRACE`
-//!   after it was stopped, the watchdog calls the run's `Stuck` hook: the CLI records `run.end`
-//!   with the reason and ends the process with the limit's exit code.
+//!   after it was stopped, a jailed worker process is killed (`Limits::kill`), and if the run
+//!   still has not ended `GRACE` later (or runs on a thread) the watchdog calls the run's
+//!   `Stuck` hook: the CLI records `run.end` with the reason and ends the process with the
+//!   limit's exit code.
 
 use std::time::{Duration, Instant};
 
