@@ -976,9 +976,13 @@ fn confine(policy: &Policy, args: &RunArgs) -> Result<(), String> {
             .write
             .push(std::path::absolute(key).unwrap_or_else(|_| key.clone()));
     }
-    if let (Some(url), Some(ports)) = (&args.audit_otlp, confinement.connect.as_mut()) {
-        if let Some(port) = url::Url::parse(url).ok().and_then(|u| u.port_or_known_default()) {
-            ports.push(port);
+    if let Some(url) = &args.audit_otlp {
+        confinement.allow_name_lookups();
+        if let Some(ports) = confinement.connect.as_mut() {
+            if let Some(port) = url::Url::parse(url).ok().and_then(|u| u.port_or_known_default())
+            {
+                ports.push(port);
+            }
         }
     }
     let warnings = v8box::isolation::confine_process(&confinement)

@@ -83,13 +83,24 @@ impl Confinement {
             ports.dedup();
         }
         if net {
-            c.read
-                .extend(RESOLVER_FILES.iter().map(PathBuf::from).filter(|p| p.exists()));
+            c.allow_name_lookups();
         }
         if let Some(log) = audit {
             c.write.push(std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf()));
         }
         c
+    }
+}
+
+impl Confinement {
+    /// Lets the process resolve host names (glibc's resolver files), for a network grant or
+    /// an OTLP collector named by its host.
+    pub fn allow_name_lookups(&mut self) {
+        for f in RESOLVER_FILES.iter().map(PathBuf::from) {
+            if f.exists() && !self.read.contains(&f) {
+                self.read.push(f);
+            }
+        }
     }
 }
 
