@@ -386,7 +386,9 @@ impl SandboxBuilder {
         self
     }
 
-    /// V8 flags (e.g. `--stack-size=500`). They apply to the whole process, as V8 has one set.
+    /// V8 flags (e.g. `--stack-size=500`). They apply to the whole process, as V8 has one set:
+    /// this one's, where `Isolation::Thread` runs scripts. A jailed worker process
+    /// (`Isolation::Process`) starts V8 with v8box's own flags only.
     pub fn v8_flags(mut self, flags: &[&str]) -> Self {
         self.v8_flags.extend(flags.iter().map(|f| f.to_string()));
         self
