@@ -881,6 +881,13 @@ fn run(args: RunArgs) -> ExitCode {
                     }
                 }
             }
+            // Landlock will hide /etc/localtime: V8's ICU takes the zone's name instead.
+            if std::env::var_os("TZ").is_none() {
+                if let Some(zone) = v8box::isolation::local_time_zone() {
+                    // No thread has started yet (nothing else reads the environment now).
+                    std::env::set_var("TZ", zone);
+                }
+            }
             // Before any thread starts (V8's, the audit writer's): Landlock holds for the
             // threads started after it.
             if let Err(e) = confine(&policy, &args) {

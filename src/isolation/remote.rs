@@ -114,6 +114,9 @@ impl Prestarted {
         if warm_up {
             command.env(super::WARM_UP_ENV, "1");
         }
+        if let Some(zone) = super::local_time_zone() {
+            command.env("TZ", zone);
+        }
         let mut child = command
             .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
             .stdout(Stdio::from(OwnedFd::from(control_worker)))

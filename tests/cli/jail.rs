@@ -198,3 +198,28 @@ fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() 
         assert_eq!(verify.status.code(), Some(0), "{how}: {}", text(&verify.stdout));
     }
 }
+
+#[test]
+fn the_time_zone_is_the_hosts_in_both_isolations() {
+    // The worker reads no files (no /etc/localtime) and gets no environment but its zone.
+    let dir = tmp();
+    write(
+        dir.path(),
+        "main.js",
+        "$print(new Date(0).toString() + ' ' + Intl.DateTimeFormat().resolvedOptions().timeZone);",
+    );
+    for isolation in ["--isolation=process", "--isolation=thread"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+            .args(["run", isolation, "main.js"])
+            .current_dir(dir.path())
+            .env("TZ", "Europe/Berlin")
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&out.stdout),
+            "Thu Jan 01 1970 01:00:00 GMT+0100 (Central European Standard Time) Europe/Berlin\n",
+            "{isolation}: {}",
+            text(&out.stderr)
+        );
+    }
+}
