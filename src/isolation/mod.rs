@@ -68,8 +68,11 @@ pub fn local_time_zone() -> Option<String> {
     (!zone.is_empty()).then(|| zone.to_string())
 }
 
+/// The environment variables that choose ICU's default locale; a worker gets the broker's.
+const LOCALE_ENV: [&str; 3] = ["LC_ALL", "LC_MESSAGES", "LANG"];
+
 /// The variable that makes a process a worker (its value: the broker's process id). The
-/// broker clears the worker's environment and sets only this (and `WARM_UP_ENV`, `TZ`).
+/// broker clears the worker's environment and sets only this (and `WARM_UP_ENV`, `TZ` and `LOCALE_ENV`).
 pub const WORKER_ENV: &str = "V8BOX_ISOLATION_WORKER";
 /// Set for a worker started ahead of its run (`Prestarted::spawn_warm`): it makes and drops an
 /// isolate while it waits.

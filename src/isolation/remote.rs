@@ -117,6 +117,13 @@ impl Prestarted {
         if let Some(zone) = super::local_time_zone() {
             command.env("TZ", zone);
         }
+        // The locale V8's ICU takes as the default (`Intl`, `toLocaleString`), as a script on a
+        // thread of this process sees it.
+        for name in super::LOCALE_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
         let mut child = command
             .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
             .stdout(Stdio::from(OwnedFd::from(control_worker)))

@@ -223,3 +223,24 @@ fn the_time_zone_is_the_hosts_in_both_isolations() {
         );
     }
 }
+
+#[test]
+fn the_default_locale_is_the_hosts_in_both_isolations() {
+    let dir = tmp();
+    write(
+        dir.path(),
+        "main.js",
+        "$print(Intl.DateTimeFormat().resolvedOptions().locale + ' ' + (1234.5).toLocaleString());",
+    );
+    for isolation in ["--isolation=process", "--isolation=thread"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+            .args(["run", isolation, "main.js"])
+            .current_dir(dir.path())
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", "de_DE.UTF-8")
+            .output()
+            .unwrap();
+        assert_eq!(text(&out.stdout), "de-DE 1.234,5\n", "{isolation}: {}", text(&out.stderr));
+    }
+}
