@@ -471,13 +471,17 @@ impl Dispatcher {
                 }
                 Err(e) => refuse(info, e, on_refused),
             },
-            Run::Inline(f) => {
+            Run::Inline(_) | Run::OnResource(_) => {
                 let intent = match self.intent(spec, &info) {
                     Ok(seq) => seq,
                     Err(e) => return refuse(info, e, on_refused),
                 };
-                let done = catch_unwind(AssertUnwindSafe(|| f(self, grants)))
-                    .unwrap_or_else(|_| panicked(spec.name));
+                let done = catch_unwind(AssertUnwindSafe(|| match run {
+                    Run::Inline(f) => f(self, grants),
+                    Run::OnResource(f) => f(&info.resource),
+                    _ => unreachable!(),
+                }))
+                .unwrap_or_else(|_| panicked(spec.name));
                 Some(finished(intent, false).answer(&self.shared, info, done))
             }
             Run::Pool(quick, job) => {
@@ -524,14 +528,14 @@ impl Dispatcher {
     fn decide(
         &self,
         spec: &OpSpec,
-        targets: Vec<Target>,
+        targets: plan::Targets,
     ) -> Result<(Decision, Grants), (Decision, OpError)> {
         if targets.is_empty() {
             return Ok((Decision::always(), Vec::new()));
         }
         debug_assert_eq!(targets.len(), spec.resources.len(), "{}", spec.name);
         let policy = &self.shared.policy;
-        let mut rules: Vec<String> = Vec::new();
+        let mut rules: smallvec::SmallVec<[String; 2]> = smallvec::SmallVec::new();
         let mut grants = Vec::new();
         for (target, &(_, permission)) in targets.iter().zip(spec.resources) {
             let d = match target {
@@ -559,9 +563,15 @@ impl Dispatcher {
                 rules.push(d.rule);
             }
         }
+        // One rule (the common case: one target) is taken as it is, not joined anew.
+        let rule = if rules.len() == 1 {
+            rules.pop().unwrap_or_default()
+        } else {
+            rules.join("; ")
+        };
         let decision = Decision {
             allowed: true,
-            rule: rules.join("; "),
+            rule,
             grant: None,
         };
         Ok((decision, grants))
