@@ -118,6 +118,16 @@ fn panicked(op: &str) -> Done {
     ))
 }
 
+/// An allowed decision whose rule's text is not made: for a run without an audit log, where
+/// only the record would show it.
+fn allowed_unrecorded(grant: Option<usize>) -> Decision {
+    Decision {
+        allowed: true,
+        rule: String::new(),
+        grant,
+    }
+}
+
 /// A call's record-to-be; it takes the decision's rule (no copy per call).
 fn info(op: &'static str, resource: impl Into<String>, d: Decision, bytes_in: u64) -> CallInfo {
     CallInfo {
@@ -413,17 +423,22 @@ impl Dispatcher {
                 return self.answer_refusal(id, spec, e);
             }
         }
+        // Its rule is set below: the policy's, or `invalid argument`.
         let mut info = CallInfo {
             parts,
-            ..info(spec.name, resource, Decision::invalid(), bytes_in)
+            ..info(spec.name, resource, allowed_unrecorded(None), bytes_in)
         };
+        info.allowed = false;
         let refuse = |info: CallInfo, e: OpError, tell: Option<OnRefused>| {
             self.refuse(id, spec, info, start, e, tell)
         };
         // Validate, then ask the policy.
         let targets = match targets {
             Ok(t) => t,
-            Err(e) => return refuse(info, e, on_refused),
+            Err(e) => {
+                info.rule = Decision::INVALID.into();
+                return refuse(info, e, on_refused);
+            }
         };
         let grants = match self.decide(spec, targets) {
             Ok((d, grants)) => {
@@ -530,8 +545,12 @@ impl Dispatcher {
         spec: &OpSpec,
         targets: plan::Targets,
     ) -> Result<(Decision, Grants), (Decision, OpError)> {
+        // A rule's text goes only into the call's audit record: without a log, an allowed
+        // call's is not made (a denial's still is: it is rare).
+        let recorded = self.shared.audit.enabled();
         if targets.is_empty() {
-            return Ok((Decision::always(), Vec::new()));
+            let d = if recorded { Decision::always() } else { allowed_unrecorded(None) };
+            return Ok((d, Vec::new()));
         }
         debug_assert_eq!(targets.len(), spec.resources.len(), "{}", spec.name);
         let policy = &self.shared.policy;
@@ -540,6 +559,9 @@ impl Dispatcher {
         for (target, &(_, permission)) in targets.iter().zip(spec.resources) {
             let d = match target {
                 Target::Path(abs) => policy.check_path(permission, abs),
+                Target::Name(name) if !recorded && permission != Permission::Stdin => policy
+                    .name_grant(permission, name)
+                    .map_or_else(|| policy.check_name(permission, name), |i| allowed_unrecorded(Some(i))),
                 Target::Name(name) => policy.check_name(permission, name),
                 Target::Net(t) => policy.check_net(t),
             };
