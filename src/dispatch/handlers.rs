@@ -133,7 +133,7 @@ impl Handlers for Dispatcher {
     }
 
     fn env_get(&self, m: proto::EnvGet) -> Plan {
-        let targets = ops::env::validate_name(&m.name).map(|()| smallvec::smallvec![Target::Name(m.name.clone())]);
+        let targets = ops::env::validate_name(&m.name).map(|()| smallvec::smallvec![Target::ResourceName]);
         Plan::new(m.name, targets, Run::OnResource(ops::env::get))
     }
 

@@ -440,7 +440,7 @@ impl Dispatcher {
                 return refuse(info, e, on_refused);
             }
         };
-        let grants = match self.decide(spec, targets) {
+        let grants = match self.decide(spec, targets, &info.resource) {
             Ok((d, grants)) => {
                 (info.allowed, info.rule) = (d.allowed, d.rule);
                 grants
@@ -544,6 +544,7 @@ impl Dispatcher {
         &self,
         spec: &OpSpec,
         targets: plan::Targets,
+        resource: &str,
     ) -> Result<(Decision, Grants), (Decision, OpError)> {
         // A rule's text goes only into the call's audit record: without a log, an allowed
         // call's is not made (a denial's still is: it is rare).
@@ -559,10 +560,19 @@ impl Dispatcher {
         for (target, &(_, permission)) in targets.iter().zip(spec.resources) {
             let d = match target {
                 Target::Path(abs) => policy.check_path(permission, abs),
-                Target::Name(name) if !recorded && permission != Permission::Stdin => policy
-                    .name_grant(permission, name)
-                    .map_or_else(|| policy.check_name(permission, name), |i| allowed_unrecorded(Some(i))),
-                Target::Name(name) => policy.check_name(permission, name),
+                Target::Name(_) | Target::ResourceName => {
+                    let name = target.name(resource);
+                    // Without a log, an allowed name's rule text is not made (see above).
+                    let unrecorded = if recorded || permission == Permission::Stdin {
+                        None
+                    } else {
+                        policy.name_grant(permission, name)
+                    };
+                    match unrecorded {
+                        Some(i) => allowed_unrecorded(Some(i)),
+                        None => policy.check_name(permission, name),
+                    }
+                }
                 Target::Net(t) => policy.check_net(t),
             };
             let grant = match target {
@@ -573,7 +583,9 @@ impl Dispatcher {
             if !allowed {
                 let e = match target {
                     Target::Path(abs) => denied(permission, &abs.display().to_string()),
-                    Target::Name(name) => denied(permission, name),
+                    Target::Name(_) | Target::ResourceName => {
+                        denied(permission, target.name(resource))
+                    }
                     Target::Net(t) => fetch::net_denied(policy, t),
                 };
                 return Err((d, e));

@@ -17,8 +17,20 @@ pub enum Target {
     Path(PathBuf),
     /// A variable's or a channel's name.
     Name(String),
+    /// A name that is the call's resource (`Plan::resource`), not copied.
+    ResourceName,
     /// A host and port.
     Net(NetTarget),
+}
+
+impl Target {
+    /// The name a `Name` or `ResourceName` target decides (`resource`: the call's).
+    pub fn name<'a>(&'a self, resource: &'a str) -> &'a str {
+        match self {
+            Target::Name(name) => name,
+            _ => resource,
+        }
+    }
 }
 
 /// The resources a call's policy decides (one or two: no allocation for them).
