@@ -136,12 +136,14 @@ class Writer {
 ownKeysOnly(Writer);
 
 class Reader {
-  constructor(buf) {
+  // `copy`: `buf` is reused for the next message, so bytes fields are copied out of it.
+  constructor(buf, end, copy) {
     this.buf = buf;
     this.pos = 0;
-    this.end = TypedArrayPrototypeGetLength(buf);
+    this.end = end;
     this.lo = 0;
     this.hi = 0;
+    this.copy = copy;
   }
 }
 ownKeysOnly(Reader);
@@ -529,7 +531,8 @@ function readString(r) {
 
 function readBytes(r) {
   const n = readLength(r);
-  const value = TypedArrayPrototypeSubarray(r.buf, r.pos, r.pos + n);
+  const value = r.copy ? TypedArrayPrototypeSlice(r.buf, r.pos, r.pos + n)
+    : TypedArrayPrototypeSubarray(r.buf, r.pos, r.pos + n);
   r.pos += n;
   return value;
 }
@@ -563,12 +566,21 @@ function member(name, value) {
 function decodeMember(typeName, bytes) {
   const decodeBody = MEMBER_DECODERS[typeName];
   if (decodeBody === undefined) fail(`no oneof decoder for message type ${typeName}`);
-  return decodeBody(new Reader(bytes));
+  return decodeBody(new Reader(bytes, TypedArrayPrototypeGetLength(bytes), false));
+}
+
+/** As `decodeMember`, of the first `length` bytes of `buf` (Uint8Array), a buffer that is
+ * reused: bytes fields are copies, not views into it. */
+function decodeMemberOfReused(typeName, buf, length) {
+  const decodeBody = MEMBER_DECODERS[typeName];
+  if (decodeBody === undefined) fail(`no oneof decoder for message type ${typeName}`);
+  if (length > TypedArrayPrototypeGetLength(buf)) fail('length past the buffer');
+  return decodeBody(new Reader(buf, length, true));
 }
 
 /** Decodes `bytes` (Uint8Array) as the message `typeName`. Bytes fields are views into `bytes`. */
 function decode(typeName, bytes) {
   const decodeBody = DECODERS[typeName];
   if (decodeBody === undefined) fail(`unknown message type ${typeName}`);
-  return decodeBody(new Reader(bytes));
+  return decodeBody(new Reader(bytes, TypedArrayPrototypeGetLength(bytes), false));
 }

@@ -45,13 +45,22 @@ function errorFrom(error) {
 
 // ---- calls
 
+// Where `$send` writes a reply that fits (and returns its length): one buffer for the run,
+// decoded before anything else runs, so a quick call's reply costs no new ArrayBuffer. Longer
+// replies come as an ArrayBuffer of their own, as before.
+const REPLY_BUFFER_BYTES = 4096;
+const replyBuffer = new $ArrayBuffer(REPLY_BUFFER_BYTES);
+const replyView = new $Uint8Array(replyBuffer);
+
 function send(op, payload, id) {
-  return NativeSend(encodeCall(id, op, payload));
+  return NativeSend(encodeCall(id, op, payload), replyBuffer);
 }
 
 // A reply's result, where the whole Reply is not needed: `{ name, value }` (see `member`).
-function answerOf(buffer) {
-  return decodeMember(REPLY, new $Uint8Array(buffer));
+// `answer`: what `send` returned (not null).
+function answerOf(answer) {
+  if (typeof answer === 'number') return decodeMemberOfReused(REPLY, replyView, answer);
+  return decodeMember(REPLY, new $Uint8Array(answer));
 }
 
 function unwrap(answer) {

@@ -34,7 +34,7 @@ impl Dispatcher {
             port: target.port,
         };
         let targets = match ops::net::check_headers(&f.headers) {
-            Ok(()) => Ok(vec![Target::Net(target)]),
+            Ok(()) => Ok(smallvec::smallvec![Target::Net(target)]),
             Err(e) => Err(e),
         };
         let shown = ops::net::shown(&url);

@@ -18,7 +18,7 @@ impl Dispatcher {
     /// A call on one path: refused before the policy when no file could have that name.
     fn on_path(&self, op: &str, path: &str, run: Run) -> Plan {
         match self.absolute(op, path) {
-            Ok(abs) => Plan::new(abs.display().to_string(), Ok(vec![Target::Path(abs)]), run),
+            Ok(abs) => Plan::new(abs.display().to_string(), Ok(smallvec::smallvec![Target::Path(abs)]), run),
             Err(e) => Plan::new(path, Err(e), run),
         }
     }
@@ -32,7 +32,7 @@ impl Dispatcher {
         };
         let (fs, ts) = (shown(&f, from), shown(&t, to));
         let targets = match (f, t) {
-            (Ok(f), Ok(t)) => Ok(vec![Target::Path(f), Target::Path(t)]),
+            (Ok(f), Ok(t)) => Ok(smallvec::smallvec![Target::Path(f), Target::Path(t)]),
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let mut plan = Plan::new(format!("{fs} -> {ts}"), targets, run);
@@ -133,10 +133,8 @@ impl Handlers for Dispatcher {
     }
 
     fn env_get(&self, m: proto::EnvGet) -> Plan {
-        let targets = ops::env::validate_name(&m.name).map(|()| vec![Target::Name(m.name.clone())]);
-        let name = m.name.clone();
-        let run = Run::Inline(Box::new(move |_, _| ops::env::get(&name)));
-        Plan::new(m.name, targets, run)
+        let targets = ops::env::validate_name(&m.name).map(|()| smallvec::smallvec![Target::ResourceName]);
+        Plan::new(m.name, targets, Run::OnResource(ops::env::get))
     }
 
     fn now(&self, _: proto::Now) -> Plan {
@@ -184,7 +182,7 @@ impl Handlers for Dispatcher {
                 d.host.send(&m.channel, bytes::Bytes::from(m.data), stopping).into()
             }
         }));
-        let mut plan = Plan::new(channel.clone(), Ok(vec![Target::Name(channel)]), run);
+        let mut plan = Plan::new(channel.clone(), Ok(smallvec::smallvec![Target::Name(channel)]), run);
         plan.bytes_in = n;
         plan.charge_in = true;
         // A host waiting for this answer learns at once why it will not come.
@@ -198,7 +196,7 @@ impl Handlers for Dispatcher {
             d.host.listen(channel);
             ok()
         }));
-        Plan::new(m.channel.clone(), Ok(vec![Target::Name(m.channel)]), run)
+        Plan::new(m.channel.clone(), Ok(smallvec::smallvec![Target::Name(m.channel)]), run)
     }
 
     fn log(&self, m: proto::Log) -> Plan {
@@ -231,7 +229,7 @@ impl Handlers for Dispatcher {
     fn stdin_read(&self, m: proto::StdinRead) -> Plan {
         let max = (m.max_bytes as usize).clamp(1, ops::stdin::MAX_CHUNK);
         let run = pool(move |_, _| ops::stdin::read(max));
-        Plan::new("stdin", Ok(vec![Target::Name("stdin".into())]), run)
+        Plan::new("stdin", Ok(smallvec::smallvec![Target::Name("stdin".into())]), run)
     }
 
     fn host_message(&self, m: proto::HostMessage) -> Plan {
@@ -240,7 +238,7 @@ impl Handlers for Dispatcher {
         let run = Run::Inline(Box::new(move |_, _| {
             Done::ok(reply::Result::HostMessage(m), 0)
         }));
-        let mut plan = Plan::new(channel.clone(), Ok(vec![Target::Name(channel.clone())]), run);
+        let mut plan = Plan::new(channel.clone(), Ok(smallvec::smallvec![Target::Name(channel.clone())]), run);
         plan.bytes_in = n;
         plan.charge_in = true;
         // The host learns at once why its request will not be answered.

@@ -118,6 +118,16 @@ fn panicked(op: &str) -> Done {
     ))
 }
 
+/// An allowed decision whose rule's text is not made: for a run without an audit log, where
+/// only the record would show it.
+fn allowed_unrecorded(grant: Option<usize>) -> Decision {
+    Decision {
+        allowed: true,
+        rule: String::new(),
+        grant,
+    }
+}
+
 /// A call's record-to-be; it takes the decision's rule (no copy per call).
 fn info(op: &'static str, resource: impl Into<String>, d: Decision, bytes_in: u64) -> CallInfo {
     CallInfo {
@@ -413,19 +423,24 @@ impl Dispatcher {
                 return self.answer_refusal(id, spec, e);
             }
         }
+        // Its rule is set below: the policy's, or `invalid argument`.
         let mut info = CallInfo {
             parts,
-            ..info(spec.name, resource, Decision::invalid(), bytes_in)
+            ..info(spec.name, resource, allowed_unrecorded(None), bytes_in)
         };
+        info.allowed = false;
         let refuse = |info: CallInfo, e: OpError, tell: Option<OnRefused>| {
             self.refuse(id, spec, info, start, e, tell)
         };
         // Validate, then ask the policy.
         let targets = match targets {
             Ok(t) => t,
-            Err(e) => return refuse(info, e, on_refused),
+            Err(e) => {
+                info.rule = Decision::INVALID.into();
+                return refuse(info, e, on_refused);
+            }
         };
-        let grants = match self.decide(spec, targets) {
+        let grants = match self.decide(spec, targets, &info.resource) {
             Ok((d, grants)) => {
                 (info.allowed, info.rule) = (d.allowed, d.rule);
                 grants
@@ -471,13 +486,17 @@ impl Dispatcher {
                 }
                 Err(e) => refuse(info, e, on_refused),
             },
-            Run::Inline(f) => {
+            Run::Inline(_) | Run::OnResource(_) => {
                 let intent = match self.intent(spec, &info) {
                     Ok(seq) => seq,
                     Err(e) => return refuse(info, e, on_refused),
                 };
-                let done = catch_unwind(AssertUnwindSafe(|| f(self, grants)))
-                    .unwrap_or_else(|_| panicked(spec.name));
+                let done = catch_unwind(AssertUnwindSafe(|| match run {
+                    Run::Inline(f) => f(self, grants),
+                    Run::OnResource(f) => f(&info.resource),
+                    _ => unreachable!(),
+                }))
+                .unwrap_or_else(|_| panicked(spec.name));
                 Some(finished(intent, false).answer(&self.shared, info, done))
             }
             Run::Pool(quick, job) => {
@@ -524,19 +543,36 @@ impl Dispatcher {
     fn decide(
         &self,
         spec: &OpSpec,
-        targets: Vec<Target>,
+        targets: plan::Targets,
+        resource: &str,
     ) -> Result<(Decision, Grants), (Decision, OpError)> {
+        // A rule's text goes only into the call's audit record: without a log, an allowed
+        // call's is not made (a denial's still is: it is rare).
+        let recorded = self.shared.audit.enabled();
         if targets.is_empty() {
-            return Ok((Decision::always(), Vec::new()));
+            let d = if recorded { Decision::always() } else { allowed_unrecorded(None) };
+            return Ok((d, Vec::new()));
         }
         debug_assert_eq!(targets.len(), spec.resources.len(), "{}", spec.name);
         let policy = &self.shared.policy;
-        let mut rules: Vec<String> = Vec::new();
+        let mut rules: smallvec::SmallVec<[String; 2]> = smallvec::SmallVec::new();
         let mut grants = Vec::new();
         for (target, &(_, permission)) in targets.iter().zip(spec.resources) {
             let d = match target {
                 Target::Path(abs) => policy.check_path(permission, abs),
-                Target::Name(name) => policy.check_name(permission, name),
+                Target::Name(_) | Target::ResourceName => {
+                    let name = target.name(resource);
+                    // Without a log, an allowed name's rule text is not made (see above).
+                    let unrecorded = if recorded || permission == Permission::Stdin {
+                        None
+                    } else {
+                        policy.name_grant(permission, name)
+                    };
+                    match unrecorded {
+                        Some(i) => allowed_unrecorded(Some(i)),
+                        None => policy.check_name(permission, name),
+                    }
+                }
                 Target::Net(t) => policy.check_net(t),
             };
             let grant = match target {
@@ -547,7 +583,9 @@ impl Dispatcher {
             if !allowed {
                 let e = match target {
                     Target::Path(abs) => denied(permission, &abs.display().to_string()),
-                    Target::Name(name) => denied(permission, name),
+                    Target::Name(_) | Target::ResourceName => {
+                        denied(permission, target.name(resource))
+                    }
                     Target::Net(t) => fetch::net_denied(policy, t),
                 };
                 return Err((d, e));
@@ -559,9 +597,15 @@ impl Dispatcher {
                 rules.push(d.rule);
             }
         }
+        // One rule (the common case: one target) is taken as it is, not joined anew.
+        let rule = if rules.len() == 1 {
+            rules.pop().unwrap_or_default()
+        } else {
+            rules.join("; ")
+        };
         let decision = Decision {
             allowed: true,
-            rule: rules.join("; "),
+            rule,
             grant: None,
         };
         Ok((decision, grants))

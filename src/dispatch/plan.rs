@@ -17,9 +17,24 @@ pub enum Target {
     Path(PathBuf),
     /// A variable's or a channel's name.
     Name(String),
+    /// A name that is the call's resource (`Plan::resource`), not copied.
+    ResourceName,
     /// A host and port.
     Net(NetTarget),
 }
+
+impl Target {
+    /// The name a `Name` or `ResourceName` target decides (`resource`: the call's).
+    pub fn name<'a>(&'a self, resource: &'a str) -> &'a str {
+        match self {
+            Target::Name(name) => name,
+            _ => resource,
+        }
+    }
+}
+
+/// The resources a call's policy decides (one or two: no allocation for them).
+pub type Targets = smallvec::SmallVec<[Target; 2]>;
 
 /// Where each path target was located beneath its grant, in the order of the targets.
 pub type Grants = Vec<Located>;
@@ -35,6 +50,9 @@ pub type PoolJob = Box<dyn FnOnce(&Shared, Grants) -> Done + Send>;
 pub enum Run {
     /// On this thread; answered through `$send`'s return value.
     Inline(Inline),
+    /// As `Inline`, a function of the call's resource alone (`Plan::resource`): no closure to
+    /// box per call.
+    OnResource(fn(&str) -> Done),
     /// On the I/O pool (answered through `$recv`), after a quick attempt here if there is one.
     Pool(Option<QuickJob>, PoolJob),
     /// Armed on this thread (a timer), answered later by the event loop; recorded when armed.
@@ -62,7 +80,7 @@ pub struct Plan {
     pub sha256: Option<String>,
     /// The resources to decide, one per resource field of the op table, or why the arguments
     /// name nothing that could exist (refused before the policy is asked).
-    pub targets: Result<Vec<Target>, OpError>,
+    pub targets: Result<Targets, OpError>,
     /// How it runs.
     pub run: Run,
     /// Told why, whenever the call is refused before it runs (a host waiting for an answer).
@@ -71,7 +89,7 @@ pub struct Plan {
 
 impl Plan {
     /// A call on `resource` that decides `targets` and runs with `run`.
-    pub fn new(resource: impl Into<String>, targets: Result<Vec<Target>, OpError>, run: Run) -> Plan {
+    pub fn new(resource: impl Into<String>, targets: Result<Targets, OpError>, run: Run) -> Plan {
         Plan {
             resource: resource.into(),
             parts: Parts::None,
@@ -92,7 +110,7 @@ impl Plan {
 
     /// A call no policy decides (no resource fields).
     pub fn free(resource: impl Into<String>, run: Run) -> Plan {
-        Plan::new(resource, Ok(Vec::new()), run)
+        Plan::new(resource, Ok(Targets::new()), run)
     }
 
     /// Answered at once with `f`'s result, recorded with `resource`.

@@ -482,15 +482,21 @@ impl Policy {
         if permission == Permission::Stdin {
             return self.check_stdin();
         }
-        let found = self.grants.iter().position(|g| {
+        self.decided(self.name_grant(permission, name))
+    }
+
+    /// The grant that allows `name` under `permission` (not `Stdin`), if any: `check_name`
+    /// without making its rule's text, for a caller that keeps no record of it.
+    pub fn name_grant(&self, permission: Permission, name: &str) -> Option<usize> {
+        debug_assert!(permission != Permission::Stdin);
+        self.grants.iter().position(|g| {
             g.permission == permission
                 && match &g.target {
                     Target::All => true,
                     Target::Name(n) => n == name,
                     _ => false,
                 }
-        });
-        self.decided(found)
+        })
     }
 
     fn decided(&self, grant: Option<usize>) -> Decision {

@@ -137,10 +137,31 @@ pub(crate) fn send(
     let reply = catch_unwind(AssertUnwindSafe(|| on_send(bytes)));
     drop(on_send);
     match reply {
-        Ok(Some(reply)) => rv.set(array_buffer_of(scope, &reply).into()),
+        Ok(Some(reply)) => match write_reply_into(args.get(1), &reply) {
+            Some(n) => rv.set_uint32(n),
+            None => rv.set(array_buffer_of(scope, &reply).into()),
+        },
         Ok(None) => rv.set_null(),
         Err(_) => throw_error(scope, "the host's $send handler failed (panicked)"),
     }
+}
+
+/// `$send(bytes, replyBuffer)`: a reply that fits in `replyBuffer` (an ArrayBuffer the caller
+/// keeps and reuses) is written at its start and `$send` returns its length, so a small
+/// synchronous reply costs no new ArrayBuffer (with the heap sandbox a new one, even 64
+/// bytes, takes pages from V8's region allocator). `None`: no such buffer, or too short.
+fn write_reply_into(arg: v8::Local<v8::Value>, reply: &[u8]) -> Option<u32> {
+    let ab = v8::Local::<v8::ArrayBuffer>::try_from(arg).ok()?;
+    let n = u32::try_from(reply.len()).ok()?;
+    if ab.byte_length() < reply.len() {
+        return None;
+    }
+    let data = ab.data()?;
+    // SAFETY: the buffer is a live argument of this call and at least `reply.len()` long (a
+    // detached one has length 0); no JavaScript runs until `$send` returns, so nothing can
+    // detach, shrink or collect it meanwhile.
+    unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), data.as_ptr() as *mut u8, reply.len()) };
+    Some(n)
 }
 
 /// An ArrayBuffer holding `bytes`. With V8's heap sandbox every backing store lives inside the

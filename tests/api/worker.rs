@@ -818,3 +818,30 @@ fn workers_from_every_kind_of_snapshot_live_side_by_side() {
     let mut bare_again = Worker::new(|_| None);
     bare_again.load("bare.js", "1").unwrap();
 }
+
+#[test]
+fn send_writes_a_reply_that_fits_into_the_reply_buffer_and_returns_its_length() {
+    let (mut w, lines) = {
+        let lines = Rc::new(RefCell::new(Vec::new()));
+        let mut w = Worker::new(|b| Some(b.iter().rev().copied().collect()));
+        let sink = lines.clone();
+        w.set_print_handler(move |l| sink.borrow_mut().push(l.to_string()));
+        (w, lines)
+    };
+    w.load(
+        "reply_buffer.js",
+        "const buf = new ArrayBuffer(4);\n\
+         const n = $send(new Uint8Array([1, 2, 3]), buf);\n\
+         $print(n, Array.from(new Uint8Array(buf, 0, n)).join(','));\n\
+         // too short: a new ArrayBuffer, the buffer untouched\n\
+         const big = $send(new Uint8Array([9, 8, 7, 6, 5]), buf);\n\
+         $print(big instanceof ArrayBuffer, Array.from(new Uint8Array(big)).join(','), new Uint8Array(buf)[0]);\n\
+         // no buffer, or not an ArrayBuffer: as before\n\
+         $print($send(new Uint8Array([4])) instanceof ArrayBuffer, $send(new Uint8Array([4]), 'x') instanceof ArrayBuffer);",
+    )
+    .unwrap();
+    assert_eq!(
+        *lines.borrow(),
+        vec!["3 3,2,1", "true 5,6,7,8,9 3", "true true"]
+    );
+}

@@ -705,3 +705,27 @@ fn copy_file_needs_read_on_from_and_write_on_to_and_records_both_paths() {
     assert_eq!(copies[1]["bytes_out"], 12, "{}", copies[1]);
     assert_eq!(copies[2]["decision"], "deny", "{}", copies[2]);
 }
+
+#[test]
+fn bytes_answered_at_once_are_the_callers_own_and_survive_later_calls() {
+    // Quick answers are decoded from one reply buffer the library reuses: the bytes a call
+    // returns must not change when the next call's answer is written there.
+    let dir = tmp();
+    write(dir.path(), "a.txt", "aaaa");
+    write(dir.path(), "b.txt", "bbbbbbbb");
+    let (code, out, err) = run_js(
+        dir.path(),
+        &["--allow-read=."],
+        r#"
+        const r1 = sys.randomBytes(32), copy1 = Array.from(r1);
+        const r2 = sys.randomBytes(32);
+        const a = await sys.readFile('a.txt');
+        const b = await sys.readFile('b.txt');
+        for (let i = 0; i < 100; i++) sys.randomBytes(32);
+        $print(Array.from(r1).join() === copy1.join(), r1.join() !== r2.join(),
+               new TextDecoder().decode(a), new TextDecoder().decode(b), a.length);
+        "#,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "true true aaaa bbbbbbbb 4", "{err}");
+}
