@@ -29,12 +29,7 @@ mod snapshot_creator;
 /// The name errors and stack frames inside the prelude are reported under.
 const PRELUDE_NAME: &str = "v8box:sys.js";
 
-const PRELUDE_PARTS: [&str; 4] = [
-    "js/primordials.js",
-    "js/codec.js",
-    "js/sys.js",
-    "js/web.js",
-];
+const PRELUDE_PARTS: [&str; 4] = ["js/primordials.js", "js/codec.js", "js/sys.js", "js/web.js"];
 
 fn main() {
     println!("cargo:rerun-if-changed=proto");

@@ -54,11 +54,48 @@ pub const REQUIRE_CONDITIONS: &[&str] = &["v8box", "require"];
 
 /// Node's built-in modules: `require`/`import` of one fails saying that there is no Node API.
 const NODE_BUILTINS: &[&str] = &[
-    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants",
-    "crypto", "dgram", "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2",
-    "https", "inspector", "module", "net", "os", "path", "perf_hooks", "process", "punycode",
-    "querystring", "readline", "repl", "stream", "string_decoder", "sys", "timers", "tls",
-    "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads", "zlib",
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "stream",
+    "string_decoder",
+    "sys",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
+    "zlib",
 ];
 
 /// Prefixes of the specifiers the loader's own generated modules use (never import-mapped).
@@ -160,13 +197,16 @@ impl ModuleLoader {
     pub(crate) fn load(&mut self, request: &ImportRequest) -> Result<ImportedModule, String> {
         let specifier = request.specifier;
         let referrer = request.referrer;
-        let failed = |why: &str| format!("module.load \"{specifier}\" imported from \"{referrer}\": {why}");
+        let failed =
+            |why: &str| format!("module.load \"{specifier}\" imported from \"{referrer}\": {why}");
         if let Some(why) = self.shared.audit.failure() {
             return Err(failed(&format!("refused: the audit log failed ({why})")));
         }
         if let Imports::Host(resolve) = &mut self.imports {
             if request.json {
-                return Err(failed("the host's resolver gives ES modules only (no JSON modules)"));
+                return Err(failed(
+                    "the host's resolver gives ES modules only (no JSON modules)",
+                ));
             }
             let answer = resolve(specifier, referrer);
             let (resource, found) = match &answer {
@@ -184,7 +224,12 @@ impl ModuleLoader {
                 parts: Parts::None,
             };
             let n = found.map_or(0, |s| s.len() as u64);
-            self.shared.audit.call(info, if found.is_some() { "ok" } else { "NOT_FOUND" }, n, None);
+            self.shared.audit.call(
+                info,
+                if found.is_some() { "ok" } else { "NOT_FOUND" },
+                n,
+                None,
+            );
             return answer
                 .map(|(name, source)| ImportedModule {
                     name,
@@ -216,15 +261,21 @@ impl ModuleLoader {
         if let Some(target) = mapped {
             if !target.starts_with('/') {
                 self.refuse_invalid(&target);
-                return Err(failed(&format!("the import map maps it to \"{target}\", which v8box cannot load (not a path)")));
+                return Err(failed(&format!(
+                    "the import map maps it to \"{target}\", which v8box cannot load (not a path)"
+                )));
             }
             let abs = PathBuf::from(&target);
-            return self.load_file(&abs, &target, request.json).map_err(|e| failed(&e));
+            return self
+                .load_file(&abs, &target, request.json)
+                .map_err(|e| failed(&e));
         }
         if let Some(path) = resolve_path(specifier, referrer) {
             let abs = normalize(&self.cwd.join(&path));
             let name = path.to_string_lossy().into_owned();
-            return self.load_file(&abs, &name, request.json).map_err(|e| failed(&e));
+            return self
+                .load_file(&abs, &name, request.json)
+                .map_err(|e| failed(&e));
         }
         if specifier.contains("://") || specifier.starts_with("data:") {
             self.refuse_invalid(specifier);
@@ -236,7 +287,10 @@ impl ModuleLoader {
             self.refuse_invalid(specifier);
             return Err(failed(&no_node_api(specifier)));
         }
-        let from = referrer_abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let from = referrer_abs
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .to_path_buf();
         let abs = if specifier.starts_with('#') {
             self.resolve_imports(specifier, &from, IMPORT_CONDITIONS, false)
         } else {
@@ -250,7 +304,8 @@ impl ModuleLoader {
             }
         };
         let name = abs.display().to_string();
-        self.load_file(&abs, &name, request.json).map_err(|e| failed(&e))
+        self.load_file(&abs, &name, request.json)
+            .map_err(|e| failed(&e))
     }
 
     /// The module for the file `abs` (named `name` if it is loaded first here).
@@ -321,7 +376,10 @@ impl ModuleLoader {
         };
         let Some(grant) = d.grant.filter(|_| d.allowed) else {
             self.shared.audit.call(info, "PERMISSION_DENIED", 0, None);
-            return Err(shown(&format!("permission denied ({})", Policy::module_hint(abs))));
+            return Err(shown(&format!(
+                "permission denied ({})",
+                Policy::module_hint(abs)
+            )));
         };
         let max = self.shared.policy.limits.max_message_bytes() as u64;
         let loc = self.shared.fs.locate(grant, abs);
@@ -348,7 +406,10 @@ impl ModuleLoader {
             }
             Err(e) => {
                 self.shared.audit.call(info, "INVALID_ARGUMENT", 0, None);
-                Err(shown(&format!("not UTF-8 text (invalid at byte {})", e.utf8_error().valid_up_to())))
+                Err(shown(&format!(
+                    "not UTF-8 text (invalid at byte {})",
+                    e.utf8_error().valid_up_to()
+                )))
             }
         }
     }
@@ -429,7 +490,11 @@ impl ModuleLoader {
             _ => {}
         }
         let a = self.analysis(abs)?;
-        Ok(if !a.esm_syntax && a.cjs_markers { Format::CommonJs } else { Format::Esm })
+        Ok(if !a.esm_syntax && a.cjs_markers {
+            Format::CommonJs
+        } else {
+            Format::Esm
+        })
     }
 
     fn analysis(&mut self, abs: &Path) -> Result<Arc<lexer::Analysis>, String> {
@@ -477,7 +542,9 @@ impl ModuleLoader {
             }
             let dir = d.join("node_modules").join(&name);
             match self.probe(&dir) {
-                Probe::Dir => return self.resolve_in_package(&dir, &subpath, conditions, require, spec),
+                Probe::Dir => {
+                    return self.resolve_in_package(&dir, &subpath, conditions, require, spec)
+                }
                 Probe::Denied => {
                     not_looked.get_or_insert(d.join("node_modules"));
                 }
@@ -532,9 +599,12 @@ impl ModuleLoader {
         }
         let target = normalize(&dir.join(subpath));
         if require {
-            return self
-                .file_or_dir(&target)?
-                .ok_or_else(|| format!("\"{spec}\": no file {} (nor with .js, .json or as a folder)", target.display()));
+            return self.file_or_dir(&target)?.ok_or_else(|| {
+                format!(
+                    "\"{spec}\": no file {} (nor with .js, .json or as a folder)",
+                    target.display()
+                )
+            });
         }
         Ok(target)
     }
@@ -551,7 +621,11 @@ impl ModuleLoader {
         if self.probe(base) == Probe::Dir {
             if let Some(main) = self.package_in(base)?.and_then(|p| p.main.clone()) {
                 let m = normalize(&base.join(main));
-                for candidate in [m.display().to_string(), format!("{}.js", m.display()), format!("{}.json", m.display())] {
+                for candidate in [
+                    m.display().to_string(),
+                    format!("{}.js", m.display()),
+                    format!("{}.json", m.display()),
+                ] {
                     let p = PathBuf::from(candidate);
                     if self.probe(&p) == Probe::File {
                         return Ok(Some(p));
@@ -618,14 +692,23 @@ impl ModuleLoader {
     ) -> Result<PathBuf, String> {
         if !target.starts_with("./") {
             if imports && !target.starts_with('/') && !target.starts_with("../") {
-                return self.resolve_package(target, dir, conditions, !conditions.contains(&"import"));
+                return self.resolve_package(
+                    target,
+                    dir,
+                    conditions,
+                    !conditions.contains(&"import"),
+                );
             }
             return Err(format!("\"{spec}\": {pj} maps it to \"{target}\", which is not a path in the package (\"./...\")"));
         }
         let abs = normalize(&dir.join(target));
-        let inside = abs.strip_prefix(dir).map(|r| !r.components().any(|c| c.as_os_str() == "node_modules"));
+        let inside = abs
+            .strip_prefix(dir)
+            .map(|r| !r.components().any(|c| c.as_os_str() == "node_modules"));
         if inside != Ok(true) {
-            return Err(format!("\"{spec}\": {pj} maps it to \"{target}\", outside the package"));
+            return Err(format!(
+                "\"{spec}\": {pj} maps it to \"{target}\", outside the package"
+            ));
         }
         Ok(abs)
     }
@@ -639,7 +722,10 @@ impl ModuleLoader {
         _require: bool,
     ) -> Result<PathBuf, String> {
         let Some(pkg) = self.scope_of(from)? else {
-            return Err(format!("\"{spec}\": no package.json above {} to define it (\"imports\")", from.display()));
+            return Err(format!(
+                "\"{spec}\": no package.json above {} to define it (\"imports\")",
+                from.display()
+            ));
         };
         let pj = pkg.dir.join("package.json").display().to_string();
         let target = pkg
@@ -648,7 +734,9 @@ impl ModuleLoader {
             .and_then(|m| m.as_object())
             .and_then(|m| match_map(m, spec, conditions));
         let Some(target) = target else {
-            return Err(format!("\"{spec}\" is not defined by the \"imports\" of {pj}"));
+            return Err(format!(
+                "\"{spec}\" is not defined by the \"imports\" of {pj}"
+            ));
         };
         let dir = pkg.dir.clone();
         self.package_target(&dir, &target, conditions, spec, &pj, true)
@@ -660,7 +748,12 @@ impl ModuleLoader {
             return Err(no_node_api(spec));
         }
         let dir = from.parent().unwrap_or(Path::new("/"));
-        let path = if spec.starts_with("./") || spec.starts_with("../") || spec.starts_with('/') || spec == "." || spec == ".." {
+        let path = if spec.starts_with("./")
+            || spec.starts_with("../")
+            || spec.starts_with('/')
+            || spec == "."
+            || spec == ".."
+        {
             let base = normalize(&dir.join(spec));
             match self.file_or_dir(&base)? {
                 Some(p) => p,
@@ -671,7 +764,10 @@ impl ModuleLoader {
                             base.display(),
                             Policy::module_hint(&base)
                         ),
-                        _ => format!("no file {} (nor with .js, .json or as a folder)", base.display()),
+                        _ => format!(
+                            "no file {} (nor with .js, .json or as a folder)",
+                            base.display()
+                        ),
                     })
                 }
             }
@@ -732,7 +828,9 @@ fn match_map(
         let Some(star) = k.find('*') else { continue };
         let (prefix, suffix) = (&k[..star], &k[star + 1..]);
         if key.len() >= k.len() - 1 && key.starts_with(prefix) && key.ends_with(suffix) {
-            let better = best.as_ref().is_none_or(|(b, _, _)| prefix.len() > b.find('*').unwrap_or(0));
+            let better = best
+                .as_ref()
+                .is_none_or(|(b, _, _)| prefix.len() > b.find('*').unwrap_or(0));
             if better {
                 let matched = key[prefix.len()..key.len() - suffix.len()].to_string();
                 best = Some((k.as_str(), v, matched));
@@ -751,7 +849,9 @@ fn target_of(v: &serde_json::Value, pattern: Option<&str>, conditions: &[&str]) 
             Some(m) => s.replace('*', m),
             None => s.clone(),
         }),
-        serde_json::Value::Array(items) => items.iter().find_map(|i| target_of(i, pattern, conditions)),
+        serde_json::Value::Array(items) => {
+            items.iter().find_map(|i| target_of(i, pattern, conditions))
+        }
         serde_json::Value::Object(map) => {
             for (k, v) in map {
                 if k == "default" || conditions.contains(&k.as_str()) {

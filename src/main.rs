@@ -986,7 +986,9 @@ fn confine(policy: &Policy, args: &RunArgs) -> Result<(), String> {
     if let Some(url) = &args.audit_otlp {
         confinement.allow_name_lookups();
         if let Some(ports) = confinement.connect.as_mut() {
-            if let Some(port) = url::Url::parse(url).ok().and_then(|u| u.port_or_known_default())
+            if let Some(port) = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.port_or_known_default())
             {
                 ports.push(port);
             }

@@ -103,7 +103,9 @@ impl Watchdog {
                 if let Some(watch) = &limits.isolate_memory {
                     watch.poke();
                 }
-                if ceiling.is_some_and(|c| resident_bytes(limits.memory_of).is_some_and(|now| now > c)) {
+                if ceiling
+                    .is_some_and(|c| resident_bytes(limits.memory_of).is_some_and(|now| now > c))
+                {
                     break TerminationReason::HeapLimit;
                 }
             };

@@ -10,9 +10,9 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::audit::AuditLog;
 use crate::dispatch::{OutputFn, Stream};
+use crate::isolation::Isolation;
 use crate::loader::Imports;
 use crate::policy::Policy;
-use crate::isolation::Isolation;
 use crate::runtime::{self, Exit, Main, RunOptions, WarmWorker};
 use crate::sandbox::CAPTURE_LIMIT_BYTES;
 

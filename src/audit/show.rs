@@ -19,7 +19,13 @@ pub struct ShowFilter {
 
 /// Operations a log may name besides the calls (`ops::table`): the runs', the loader's own
 /// records and refused messages.
-const RECORD_OPS: &[&str] = &["run.start", "run.end", "module.load", "module.resolve", "message"];
+const RECORD_OPS: &[&str] = &[
+    "run.start",
+    "run.end",
+    "module.load",
+    "module.resolve",
+    "message",
+];
 
 /// Whether `op` is one that an audit log can hold (`--op` warns about any other).
 pub fn known_op(op: &str) -> bool {
@@ -52,10 +58,25 @@ pub fn show(log: &str, filter: &ShowFilter) -> String {
     } else {
         format!(
             "{:>5}  {:<10}  {:<15}  {:<12}  {:<36}  {:<8}  {:<28}  {:<17}  {:>9}  {:>9}\n",
-            "SEQ", "DATE", "TIME", "OP", "RESOURCE", "DECISION", "RULE", "OUTCOME", "BYTES", "DUR_US"
+            "SEQ",
+            "DATE",
+            "TIME",
+            "OP",
+            "RESOURCE",
+            "DECISION",
+            "RULE",
+            "OUTCOME",
+            "BYTES",
+            "DUR_US"
         )
     };
-    let clip = |s: &str, width: usize| if filter.wide { s.to_string() } else { clip(s, width) };
+    let clip = |s: &str, width: usize| {
+        if filter.wide {
+            s.to_string()
+        } else {
+            clip(s, width)
+        }
+    };
     let mut shown_any = false;
     for (i, line) in log.lines().enumerate() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {

@@ -63,7 +63,8 @@ impl Dispatcher {
                 }
                 let d = s.policy.check_net(&target);
                 let allowed = d.allowed;
-                let info = with_net_parts(info(NET_FETCH.name, shown, d, 0), next.scheme(), &target);
+                let info =
+                    with_net_parts(info(NET_FETCH.name, shown, d, 0), next.scheme(), &target);
                 if allowed {
                     s.record_on_pool(info, "redirect", hop_start);
                     Ok(())
@@ -169,4 +170,3 @@ fn address_check(shared: Arc<Shared>) -> ops::net::AddressCheck {
         },
     )
 }
-

@@ -18,7 +18,11 @@ impl Dispatcher {
     /// A call on one path: refused before the policy when no file could have that name.
     fn on_path(&self, op: &str, path: &str, run: Run) -> Plan {
         match self.absolute(op, path) {
-            Ok(abs) => Plan::new(abs.display().to_string(), Ok(smallvec::smallvec![Target::Path(abs)]), run),
+            Ok(abs) => Plan::new(
+                abs.display().to_string(),
+                Ok(smallvec::smallvec![Target::Path(abs)]),
+                run,
+            ),
             Err(e) => Plan::new(path, Err(e), run),
         }
     }
@@ -28,7 +32,8 @@ impl Dispatcher {
     fn on_paths(&self, op: &str, from: &str, to: &str, run: Run) -> Plan {
         let (f, t) = (self.absolute(op, from), self.absolute(op, to));
         let shown = |p: &Result<std::path::PathBuf, _>, raw: &str| {
-            p.as_ref().map_or(raw.to_string(), |p| p.display().to_string())
+            p.as_ref()
+                .map_or(raw.to_string(), |p| p.display().to_string())
         };
         let (fs, ts) = (shown(&f, from), shown(&t, to));
         let targets = match (f, t) {
@@ -50,7 +55,9 @@ impl Handlers for Dispatcher {
         // Room for the reply's envelope; a limit smaller than that allows no bytes.
         let max = (self.shared.max_message_bytes as u64).saturating_sub(64);
         let run = Run::Pool(
-            Some(Box::new(move |s, g| ops::fs::read_file_quick(&s.fs, &g[0], max))),
+            Some(Box::new(move |s, g| {
+                ops::fs::read_file_quick(&s.fs, &g[0], max)
+            })),
             Box::new(move |s, g| ops::fs::read_file(&s.fs, &g[0], max)),
         );
         self.on_path(t::FS_READ_FILE.name, &m.path, run)
@@ -116,7 +123,12 @@ impl Handlers for Dispatcher {
             let data = match read.result {
                 Ok(reply::Result::Bytes(b)) => b.data,
                 Ok(_) => unreachable!("a read answers bytes"),
-                Err(e) => return Done { resolved: read.resolved, ..Done::err(e) },
+                Err(e) => {
+                    return Done {
+                        resolved: read.resolved,
+                        ..Done::err(e)
+                    }
+                }
             };
             let mut done = ops::fs::write_file(&s.fs, &g[1], &data, false);
             if done.result.is_ok() {
@@ -124,8 +136,14 @@ impl Handlers for Dispatcher {
                 done.bytes_out = data.len() as u64;
             }
             if read.resolved.is_some() || done.resolved.is_some() {
-                let shown = |r: Option<String>, i: usize| r.unwrap_or_else(|| g[i].abs.display().to_string());
-                done.resolved = Some(format!("{} -> {}", shown(read.resolved, 0), shown(done.resolved.take(), 1)));
+                let shown = |r: Option<String>, i: usize| {
+                    r.unwrap_or_else(|| g[i].abs.display().to_string())
+                };
+                done.resolved = Some(format!(
+                    "{} -> {}",
+                    shown(read.resolved, 0),
+                    shown(done.resolved.take(), 1)
+                ));
             }
             done
         });
@@ -133,7 +151,8 @@ impl Handlers for Dispatcher {
     }
 
     fn env_get(&self, m: proto::EnvGet) -> Plan {
-        let targets = ops::env::validate_name(&m.name).map(|()| smallvec::smallvec![Target::ResourceName]);
+        let targets =
+            ops::env::validate_name(&m.name).map(|()| smallvec::smallvec![Target::ResourceName]);
         Plan::new(m.name, targets, Run::OnResource(ops::env::get))
     }
 
@@ -142,7 +161,9 @@ impl Handlers for Dispatcher {
     }
 
     fn random_bytes(&self, m: proto::RandomBytes) -> Plan {
-        Plan::inline(m.length.to_string(), move |_| ops::clock::random_bytes(m.length))
+        Plan::inline(m.length.to_string(), move |_| {
+            ops::clock::random_bytes(m.length)
+        })
     }
 
     fn sleep(&self, m: proto::Sleep) -> Plan {
@@ -178,15 +199,29 @@ impl Handlers for Dispatcher {
             if reply_to != 0 {
                 d.host.answer(reply_to, m.data).into()
             } else {
-                let stopping = || d.terminate.borrow().as_ref().and_then(|t| t.reason()).is_some();
-                d.host.send(&m.channel, bytes::Bytes::from(m.data), stopping).into()
+                let stopping = || {
+                    d.terminate
+                        .borrow()
+                        .as_ref()
+                        .and_then(|t| t.reason())
+                        .is_some()
+                };
+                d.host
+                    .send(&m.channel, bytes::Bytes::from(m.data), stopping)
+                    .into()
             }
         }));
-        let mut plan = Plan::new(channel.clone(), Ok(smallvec::smallvec![Target::Name(channel)]), run);
+        let mut plan = Plan::new(
+            channel.clone(),
+            Ok(smallvec::smallvec![Target::Name(channel)]),
+            run,
+        );
         plan.bytes_in = n;
         plan.charge_in = true;
         // A host waiting for this answer learns at once why it will not come.
-        plan.on_refused = Some(Box::new(move |d, e| d.host.fail(reply_to, e.message.clone())));
+        plan.on_refused = Some(Box::new(move |d, e| {
+            d.host.fail(reply_to, e.message.clone())
+        }));
         plan
     }
 
@@ -196,7 +231,11 @@ impl Handlers for Dispatcher {
             d.host.listen(channel);
             ok()
         }));
-        Plan::new(m.channel.clone(), Ok(smallvec::smallvec![Target::Name(m.channel)]), run)
+        Plan::new(
+            m.channel.clone(),
+            Ok(smallvec::smallvec![Target::Name(m.channel)]),
+            run,
+        )
     }
 
     fn log(&self, m: proto::Log) -> Plan {
@@ -204,7 +243,10 @@ impl Handlers for Dispatcher {
             Ok(proto::log::Level::Warn | proto::log::Level::Error) => Stream::Stderr,
             _ => Stream::Stdout,
         };
-        Plan::free("", Run::Notify(Box::new(move |d| (d.output)(stream, &m.message))))
+        Plan::free(
+            "",
+            Run::Notify(Box::new(move |d| (d.output)(stream, &m.message))),
+        )
     }
 
     fn exit(&self, m: proto::Exit) -> Plan {
@@ -229,7 +271,11 @@ impl Handlers for Dispatcher {
     fn stdin_read(&self, m: proto::StdinRead) -> Plan {
         let max = (m.max_bytes as usize).clamp(1, ops::stdin::MAX_CHUNK);
         let run = pool(move |_, _| ops::stdin::read(max));
-        Plan::new("stdin", Ok(smallvec::smallvec![Target::Name("stdin".into())]), run)
+        Plan::new(
+            "stdin",
+            Ok(smallvec::smallvec![Target::Name("stdin".into())]),
+            run,
+        )
     }
 
     fn host_message(&self, m: proto::HostMessage) -> Plan {
@@ -238,7 +284,11 @@ impl Handlers for Dispatcher {
         let run = Run::Inline(Box::new(move |_, _| {
             Done::ok(reply::Result::HostMessage(m), 0)
         }));
-        let mut plan = Plan::new(channel.clone(), Ok(smallvec::smallvec![Target::Name(channel.clone())]), run);
+        let mut plan = Plan::new(
+            channel.clone(),
+            Ok(smallvec::smallvec![Target::Name(channel.clone())]),
+            run,
+        );
         plan.bytes_in = n;
         plan.charge_in = true;
         // The host learns at once why its request will not be answered.

@@ -320,7 +320,9 @@ impl Dispatcher {
             Err(_) => {
                 let name = spec.name;
                 let info = info(name, "", Decision::deny(), bytes.len() as u64);
-                self.shared.audit.call(info, ErrorCode::Internal.name(), 0, Some(start));
+                self.shared
+                    .audit
+                    .call(info, ErrorCode::Internal.name(), 0, Some(start));
                 let e = OpError::new(
                     ErrorCode::Internal,
                     format!("{name}: internal error (the host failed while handling this call)"),
@@ -550,7 +552,11 @@ impl Dispatcher {
         // call's is not made (a denial's still is: it is rare).
         let recorded = self.shared.audit.enabled();
         if targets.is_empty() {
-            let d = if recorded { Decision::always() } else { allowed_unrecorded(None) };
+            let d = if recorded {
+                Decision::always()
+            } else {
+                allowed_unrecorded(None)
+            };
             return Ok((d, Vec::new()));
         }
         debug_assert_eq!(targets.len(), spec.resources.len(), "{}", spec.name);
@@ -652,13 +658,7 @@ impl Dispatcher {
     }
 
     /// Sends a job to the I/O pool; its reply comes back as an `Event::Reply`.
-    fn spawn(
-        &self,
-        finished: Finished,
-        info: CallInfo,
-        grants: Grants,
-        job: plan::PoolJob,
-    ) {
+    fn spawn(&self, finished: Finished, info: CallInfo, grants: Grants, job: plan::PoolJob) {
         let shared = self.shared.clone();
         let events = self.events.clone();
         shared.sequence.pooled(finished.intent);
@@ -668,7 +668,10 @@ impl Dispatcher {
             let done = catch_unwind(AssertUnwindSafe(|| job(&shared, grants)))
                 .unwrap_or_else(|_| panicked(op));
             let id = finished.id;
-            let finished = Finished { started, ..finished };
+            let finished = Finished {
+                started,
+                ..finished
+            };
             let bytes = finished.answer(&shared, info, done);
             let _ = events.send(Event::Reply { id, bytes });
         });

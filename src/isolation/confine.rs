@@ -86,7 +86,8 @@ impl Confinement {
             c.allow_name_lookups();
         }
         if let Some(log) = audit {
-            c.write.push(std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf()));
+            c.write
+                .push(std::path::absolute(log).unwrap_or_else(|_| log.to_path_buf()));
         }
         c
     }

@@ -98,7 +98,9 @@ fn limits(report: &mut JailReport) -> Result<(), String> {
     // Not RLIMIT_NPROC: it counts threads too, per user, and V8 needs its threads; seccomp
     // lets `clone` make threads only (no new process). Not RLIMIT_AS: V8's heap sandbox is
     // an address-space reservation of 1 TiB (docs/SECURITY.md).
-    report.layers.push("rlimits: core 0, fsize 0, nofile 64".into());
+    report
+        .layers
+        .push("rlimits: core 0, fsize 0, nofile 64".into());
     Ok(())
 }
 

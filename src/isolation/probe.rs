@@ -22,7 +22,9 @@ pub fn run_requested(spec: &str) -> Vec<String> {
         .filter(|s| !s.is_empty() && !s.starts_with("misbehave:"))
         .map(|attempt| {
             let result = match attempt.split_once(':') {
-                Some(("open", path)) => std::fs::File::open(path).map(drop).map_err(|e| e.to_string()),
+                Some(("open", path)) => std::fs::File::open(path)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
                 Some(("write", path)) => std::fs::OpenOptions::new()
                     .append(true)
                     .open(path)

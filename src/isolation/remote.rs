@@ -125,7 +125,9 @@ impl Prestarted {
             }
         }
         let mut child = command
-            .stdin(Stdio::from(shared.try_clone().map_err(|e| fail(e.to_string()))?))
+            .stdin(Stdio::from(
+                shared.try_clone().map_err(|e| fail(e.to_string()))?,
+            ))
             .stdout(Stdio::from(OwnedFd::from(control_worker)))
             .stderr(Stdio::piped())
             .spawn()
@@ -155,7 +157,10 @@ impl Prestarted {
                 if killed.load(Ordering::SeqCst) {
                     return false;
                 }
-                let mut fds = [rustix::event::PollFd::new(&*pidfd, rustix::event::PollFlags::IN)];
+                let mut fds = [rustix::event::PollFd::new(
+                    &*pidfd,
+                    rustix::event::PollFlags::IN,
+                )];
                 let zero = rustix::event::Timespec {
                     tv_sec: 0,
                     tv_nsec: 0,
@@ -195,7 +200,8 @@ impl Prestarted {
 impl Drop for Prestarted {
     fn drop(&mut self) {
         if let Some(mut parts) = self.parts.take() {
-            let _ = rustix::process::pidfd_send_signal(&*parts.pidfd, rustix::process::Signal::KILL);
+            let _ =
+                rustix::process::pidfd_send_signal(&*parts.pidfd, rustix::process::Signal::KILL);
             let _ = parts.child.wait();
         }
     }
@@ -257,7 +263,10 @@ impl RemoteWorker {
             exe: exe.display().to_string(),
             why,
         };
-        let mut parts = pre.parts.take().expect("a pre-started worker is started once");
+        let mut parts = pre
+            .parts
+            .take()
+            .expect("a pre-started worker is started once");
         parts.channel.set_max(start.max_message_bytes + FRAME_SLACK);
         let stop = parts
             .control

@@ -119,7 +119,11 @@ fn allow_list(arch: TargetArch) -> Result<BpfProgram, String> {
     let thread = libc::CLONE_THREAD as u64;
     rules.insert(
         libc::SYS_clone,
-        vec![rule(vec![cond(0, SeccompCmpOp::MaskedEq(thread), thread)?])?],
+        vec![rule(vec![cond(
+            0,
+            SeccompCmpOp::MaskedEq(thread),
+            thread,
+        )?])?],
     );
     // Signals to its own threads only (`raise`, `abort`, V8's profiler is not used).
     rules.insert(
@@ -129,10 +133,15 @@ fn allow_list(arch: TargetArch) -> Result<BpfProgram, String> {
     // Naming threads and anonymous mappings, reading the dumpable flag; nothing else of prctl.
     rules.insert(
         libc::SYS_prctl,
-        [libc::PR_SET_NAME, libc::PR_GET_NAME, libc::PR_SET_VMA, libc::PR_GET_DUMPABLE]
-            .iter()
-            .map(|&op| rule(vec![cond(0, SeccompCmpOp::Eq, op as u64)?]))
-            .collect::<Result<_, _>>()?,
+        [
+            libc::PR_SET_NAME,
+            libc::PR_GET_NAME,
+            libc::PR_SET_VMA,
+            libc::PR_GET_DUMPABLE,
+        ]
+        .iter()
+        .map(|&op| rule(vec![cond(0, SeccompCmpOp::Eq, op as u64)?]))
+        .collect::<Result<_, _>>()?,
     );
     // Reading its limits (glibc's getrlimit), never setting one.
     rules.insert(

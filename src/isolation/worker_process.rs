@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::channel::{Channel, ChannelError};
 use super::wire::{self, pb};
 use crate::worker::{JsError, MemoryWatch, TerminateHandle, Worker, WorkerOptions};
-use std::sync::{Arc, Mutex};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
+use std::sync::{Arc, Mutex};
 
 /// How often a worker with a heap limit compares its ArrayBuffer memory with the limit
 /// (V8 counts some of it only at collections), as the watchdog does in thread mode.
@@ -284,7 +284,8 @@ fn listen_for_stops(mut control: UnixStream, current: Current) {
     std::thread::spawn(move || {
         let mut byte = [0u8; 1];
         while let Ok(1) = control.read(&mut byte) {
-            if let (Some(reason), Some(handle)) = (wire::reason_of(byte[0] as u32), current.handle())
+            if let (Some(reason), Some(handle)) =
+                (wire::reason_of(byte[0] as u32), current.handle())
             {
                 handle.terminate_for(reason);
             }

@@ -90,7 +90,11 @@ impl ModuleLoader {
         let dir = abs.parent().unwrap_or(Path::new("/")).display().to_string();
         let mut out = String::new();
         let mut deps = String::from("const __deps = {\n");
-        let _ = writeln!(out, "import __body from {};", lit(&format!("{CJS_BODY}{file}")));
+        let _ = writeln!(
+            out,
+            "import __body from {};",
+            lit(&format!("{CJS_BODY}{file}"))
+        );
         for (i, spec) in analysis.requires.iter().enumerate() {
             let resolved = self
                 .resolve_require(spec, abs)
@@ -100,16 +104,39 @@ impl ModuleLoader {
                     let p = path.display().to_string();
                     match format {
                         Format::CommonJs => {
-                            let _ = writeln!(out, "import {{ record as __r{i} }} from {};", lit(&format!("{CJS_RECORD}{p}")));
-                            let _ = writeln!(deps, "  {}: {{ path: {}, get: () => __r{i} }},", lit(spec), lit(&p));
+                            let _ = writeln!(
+                                out,
+                                "import {{ record as __r{i} }} from {};",
+                                lit(&format!("{CJS_RECORD}{p}"))
+                            );
+                            let _ = writeln!(
+                                deps,
+                                "  {}: {{ path: {}, get: () => __r{i} }},",
+                                lit(spec),
+                                lit(&p)
+                            );
                         }
                         Format::Esm => {
                             let _ = writeln!(out, "import * as __r{i} from {};", lit(&p));
-                            let _ = writeln!(deps, "  {}: {{ path: {}, get: () => ({{ load: () => __r{i} }}) }},", lit(spec), lit(&p));
+                            let _ = writeln!(
+                                deps,
+                                "  {}: {{ path: {}, get: () => ({{ load: () => __r{i} }}) }},",
+                                lit(spec),
+                                lit(&p)
+                            );
                         }
                         Format::Json => {
-                            let _ = writeln!(out, "import __r{i} from {} with {{ type: \"json\" }};", lit(&p));
-                            let _ = writeln!(deps, "  {}: {{ path: {}, get: () => ({{ load: () => __r{i} }}) }},", lit(spec), lit(&p));
+                            let _ = writeln!(
+                                out,
+                                "import __r{i} from {} with {{ type: \"json\" }};",
+                                lit(&p)
+                            );
+                            let _ = writeln!(
+                                deps,
+                                "  {}: {{ path: {}, get: () => ({{ load: () => __r{i} }}) }},",
+                                lit(spec),
+                                lit(&p)
+                            );
                         }
                     }
                 }
@@ -158,7 +185,11 @@ impl ModuleLoader {
         let mut names = Vec::new();
         self.cjs_names(abs, 0, &mut names);
         let mut out = String::new();
-        let _ = writeln!(out, "import {{ record as __record }} from {};", lit(&format!("{CJS_RECORD}{file}")));
+        let _ = writeln!(
+            out,
+            "import {{ record as __record }} from {};",
+            lit(&format!("{CJS_RECORD}{file}"))
+        );
         out.push_str("const __m = __record.load();\n");
         out.push_str("const __o = __m !== null && (typeof __m === \"object\" || typeof __m === \"function\") ? __m : {};\n");
         out.push_str("export default __m;\nexport { __m as \"module.exports\" };\n");
@@ -166,7 +197,12 @@ impl ModuleLoader {
             if n == "default" || n == "module.exports" || n.contains('\0') {
                 continue;
             }
-            let _ = writeln!(out, "const __e{i} = __o[{}];\nexport {{ __e{i} as {} }};", lit(n), lit(n));
+            let _ = writeln!(
+                out,
+                "const __e{i} = __o[{}];\nexport {{ __e{i} as {} }};",
+                lit(n),
+                lit(n)
+            );
         }
         Ok(out)
     }

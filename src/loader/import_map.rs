@@ -46,7 +46,9 @@ fn entries(
             ));
         };
         if key.ends_with('/') != target.ends_with('/') {
-            return Err(format!("{what}: \"{key}\" and its value must both end in \"/\" or neither"));
+            return Err(format!(
+                "{what}: \"{key}\" and its value must both end in \"/\" or neither"
+            ));
         }
         let key = as_path(key, base).unwrap_or_else(|| key.clone());
         out.push((key, target));
@@ -65,7 +67,9 @@ impl ImportMap {
         };
         for key in top.keys() {
             if key != "imports" && key != "scopes" {
-                return Err(format!("unknown key \"{key}\" (an import map has \"imports\" and \"scopes\")"));
+                return Err(format!(
+                    "unknown key \"{key}\" (an import map has \"imports\" and \"scopes\")"
+                ));
             }
         }
         let imports = match top.get("imports") {
@@ -137,9 +141,18 @@ mod tests {
             Path::new("/app"),
         )
         .unwrap();
-        assert_eq!(m.resolve("lodash", "/app/main.js").unwrap(), "/app/vendor/lodash.js");
-        assert_eq!(m.resolve("lib/a/b.js", "/app/main.js").unwrap(), "/app/src/lib/a/b.js");
-        assert_eq!(m.resolve("lodash", "/app/legacy/x.js").unwrap(), "/app/vendor/lodash3.js");
+        assert_eq!(
+            m.resolve("lodash", "/app/main.js").unwrap(),
+            "/app/vendor/lodash.js"
+        );
+        assert_eq!(
+            m.resolve("lib/a/b.js", "/app/main.js").unwrap(),
+            "/app/src/lib/a/b.js"
+        );
+        assert_eq!(
+            m.resolve("lodash", "/app/legacy/x.js").unwrap(),
+            "/app/vendor/lodash3.js"
+        );
         assert!(m.resolve("react", "/app/main.js").is_none());
         assert!(ImportMap::parse(r#"{"imports": {"a": "b"}}"#, Path::new("/")).is_err());
     }

@@ -15,13 +15,26 @@ enum Tok {
 }
 
 const PUNCTS: &[&str] = &[
-    "...", "===", "!==", "==", "!=", "=>", "?.", "=", ".", ",", ";", ":", "(", ")", "[", "]", "{", "}",
+    "...", "===", "!==", "==", "!=", "=>", "?.", "=", ".", ",", ";", ":", "(", ")", "[", "]", "{",
+    "}",
 ];
 
 /// Keywords after which a `/` starts a regular expression.
 const BEFORE_REGEX: &[&str] = &[
-    "return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do",
-    "else", "yield", "await",
+    "return",
+    "typeof",
+    "instanceof",
+    "in",
+    "of",
+    "new",
+    "delete",
+    "void",
+    "throw",
+    "case",
+    "do",
+    "else",
+    "yield",
+    "await",
 ];
 
 fn is_ident_start(b: u8) -> bool {
@@ -279,7 +292,8 @@ pub fn analyze(src: &str) -> Analysis {
             }
             "Object" => {
                 // Object.defineProperty(exports, "name", ...)
-                if punct(i + 1, ".") && ident(i + 2) == Some("defineProperty") && punct(i + 3, "(") {
+                if punct(i + 1, ".") && ident(i + 2) == Some("defineProperty") && punct(i + 3, "(")
+                {
                     if let Some(j) = exports_at(i + 4) {
                         if punct(j, ",") {
                             if let Some(s) = string(j + 1) {
@@ -356,9 +370,14 @@ mod tests {
         assert!(!a.esm_syntax);
         assert!(a.cjs_markers);
         assert_eq!(a.requires, vec!["./x", "./y"]);
-        assert_eq!(a.exports, vec!["__esModule", "a", "b", "c-d", "e", "f", "g"]);
+        assert_eq!(
+            a.exports,
+            vec!["__esModule", "a", "b", "c-d", "e", "f", "g"]
+        );
         assert_eq!(a.reexports, vec!["./y"]);
-        let b = analyze("import x from './x.js';\nexport const y = `${x}`;\nconst z = import('./z.js');");
+        let b = analyze(
+            "import x from './x.js';\nexport const y = `${x}`;\nconst z = import('./z.js');",
+        );
         assert!(b.esm_syntax);
         let c = analyze("const m = await import('./x.js'); function f() { return a / b / c; }");
         assert!(!c.esm_syntax);

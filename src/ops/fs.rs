@@ -123,9 +123,10 @@ impl FsRoots {
             .grants
             .iter()
             .map(|g| match (&g.permission, &g.target) {
-                (p @ (Permission::Read | Permission::Write | Permission::Module), Target::Path(path)) => {
-                    Some((*p, path.clone(), real_location(path)))
-                }
+                (
+                    p @ (Permission::Read | Permission::Write | Permission::Module),
+                    Target::Path(path),
+                ) => Some((*p, path.clone(), real_location(path))),
                 (p @ (Permission::Read | Permission::Write | Permission::Module), Target::All) => {
                     Some((*p, PathBuf::from("/"), PathBuf::from("/")))
                 }
@@ -334,8 +335,14 @@ impl FsRoots {
         }
         let (verb, hint) = match loc.permission {
             Permission::Module => ("load", Policy::module_hint(reached)),
-            Permission::Read => ("read", Policy::hint(loc.permission, &reached.display().to_string())),
-            _ => ("write", Policy::hint(loc.permission, &reached.display().to_string())),
+            Permission::Read => (
+                "read",
+                Policy::hint(loc.permission, &reached.display().to_string()),
+            ),
+            _ => (
+                "write",
+                Policy::hint(loc.permission, &reached.display().to_string()),
+            ),
         };
         let shown = reached.display().to_string();
         Err(OpError::new(
@@ -617,25 +624,37 @@ pub struct ModuleFile {
 /// thread and without waiting: opened `O_NONBLOCK`, and only a regular file of at most
 /// `max_bytes` with one hard link is read (a FIFO, a device, `/proc`'s endless files or a
 /// directory are refused before a byte is read).
-pub fn read_module(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Result<ModuleFile, (OpError, Option<String>)> {
+pub fn read_module(
+    roots: &FsRoots,
+    loc: &Located,
+    max_bytes: u64,
+) -> Result<ModuleFile, (OpError, Option<String>)> {
     const OP: &str = "module.load";
     let mut reached = None;
     let mut run = || -> Result<Vec<u8>, OpError> {
         let err = |e| io_error(OP, &loc.abs, e);
-        let (file, real) = match roots.open_reached(OP, loc, nonblocking(OpenOptions::new().read(true)))? {
-            Ok(opened) => opened,
-            Err(e) if would_block(&e) => {
-                return Err(OpError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("{OP} \"{}\": not a regular file (a FIFO, socket or device)", loc.abs.display()),
-                ))
-            }
-            Err(e) => return Err(err(e)),
-        };
+        let (file, real) =
+            match roots.open_reached(OP, loc, nonblocking(OpenOptions::new().read(true)))? {
+                Ok(opened) => opened,
+                Err(e) if would_block(&e) => {
+                    return Err(OpError::new(
+                        ErrorCode::InvalidArgument,
+                        format!(
+                            "{OP} \"{}\": not a regular file (a FIFO, socket or device)",
+                            loc.abs.display()
+                        ),
+                    ))
+                }
+                Err(e) => return Err(err(e)),
+            };
         roots.allow_reached(OP, loc, reached.insert(real))?;
         let meta = file.metadata().map_err(err)?;
         if !meta.is_file() {
-            let what = if meta.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "not a regular file (a FIFO, socket or device)"
+            };
             return Err(OpError::new(
                 ErrorCode::InvalidArgument,
                 format!("{OP} \"{}\": {what}", loc.abs.display()),
@@ -655,15 +674,20 @@ pub fn read_module(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Result<Mod
             return Err(too_large());
         }
         let mut data = Vec::new();
-        data.try_reserve_exact(meta.len() as usize).map_err(|_| too_large())?;
-        file.take(max_bytes + 1).read_to_end(&mut data).map_err(err)?;
+        data.try_reserve_exact(meta.len() as usize)
+            .map_err(|_| too_large())?;
+        file.take(max_bytes + 1)
+            .read_to_end(&mut data)
+            .map_err(err)?;
         if data.len() as u64 > max_bytes {
             return Err(too_large());
         }
         Ok(data)
     };
     let result = run();
-    let resolved = reached.filter(|r| r != &loc.abs).map(|r| r.display().to_string());
+    let resolved = reached
+        .filter(|r| r != &loc.abs)
+        .map(|r| r.display().to_string());
     match result {
         Ok(data) => Ok(ModuleFile { data, resolved }),
         Err(e) => Err((e, resolved)),

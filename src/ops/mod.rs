@@ -5,9 +5,9 @@ pub mod clock;
 pub mod env;
 pub mod fs;
 pub mod net;
+pub mod stdin;
 pub mod table;
 pub mod url;
-pub mod stdin;
 
 use crate::proto::{reply, ErrorCode};
 

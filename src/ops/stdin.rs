@@ -21,7 +21,10 @@ pub fn read(max: usize) -> Done {
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Done::err(OpError::new(ErrorCode::Io, format!("stdin.read \"stdin\": {e}")))
+                return Done::err(OpError::new(
+                    ErrorCode::Io,
+                    format!("stdin.read \"stdin\": {e}"),
+                ))
             }
         }
     }

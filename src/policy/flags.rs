@@ -70,7 +70,9 @@ pub(crate) fn parse_target(
         }
         Permission::Host => Target::Name(text.to_string()),
         Permission::Stdin => {
-            return Err("stdin is allowed whole (--allow-stdin, [stdin] allow = true), not by name".into())
+            return Err(
+                "stdin is allowed whole (--allow-stdin, [stdin] allow = true), not by name".into(),
+            )
         }
     })
 }

@@ -364,7 +364,11 @@ impl Policy {
     /// Makes the folder of the main module `main` (relative to `cwd`) the module root, unless
     /// the policy has one (`--module-root`, `[modules] root`, `Permission::Module`).
     pub fn add_main_module_root(&mut self, main: &Path, cwd: &Path) {
-        if self.grants.iter().any(|g| g.permission == Permission::Module) {
+        if self
+            .grants
+            .iter()
+            .any(|g| g.permission == Permission::Module)
+        {
             return;
         }
         let main = crate::loader::normalize(&cwd.join(main));

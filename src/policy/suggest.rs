@@ -70,7 +70,12 @@ fn text<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 /// `run_start` has that `seq`), as TOML with a comment per grant naming its records. Relative
 /// paths in records (there should be none) resolve against `cwd`. Errors when `run` names no
 /// run of the log.
-pub fn suggest(records: &[Value], run: Option<u64>, source: &str, cwd: &Path) -> Result<String, String> {
+pub fn suggest(
+    records: &[Value],
+    run: Option<u64>,
+    source: &str,
+    cwd: &Path,
+) -> Result<String, String> {
     let mut needs = Needs::default();
     // Each worker's open run: a record belongs to the last run its worker started.
     let mut open: BTreeMap<String, u64> = BTreeMap::new();
@@ -130,7 +135,11 @@ pub fn suggest(records: &[Value], run: Option<u64>, source: &str, cwd: &Path) ->
             let known: Vec<String> = runs.iter().map(u64::to_string).collect();
             return Err(format!(
                 "--run {want}: no run of the log starts at seq {want} (runs start at seq {})",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
     }
@@ -147,14 +156,17 @@ impl Needs {
         let resource = text(r, "resource").unwrap_or("");
         let path = |p: &str| normalize(&cwd.join(p));
         let mut skip = |why: &str| {
-            self.skipped
-                .push(format!("seq {seq}: {op}: {why}"));
+            self.skipped.push(format!("seq {seq}: {op}: {why}"));
         };
         // A file operation's paths, each under its field's permission (the op table), or an
         // import's.
         let files: Vec<(&str, Permission)> = match table::find(op) {
-            Some(o) if o.recorded && !o.resources.is_empty()
-                && o.resources.iter().all(|(_, p)| matches!(p, Permission::Read | Permission::Write)) =>
+            Some(o)
+                if o.recorded
+                    && !o.resources.is_empty()
+                    && o.resources
+                        .iter()
+                        .all(|(_, p)| matches!(p, Permission::Read | Permission::Write)) =>
             {
                 o.resources.iter().map(|(f, p)| (*f, *p)).collect()
             }
@@ -171,7 +183,8 @@ impl Needs {
                 let mut fields = Vec::new();
                 for (field, p) in &files {
                     let Some(path) = text(r, field) else {
-                        let names: Vec<String> = files.iter().map(|(f, _)| format!("{f:?}")).collect();
+                        let names: Vec<String> =
+                            files.iter().map(|(f, _)| format!("{f:?}")).collect();
                         skip(&format!(
                             "a {} recorded without {} (an older log)",
                             op.trim_start_matches("fs."),
@@ -311,7 +324,10 @@ fn narrow(paths: BTreeMap<PathBuf, Seen>) -> Vec<(String, String)> {
     let mut by_folder: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     for p in paths.keys() {
         if let Some(parent) = p.parent() {
-            by_folder.entry(parent.to_path_buf()).or_default().push(p.clone());
+            by_folder
+                .entry(parent.to_path_buf())
+                .or_default()
+                .push(p.clone());
         }
     }
     let mut grants: BTreeMap<PathBuf, Seen> = BTreeMap::new();

@@ -79,7 +79,8 @@ fn watch() {
         for w in asked {
             if !w.asked.swap(true, Ordering::Relaxed) {
                 // V8 drops the request if the isolate has been disposed meanwhile.
-                w.isolate.request_interrupt(on_interrupt, w.share as *mut c_void);
+                w.isolate
+                    .request_interrupt(on_interrupt, w.share as *mut c_void);
             }
         }
         std::thread::sleep(POLL);

@@ -115,8 +115,12 @@ fn shown(scope: &mut v8::PinScope, value: v8::Local<v8::Value>, depth: u32) -> S
     let mut parts = Vec::new();
     let value_key = v8::String::new(scope, "value").unwrap();
     for i in 0..names.length().min(MAX_ITEMS) {
-        let Some(name) = names.get_index(scope, i) else { continue };
-        let Ok(key) = v8::Local::<v8::Name>::try_from(name) else { continue };
+        let Some(name) = names.get_index(scope, i) else {
+            continue;
+        };
+        let Ok(key) = v8::Local::<v8::Name>::try_from(name) else {
+            continue;
+        };
         let text = name.to_rust_string_lossy(scope);
         let shown_value = match obj
             .get_own_property_descriptor(scope, key)

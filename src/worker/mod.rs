@@ -27,7 +27,8 @@ pub use cage_guard::{committed_heap_bytes, CAGE_BUDGET_BYTES, CAGE_BYTES};
 pub use error::{JsError, TerminationReason};
 pub use modules::{Evaluation, ImportRequest, ImportedModule, ModuleKind, Resolver};
 pub use platform::{
-    bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled, set_flags, version,
+    bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled,
+    set_flags, version,
 };
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
@@ -364,7 +365,10 @@ impl Worker {
         let resolver = state.borrow().resolver.clone();
         let mut resolve = |r: &ImportRequest| match &resolver {
             Some(f) => (f.borrow_mut())(r),
-            None => Err(format!("import \"{}\": this worker has no module resolver", r.specifier)),
+            None => Err(format!(
+                "import \"{}\": this worker has no module resolver",
+                r.specifier
+            )),
         };
         self.enter_js(|tc| modules::load(tc, name, source, &mut resolve).map(|_| ()))
     }

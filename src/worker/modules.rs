@@ -128,15 +128,27 @@ fn attribute_json(
     let mut json = false;
     let mut i = 0;
     while i + 1 < attrs.length() {
-        let key = attrs.get(scope, i).and_then(|d| v8::Local::<v8::Value>::try_from(d).ok());
-        let value = attrs.get(scope, i + 1).and_then(|d| v8::Local::<v8::Value>::try_from(d).ok());
-        let key = key.map(|k| k.to_rust_string_lossy(scope)).unwrap_or_default();
-        let value = value.map(|v| v.to_rust_string_lossy(scope)).unwrap_or_default();
+        let key = attrs
+            .get(scope, i)
+            .and_then(|d| v8::Local::<v8::Value>::try_from(d).ok());
+        let value = attrs
+            .get(scope, i + 1)
+            .and_then(|d| v8::Local::<v8::Value>::try_from(d).ok());
+        let key = key
+            .map(|k| k.to_rust_string_lossy(scope))
+            .unwrap_or_default();
+        let value = value
+            .map(|v| v.to_rust_string_lossy(scope))
+            .unwrap_or_default();
         if key != "type" {
-            return Err(format!("unsupported import attribute \"{key}\" (v8box knows only type: \"json\")"));
+            return Err(format!(
+                "unsupported import attribute \"{key}\" (v8box knows only type: \"json\")"
+            ));
         }
         if value != "json" {
-            return Err(format!("unsupported import attribute type \"{value}\" (v8box knows only type: \"json\")"));
+            return Err(format!(
+                "unsupported import attribute type \"{value}\" (v8box knows only type: \"json\")"
+            ));
         }
         json = true;
         i += stride;
@@ -220,7 +232,9 @@ fn walk(
             };
             let attrs = request.get_import_attributes();
             let json = attribute_json(scope, attrs, 3).map_err(|why| {
-                at(format!("import \"{specifier}\" imported from \"{referrer}\": {why}"))
+                at(format!(
+                    "import \"{specifier}\" imported from \"{referrer}\": {why}"
+                ))
             })?;
             let found = resolve(&ImportRequest {
                 specifier: &specifier,
@@ -350,7 +364,11 @@ pub(crate) fn dynamic_import<'s>(
     Some(promise)
 }
 
-fn reject_with_message(scope: &mut v8::PinScope, resolver: v8::Local<v8::PromiseResolver>, message: &str) {
+fn reject_with_message(
+    scope: &mut v8::PinScope,
+    resolver: v8::Local<v8::PromiseResolver>,
+    message: &str,
+) {
     let msg = v8::String::new(scope, message).unwrap();
     let exc = v8::Exception::type_error(scope, msg);
     resolver.reject(scope, exc);
@@ -376,14 +394,24 @@ pub(crate) fn run_dynamic(scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope
             let json = match entry.json {
                 Ok(json) => json,
                 Err(why) => {
-                    let msg = format!("import(\"{}\") from \"{}\": {why}", entry.specifier, entry.referrer);
+                    let msg = format!(
+                        "import(\"{}\") from \"{}\": {why}",
+                        entry.specifier, entry.referrer
+                    );
                     reject_with_message(scope, resolver, &msg);
                     continue;
                 }
             };
             let resolve = shared.borrow().resolver.clone();
             let Some(resolve) = resolve else {
-                reject_with_message(scope, resolver, &format!("import(\"{}\"): this worker has no module resolver", entry.specifier));
+                reject_with_message(
+                    scope,
+                    resolver,
+                    &format!(
+                        "import(\"{}\"): this worker has no module resolver",
+                        entry.specifier
+                    ),
+                );
                 continue;
             };
             let request = ImportRequest {
@@ -420,7 +448,9 @@ pub(crate) fn run_dynamic(scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope
                     continue;
                 }
                 Err(Failure::Caught) => {
-                    let exc = scope.exception().unwrap_or_else(|| v8::undefined(scope).into());
+                    let exc = scope
+                        .exception()
+                        .unwrap_or_else(|| v8::undefined(scope).into());
                     scope.reset();
                     resolver.reject(scope, exc);
                     continue;
@@ -429,7 +459,9 @@ pub(crate) fn run_dynamic(scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope
             if module.get_status() == v8::ModuleStatus::Uninstantiated
                 && module.instantiate_module(scope, resolve_callback) != Some(true)
             {
-                let exc = scope.exception().unwrap_or_else(|| v8::undefined(scope).into());
+                let exc = scope
+                    .exception()
+                    .unwrap_or_else(|| v8::undefined(scope).into());
                 scope.reset();
                 resolver.reject(scope, exc);
                 continue;
@@ -438,7 +470,9 @@ pub(crate) fn run_dynamic(scope: &mut v8::PinnedRef<v8::TryCatch<v8::HandleScope
                 if scope.is_execution_terminating() {
                     return;
                 }
-                let exc = scope.exception().unwrap_or_else(|| v8::undefined(scope).into());
+                let exc = scope
+                    .exception()
+                    .unwrap_or_else(|| v8::undefined(scope).into());
                 scope.reset();
                 resolver.reject(scope, exc);
                 continue;

@@ -56,7 +56,11 @@ fn a_pools_jobs_each_run_in_a_process_of_their_own() {
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r.exit, Exit::Ok, "{}: {:?}", r.name, r.stderr);
         assert_eq!(r.stdout, vec![(i * 7).to_string()]);
-        let start = r.audit.iter().find(|l| l.contains("\"run.start\"")).unwrap();
+        let start = r
+            .audit
+            .iter()
+            .find(|l| l.contains("\"run.start\""))
+            .unwrap();
         assert!(start.contains("\"mode\":\"process\""), "{start}");
         assert!(start.contains("seccomp"), "{start}");
     }
@@ -77,7 +81,11 @@ fn a_warm_pool_keeps_its_worker_process_and_gives_each_job_a_fresh_context() {
         assert_eq!(r.exit, Exit::Ok, "{}: {:?}", r.name, r.stderr);
         // Nothing of the job before is visible in this one's context.
         assert_eq!(r.stdout, vec!["undefined".to_string()]);
-        let start = r.audit.iter().find(|l| l.contains("\"run.start\"")).unwrap();
+        let start = r
+            .audit
+            .iter()
+            .find(|l| l.contains("\"run.start\""))
+            .unwrap();
         assert!(start.contains("\"mode\":\"process\""), "{start}");
         // The same isolate in the same process: its nth run.
         assert!(

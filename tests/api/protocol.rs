@@ -56,7 +56,10 @@ fn calls() -> Vec<Call> {
         Op::RandomBytes(RandomBytes {
             length: 4_000_000_000,
         }),
-        Op::Sleep(Sleep { ms: 12.5, unref: false }),
+        Op::Sleep(Sleep {
+            ms: 12.5,
+            unref: false,
+        }),
         Op::Cancel(Cancel {
             call_id: (1 << 53) - 1,
         }),
@@ -409,7 +412,10 @@ fn messages_built_in_js_decode_in_rust() {
         call(5),
         Call {
             id: (1 << 53) - 1,
-            op: Some(Op::Sleep(Sleep { ms: 0.25, unref: false }))
+            op: Some(Op::Sleep(Sleep {
+                ms: 0.25,
+                unref: false
+            }))
         }
     );
     assert_eq!(

@@ -611,7 +611,10 @@ fn a_hosts_imports_are_policy_checked_and_audited() {
     let Exit::Error(e) = run.wait() else {
         panic!("denied")
     };
-    assert!(e.message.contains("permission denied") && e.message.contains(&secret), "{e}");
+    assert!(
+        e.message.contains("permission denied") && e.message.contains(&secret),
+        "{e}"
+    );
     assert!(!e.message.contains("SECRET-CONTENT"), "{e}");
     // A file's folder is its run's module root.
     let mut run = sandbox.run_file(&main).unwrap();
@@ -619,7 +622,10 @@ fn a_hosts_imports_are_policy_checked_and_audited() {
     assert_eq!(run.stdout(), ["lib"]);
     let log = sink.lines().join("\n");
     assert!(log.contains("\"op\":\"module.load\""), "{log}");
-    assert!(log.contains(&v8box::audit::sha256_hex(b"export const v = 'lib';\n")), "{log}");
+    assert!(
+        log.contains(&v8box::audit::sha256_hex(b"export const v = 'lib';\n")),
+        "{log}"
+    );
 
     // A module root set on the builder holds for inline modules, and replaces the file's folder.
     let sandbox = Sandbox::builder()
@@ -630,7 +636,10 @@ fn a_hosts_imports_are_policy_checked_and_audited() {
         .build()
         .unwrap();
     let lib = dir.path().join("lib/v.js").display().to_string();
-    let mut run = sandbox.run_module("inline.js", &format!("import {{ v }} from '{lib}';\nconsole.log(v);"));
+    let mut run = sandbox.run_module(
+        "inline.js",
+        &format!("import {{ v }} from '{lib}';\nconsole.log(v);"),
+    );
     assert_eq!(run.wait(), Exit::Ok);
     let mut run = sandbox.run_module("inline.js", &format!("import '{secret}';"));
     assert!(matches!(run.wait(), Exit::Error(_)));
@@ -644,8 +653,12 @@ fn a_hosts_own_resolver_is_audited() {
         .timeout(LONG)
         .audit_writer(sink.clone())
         .module_resolver(|specifier, _| {
-            (specifier == "virtual:answer")
-                .then(|| ("virtual:answer".to_string(), "export default 42;".to_string()))
+            (specifier == "virtual:answer").then(|| {
+                (
+                    "virtual:answer".to_string(),
+                    "export default 42;".to_string(),
+                )
+            })
         })
         .build()
         .unwrap();
@@ -656,8 +669,14 @@ fn a_hosts_own_resolver_is_audited() {
     assert!(matches!(run.wait(), Exit::Error(_)));
     let log = sink.lines().join("\n");
     assert!(log.contains("\"rule\":\"host resolver\""), "{log}");
-    assert!(log.contains(&v8box::audit::sha256_hex(b"export default 42;")), "{log}");
-    assert!(log.contains("\"resource\":\"virtual:nothing\"") && log.contains("NOT_FOUND"), "{log}");
+    assert!(
+        log.contains(&v8box::audit::sha256_hex(b"export default 42;")),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"resource\":\"virtual:nothing\"") && log.contains("NOT_FOUND"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -667,17 +686,28 @@ fn a_pool_jobs_imports_need_a_module_root_or_a_grant() {
     let source = format!("import {{ v }} from '{lib}';\nconsole.log(v);");
     let mut rooted = Policy::deny_all();
     rooted
-        .grant(Permission::Module, &dir.path().join("lib").display().to_string(), dir.path())
+        .grant(
+            Permission::Module,
+            &dir.path().join("lib").display().to_string(),
+            dir.path(),
+        )
         .unwrap();
     let pool = WorkerPool::new(1);
     let results = pool.run_all(vec![
         Job::module("bare.js", &source, Policy::deny_all()),
         Job::module("rooted.js", &source, rooted),
     ]);
-    assert!(matches!(&results[0].exit, Exit::Error(e) if e.message.contains("permission denied")), "{:?}", results[0].exit);
+    assert!(
+        matches!(&results[0].exit, Exit::Error(e) if e.message.contains("permission denied")),
+        "{:?}",
+        results[0].exit
+    );
     assert_eq!(results[1].exit, Exit::Ok, "{:?}", results[1].exit);
     assert_eq!(results[1].stdout, ["lib"]);
-    assert!(results[1].audit.iter().any(|r| r.contains("\"op\":\"module.load\"")));
+    assert!(results[1]
+        .audit
+        .iter()
+        .any(|r| r.contains("\"op\":\"module.load\"")));
 }
 
 #[test]
@@ -696,10 +726,18 @@ fn tenants_that_together_fill_the_heap_cage_are_stopped_not_the_process() {
     );
     for r in &results {
         assert_eq!(r.exit, Exit::HeapLimit, "{}: {:?}", r.name, r.exit);
-        assert!(r.audit.last().unwrap().contains("heap limit"), "{:?}", r.audit.last());
+        assert!(
+            r.audit.last().unwrap().contains("heap limit"),
+            "{:?}",
+            r.audit.last()
+        );
     }
     // The process is fine, and so is the next tenant.
-    let after = pool.run_all(vec![Job::module("after.js", "console.log(1 + 1);", Policy::deny_all())]);
+    let after = pool.run_all(vec![Job::module(
+        "after.js",
+        "console.log(1 + 1);",
+        Policy::deny_all(),
+    )]);
     assert_eq!(after[0].exit, Exit::Ok);
     assert_eq!(after[0].stdout, ["2"]);
 }
@@ -779,9 +817,8 @@ fn otlp_receiver() -> (String, std::sync::mpsc::Receiver<ExportLogsServiceReques
             if tx.send(request).is_err() {
                 return;
             }
-            let _ = out.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
+            let _ =
+                out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
     });
     (url, rx)

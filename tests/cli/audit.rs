@@ -523,15 +523,28 @@ fn net_entries_are_host_and_port_and_explain_suggests_a_flag_that_run_accepts() 
     write(dir.path(), "empty.toml", "");
     let out = v8box(
         dir.path(),
-        &["policy", "explain", "empty.toml", "net.fetch", "http://example.com:8080/x?y"],
+        &[
+            "policy",
+            "explain",
+            "empty.toml",
+            "net.fetch",
+            "http://example.com:8080/x?y",
+        ],
     );
     let said = text(&out.stdout);
-    assert!(said.contains("allow with --allow-net=example.com:8080 or [net] allow"), "{said}");
+    assert!(
+        said.contains("allow with --allow-net=example.com:8080 or [net] allow"),
+        "{said}"
+    );
     // The suggested flag is one `run` takes.
     let (code, _, err) = run_js(dir.path(), &["--allow-net=example.com:8080"], "");
     assert_eq!(code, 0, "{err}");
 
-    write(dir.path(), "url.toml", "[net]\nallow = [\"https://api.example.com/v1\"]\n");
+    write(
+        dir.path(),
+        "url.toml",
+        "[net]\nallow = [\"https://api.example.com/v1\"]\n",
+    );
     let out = v8box(dir.path(), &["policy", "check", "url.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let err = text(&out.stderr);
@@ -543,10 +556,18 @@ fn net_entries_are_host_and_port_and_explain_suggests_a_flag_that_run_accepts() 
     assert_eq!(code, 2);
     assert!(err.contains("expected HOST[:PORT], not a URL"), "{err}");
 
-    write(dir.path(), "wild.toml", "[net]\nallow = [\"*.example.com\"]\n");
+    write(
+        dir.path(),
+        "wild.toml",
+        "[net]\nallow = [\"*.example.com\"]\n",
+    );
     let out = v8box(dir.path(), &["policy", "check", "wild.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("wildcards are not supported"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("wildcards are not supported"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -561,19 +582,44 @@ fn audit_show_has_dates_run_separators_wide_json_and_warns_of_an_unknown_op() {
     let out = v8box(dir.path(), &["audit", "show", "audit.log"]);
     let table = text(&out.stdout);
     assert!(table.lines().next().unwrap().contains("DATE"), "{table}");
-    assert_eq!(table.lines().filter(|l| l.starts_with("-----")).count(), 1, "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("-----")).count(),
+        1,
+        "{table}"
+    );
     assert!(!table.contains(&long), "{table}");
     let wide = text(&v8box(dir.path(), &["audit", "show", "audit.log", "--wide"]).stdout);
     assert!(wide.contains(&long), "{wide}");
-    let json = text(&v8box(dir.path(), &["audit", "show", "audit.log", "--json", "--denied"]).stdout);
-    let denied: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let json = text(
+        &v8box(
+            dir.path(),
+            &["audit", "show", "audit.log", "--json", "--denied"],
+        )
+        .stdout,
+    );
+    let denied: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(denied.len(), 2, "{json}");
-    assert!(denied.iter().all(|r| r["op"] == "fs.readFile" && r["decision"] == "deny"));
+    assert!(denied
+        .iter()
+        .all(|r| r["op"] == "fs.readFile" && r["decision"] == "deny"));
     // Each row shows its record's date.
     let date = &denied[0]["ts"].as_str().unwrap()[..10];
     assert!(table.lines().nth(1).unwrap().contains(date), "{table}");
-    let out = v8box(dir.path(), &["audit", "show", "audit.log", "--op", "readFile"]);
-    assert!(text(&out.stderr).contains("warning: --op readFile: no operation has that name"), "{}", text(&out.stderr));
-    let out = v8box(dir.path(), &["audit", "show", "audit.log", "--op", "fs.readFile"]);
+    let out = v8box(
+        dir.path(),
+        &["audit", "show", "audit.log", "--op", "readFile"],
+    );
+    assert!(
+        text(&out.stderr).contains("warning: --op readFile: no operation has that name"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = v8box(
+        dir.path(),
+        &["audit", "show", "audit.log", "--op", "fs.readFile"],
+    );
     assert_eq!(text(&out.stderr), "");
 }

@@ -51,7 +51,10 @@ fn an_unhandled_rejection_shows_its_source_line_and_a_cycle_of_causes_ends() {
 
 #[test]
 fn a_thrown_value_that_is_not_an_error_is_shown_as_console_log_would() {
-    let err = fails(&[], "throw { code: 42, list: [1, 'two'], nested: { deep: { deeper: {} } } };");
+    let err = fails(
+        &[],
+        "throw { code: 42, list: [1, 'two'], nested: { deep: { deeper: {} } } };",
+    );
     assert!(
         err.contains("{ code: 42, list: [1, 'two'], nested: { deep: [Object] } }"),
         "{err}"
@@ -72,11 +75,19 @@ fn calls_answered_on_the_io_pool_report_the_callers_file_and_line() {
         ("sys.readFile('big.bin').then(() => sys.readDir('nope'))", 3),
         ("fetch('http://127.0.0.1:9/')", 3),
     ] {
-        let script = format!("// first\nasync function go() {{\n  return await {call};\n}}\nawait go();\n");
-        let (code, _, err) = run_js(dir.path(), &["--allow-read=.", "--allow-net=127.0.0.1:9"], &script);
+        let script =
+            format!("// first\nasync function go() {{\n  return await {call};\n}}\nawait go();\n");
+        let (code, _, err) = run_js(
+            dir.path(),
+            &["--allow-read=.", "--allow-net=127.0.0.1:9"],
+            &script,
+        );
         assert_eq!(code, 1, "{err}");
         let first = err.lines().next().unwrap();
-        assert!(first.starts_with(&format!("error: main.js:{line}:")), "{call}: {err}");
+        assert!(
+            first.starts_with(&format!("error: main.js:{line}:")),
+            "{call}: {err}"
+        );
         assert!(err.contains("main.js:5:"), "{call}: {err}");
         assert!(!err.contains("v8box:sys.js"), "{call}: {err}");
     }

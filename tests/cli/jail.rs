@@ -75,7 +75,10 @@ fn code_inside_the_worker_opens_connects_executes_and_traces_nothing() {
         .find(|r| r["op"] == "run.start")
         .unwrap();
     let jail = start["isolation"]["jail"].to_string();
-    assert!(jail.contains("seccomp") && jail.contains("landlock"), "{start}");
+    assert!(
+        jail.contains("seccomp") && jail.contains("landlock"),
+        "{start}"
+    );
 }
 
 #[test]
@@ -93,8 +96,18 @@ fn in_thread_mode_landlock_lets_the_process_open_only_what_the_policy_grants() {
     // The connect is to a port no grant names; exec last: unconfined, it replaces v8box.
     let (code, err) = probe(
         root,
-        &["--isolation=thread", "--allow-read=data", "--allow-net=127.0.0.1:1"],
-        &[granted.clone(), secret.clone(), connect.clone(), exec.clone()].join(";"),
+        &[
+            "--isolation=thread",
+            "--allow-read=data",
+            "--allow-net=127.0.0.1:1",
+        ],
+        &[
+            granted.clone(),
+            secret.clone(),
+            connect.clone(),
+            exec.clone(),
+        ]
+        .join(";"),
     );
     // The control: the same attempts before the process confines itself all succeed (and the
     // exec replaced v8box with /bin/true, so nothing ran after it).
@@ -108,15 +121,33 @@ fn in_thread_mode_landlock_lets_the_process_open_only_what_the_policy_grants() {
     // Without the exec in the way: after confinement only the granted file opens.
     let (code, err) = probe(
         root,
-        &["--isolation=thread", "--allow-read=data", "--allow-net=127.0.0.1:1"],
-        &[granted.clone(), secret.clone(), connect.clone(), exec.clone()]
-            .join(";")
-            .replacen(&format!(";{exec}"), "", 1),
+        &[
+            "--isolation=thread",
+            "--allow-read=data",
+            "--allow-net=127.0.0.1:1",
+        ],
+        &[
+            granted.clone(),
+            secret.clone(),
+            connect.clone(),
+            exec.clone(),
+        ]
+        .join(";")
+        .replacen(&format!(";{exec}"), "", 1),
     );
     assert_eq!(code, 0, "{err}");
-    assert!(line(&err, "jail probe", &granted).ends_with(": allowed"), "{err}");
-    assert!(line(&err, "jail probe", &secret).contains(": denied ("), "{err}");
-    assert!(line(&err, "jail probe", &connect).contains(": denied ("), "{err}");
+    assert!(
+        line(&err, "jail probe", &granted).ends_with(": allowed"),
+        "{err}"
+    );
+    assert!(
+        line(&err, "jail probe", &secret).contains(": denied ("),
+        "{err}"
+    );
+    assert!(
+        line(&err, "jail probe", &connect).contains(": denied ("),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,7 +157,11 @@ fn the_running_worker_has_seccomp_and_no_new_privs() {
     let dir = tmp();
     let root = dir.path();
     let fifo = root.join("go");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     write(
         root,
         "main.js",
@@ -158,7 +193,10 @@ fn the_running_worker_has_seccomp_and_no_new_privs() {
     assert_eq!(field("Seccomp:").as_deref(), Some("2"), "{status}");
     assert_eq!(field("NoNewPrivs:").as_deref(), Some("1"), "{status}");
     let broker_status = std::fs::read_to_string(format!("/proc/{broker}/status")).unwrap();
-    assert!(broker_status.contains("Seccomp:\t0"), "the broker keeps its rights");
+    assert!(
+        broker_status.contains("Seccomp:\t0"),
+        "the broker keeps its rights"
+    );
     assert_eq!(std::fs::read(&fifo).unwrap(), b"x");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
@@ -177,7 +215,11 @@ fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() 
     ] {
         let dir = tmp();
         let root = dir.path();
-        write(root, "main.js", "$print('before'); sys.now(); $print('after');");
+        write(
+            root,
+            "main.js",
+            "$print('before'); sys.now(); $print('after');",
+        );
         let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
             .args(["run", "--audit=a.log", "main.js"])
             .current_dir(root)
@@ -193,9 +235,17 @@ fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() 
             .find(|r| r["op"] == "run.end")
             .unwrap();
         assert_eq!(end["reason"], "worker crashed", "{how}: {end}");
-        assert!(end["crash"].as_str().unwrap().contains(says), "{how}: {end}");
+        assert!(
+            end["crash"].as_str().unwrap().contains(says),
+            "{how}: {end}"
+        );
         let verify = crate::v8box(root, &["audit", "verify", "a.log"]);
-        assert_eq!(verify.status.code(), Some(0), "{how}: {}", text(&verify.stdout));
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "{how}: {}",
+            text(&verify.stdout)
+        );
     }
 }
 
@@ -241,6 +291,11 @@ fn the_default_locale_is_the_hosts_in_both_isolations() {
             .env("LANG", "de_DE.UTF-8")
             .output()
             .unwrap();
-        assert_eq!(text(&out.stdout), "de-DE 1.234,5\n", "{isolation}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            "de-DE 1.234,5\n",
+            "{isolation}: {}",
+            text(&out.stderr)
+        );
     }
 }

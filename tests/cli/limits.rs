@@ -262,7 +262,12 @@ fn reads_in_flight_count_against_max_heap() {
     std::fs::write(dir.path().join("big.bin"), vec![7u8; 32 << 20]).unwrap();
     let (code, out, err) = run_js(
         dir.path(),
-        &["--max-heap=64", "--timeout=60000", "--allow-read=.", "--audit=reads.log"],
+        &[
+            "--max-heap=64",
+            "--timeout=60000",
+            "--allow-read=.",
+            "--audit=reads.log",
+        ],
         "const all = [];\n\
          for (let i = 0; i < 60; i++) all.push(sys.readFile('big.bin'));\n\
          const got = await Promise.allSettled(all);\n\

@@ -15,7 +15,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// A project (`app/main.js`) beside a folder it may not read (`private/`).
 fn project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "private/secret.js", &format!("{SECRET} is not JavaScript\n"));
+    write(
+        dir.path(),
+        "private/secret.js",
+        &format!("{SECRET} is not JavaScript\n"),
+    );
     write(dir.path(), "private/ok.js", "export const v = 'outside';\n");
     dir
 }
@@ -46,17 +50,19 @@ fn imports_beneath_the_scripts_folder_load_and_are_recorded_with_their_hash() {
         "app/main.js",
         "import { greet } from './lib/greet.js';\nimport { greet as again } from '../app/lib/greet.js';\n$print(greet('a'), again === greet);",
     );
-    let (code, out, err) = run_in(
-        dir.path(),
-        &["run", "--audit=audit.jsonl", "app/main.js"],
-    );
+    let (code, out, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", "app/main.js"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "hi a true");
     let loads = module_loads(&dir.path().join("audit.jsonl"));
     assert_eq!(loads.len(), 1, "one record per module loaded: {loads:?}");
     let real = dir.path().canonicalize().unwrap();
     let expected = real.join("app/lib/greet.js");
-    let recorded = Path::new(loads[0]["resolved"].as_str().or(loads[0]["resource"].as_str()).unwrap());
+    let recorded = Path::new(
+        loads[0]["resolved"]
+            .as_str()
+            .or(loads[0]["resource"].as_str())
+            .unwrap(),
+    );
     assert_eq!(recorded, expected);
     assert_eq!(loads[0]["decision"], "allow");
     assert_eq!(loads[0]["outcome"], "ok");
@@ -73,17 +79,21 @@ fn an_import_outside_the_module_root_is_denied_without_showing_the_file() {
         } else {
             dir.path().join("private/secret.js").display().to_string()
         };
-        write(dir.path(), "app/main.js", &format!("import '{specifier}';\n"));
-        let (code, out, err) = run_in(
+        write(
             dir.path(),
-            &["run", "--audit=audit.jsonl", "app/main.js"],
+            "app/main.js",
+            &format!("import '{specifier}';\n"),
         );
+        let (code, out, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", "app/main.js"]);
         assert_eq!(code, 1, "{specifier}: {out} {err}");
         assert!(!err.contains(SECRET) && !out.contains(SECRET), "{err}");
         assert!(err.contains(specifier), "names the specifier: {err}");
         assert!(err.contains(&abs), "names the path: {err}");
         assert!(err.contains("--allow-read="), "names the flag: {err}");
-        assert!(err.contains("--module-root="), "names the module root: {err}");
+        assert!(
+            err.contains("--module-root="),
+            "names the module root: {err}"
+        );
         let loads = module_loads(&dir.path().join("audit.jsonl"));
         let last = loads.last().expect("the denied load is on record");
         assert_eq!(last["decision"], "deny");
@@ -119,17 +129,28 @@ fn a_read_grant_or_a_module_root_lets_an_import_elsewhere_load() {
         &["run", "--audit=audit.jsonl", &root, "app/main.js"],
     );
     assert_eq!((code, out.trim()), (0, "outside"), "{err}");
-    assert_eq!(module_loads(&dir.path().join("audit.jsonl"))[0]["rule"], root.as_str());
+    assert_eq!(
+        module_loads(&dir.path().join("audit.jsonl"))[0]["rule"],
+        root.as_str()
+    );
     // ...and the script's own folder no longer does.
     write(dir.path(), "app/lib.js", "export const w = 1;\n");
-    write(dir.path(), "app/main.js", "import { w } from './lib.js';\n$print(w);");
+    write(
+        dir.path(),
+        "app/main.js",
+        "import { w } from './lib.js';\n$print(w);",
+    );
     let (code, _, err) = run_in(dir.path(), &["run", &root, "app/main.js"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("permission denied"), "{err}");
 
     // A policy file's `[modules] root` does the same, relative to the policy's folder.
     write(dir.path(), "policy.toml", "[modules]\nroot = \"private\"\n");
-    write(dir.path(), "app/main.js", "import { v } from '../private/ok.js';\n$print(v);");
+    write(
+        dir.path(),
+        "app/main.js",
+        "import { v } from '../private/ok.js';\n$print(v);",
+    );
     let (code, out, err) = run_in(dir.path(), &["run", "--policy=policy.toml", "app/main.js"]);
     assert_eq!((code, out.trim()), (0, "outside"), "{err}");
 }
@@ -158,16 +179,21 @@ fn a_symlink_out_of_the_module_root_is_refused() {
     .unwrap();
     std::os::unix::fs::symlink(dir.path().join("private"), dir.path().join("app/dir")).unwrap();
     for specifier in ["./link.js", "./dir/secret.js"] {
-        write(dir.path(), "app/main.js", &format!("import '{specifier}';\n"));
-        let (code, out, err) = run_in(
+        write(
             dir.path(),
-            &["run", "--audit=audit.jsonl", "app/main.js"],
+            "app/main.js",
+            &format!("import '{specifier}';\n"),
         );
+        let (code, out, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", "app/main.js"]);
         assert_eq!(code, 1, "{specifier}: {out} {err}");
         assert!(!err.contains(SECRET), "{err}");
         assert!(err.contains(specifier), "{err}");
         let loads = module_loads(&dir.path().join("audit.jsonl"));
-        assert_eq!(loads.last().unwrap()["outcome"], "PERMISSION_DENIED", "{loads:?}");
+        assert_eq!(
+            loads.last().unwrap()["outcome"],
+            "PERMISSION_DENIED",
+            "{loads:?}"
+        );
         std::fs::remove_file(dir.path().join("audit.jsonl")).unwrap();
     }
 }
@@ -187,7 +213,11 @@ fn only_regular_files_load_and_nothing_waits() {
         ("/dev/zero", vec!["--allow-read=/dev"]),
         ("/dev/urandom", vec!["--allow-read=/dev"]),
     ] {
-        write(dir.path(), "app/main.js", &format!("import '{specifier}';\n"));
+        write(
+            dir.path(),
+            "app/main.js",
+            &format!("import '{specifier}';\n"),
+        );
         let mut args = vec!["run", "--timeout=20000", "--max-heap=64"];
         args.extend(flags);
         args.push("app/main.js");
@@ -203,9 +233,21 @@ fn only_regular_files_load_and_nothing_waits() {
 #[test]
 fn a_module_over_the_size_limit_is_refused() {
     let dir = project();
-    write(dir.path(), "app/big.js", &format!("export const s = '{}';\n", "x".repeat(4000)));
-    write(dir.path(), "app/main.js", "import { s } from './big.js';\n$print(s.length);");
-    write(dir.path(), "policy.toml", "[limits]\nmax_message_bytes = 2000\n");
+    write(
+        dir.path(),
+        "app/big.js",
+        &format!("export const s = '{}';\n", "x".repeat(4000)),
+    );
+    write(
+        dir.path(),
+        "app/main.js",
+        "import { s } from './big.js';\n$print(s.length);",
+    );
+    write(
+        dir.path(),
+        "policy.toml",
+        "[limits]\nmax_message_bytes = 2000\n",
+    );
     let (code, _, err) = run_in(dir.path(), &["run", "--policy=policy.toml", "app/main.js"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("larger than 2000 bytes"), "{err}");
@@ -219,11 +261,12 @@ fn urls_and_missing_packages_are_refused_and_recorded() {
         ("https://example.com/x.js", "INVALID_ARGUMENT"),
         ("data:text/javascript,1", "INVALID_ARGUMENT"),
     ] {
-        write(dir.path(), "app/main.js", &format!("import '{specifier}';\n"));
-        let (code, _, err) = run_in(
+        write(
             dir.path(),
-            &["run", "--audit=audit.jsonl", "app/main.js"],
+            "app/main.js",
+            &format!("import '{specifier}';\n"),
         );
+        let (code, _, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", "app/main.js"]);
         assert_eq!(code, 1, "{err}");
         assert!(err.contains(specifier), "{err}");
         let loads = module_loads(&dir.path().join("audit.jsonl"));
@@ -235,17 +278,32 @@ fn urls_and_missing_packages_are_refused_and_recorded() {
 #[test]
 fn policy_explain_decides_module_loads() {
     let dir = project();
-    write(dir.path(), "policy.toml", "[modules]\nroot = [\"lib\"]\n[fs]\nread = [\"data\"]\n");
+    write(
+        dir.path(),
+        "policy.toml",
+        "[modules]\nroot = [\"lib\"]\n[fs]\nread = [\"data\"]\n",
+    );
     let explain = |path: &str| {
-        let out = v8box(dir.path(), &["policy", "explain", "policy.toml", "module.load", path]);
+        let out = v8box(
+            dir.path(),
+            &["policy", "explain", "policy.toml", "module.load", path],
+        );
         text(&out.stdout)
     };
-    assert!(explain("lib/a.js").starts_with("allow"), "{}", explain("lib/a.js"));
+    assert!(
+        explain("lib/a.js").starts_with("allow"),
+        "{}",
+        explain("lib/a.js")
+    );
     assert!(explain("lib/a.js").contains("[modules] root"));
     assert!(explain("data/a.js").starts_with("allow"));
     assert!(explain("other/a.js").starts_with("deny"));
     let check = v8box(dir.path(), &["policy", "check", "policy.toml"]);
-    assert!(text(&check.stdout).contains("[modules]"), "{}", text(&check.stdout));
+    assert!(
+        text(&check.stdout).contains("[modules]"),
+        "{}",
+        text(&check.stdout)
+    );
 }
 
 #[test]
@@ -258,17 +316,26 @@ fn module_loads_verify_and_replay_against_a_policy() {
         "import { w } from './lib.js';\nimport { v } from '../private/ok.js';\n$print(w, v);",
     );
     let grant = format!("--allow-read={}", dir.path().join("private").display());
-    let (code, out, err) = run_in(dir.path(), &["run", "--audit=audit.jsonl", &grant, "app/main.js"]);
+    let (code, out, err) = run_in(
+        dir.path(),
+        &["run", "--audit=audit.jsonl", &grant, "app/main.js"],
+    );
     assert_eq!((code, out.trim()), (0, "1 outside"), "{err}");
     let verify = v8box(dir.path(), &["audit", "verify", "audit.jsonl"]);
     assert!(verify.status.success(), "{}", text(&verify.stdout));
     // A policy without the read grant would deny the module read through it; the load beneath
     // the run's own module root (the script's folder) is not the policy file's to decide.
     write(dir.path(), "empty.toml", "");
-    let replay = v8box(dir.path(), &["policy", "test", "empty.toml", "--audit", "audit.jsonl"]);
+    let replay = v8box(
+        dir.path(),
+        &["policy", "test", "empty.toml", "--audit", "audit.jsonl"],
+    );
     let said = text(&replay.stdout);
     assert_eq!(replay.status.code(), Some(1), "{said}");
-    assert!(said.contains("module.load") && said.contains("private/ok.js"), "{said}");
+    assert!(
+        said.contains("module.load") && said.contains("private/ok.js"),
+        "{said}"
+    );
     assert!(!said.contains("app/lib.js"), "{said}");
     assert!(said.contains("1 of 1 decisions would change"), "{said}");
 }

@@ -82,7 +82,10 @@ fn every_op_in_the_table_is_on_sys_typed_documented_and_refused_by_a_quota_of_ze
             o.js
         );
         let named = format!("`{}`", o.name);
-        assert!(audit.contains(&named), "docs/AUDIT.md does not name {named}");
+        assert!(
+            audit.contains(&named),
+            "docs/AUDIT.md does not name {named}"
+        );
         if o.quota {
             assert!(
                 quota_keys.contains(&named),
@@ -93,14 +96,20 @@ fn every_op_in_the_table_is_on_sys_typed_documented_and_refused_by_a_quota_of_ze
     // A quota of 0 refuses the first call.
     for o in OPS.iter().filter(|o| o.quota) {
         let Some(call) = call_of(o.name) else {
-            assert_eq!(o.lane, Lane::Delivered, "tests/cli/ops.rs: say how to call {}", o.name);
+            assert_eq!(
+                o.lane,
+                Lane::Delivered,
+                "tests/cli/ops.rs: say how to call {}",
+                o.name
+            );
             continue;
         };
         let dir = tmp();
         write(dir.path(), "f.txt", "data");
         let policy = format!("{GRANTS}\n[quotas.\"{}\"]\ncalls = 0\n", o.name);
         write(dir.path(), "policy.toml", &policy);
-        let script = format!("try {{ {call}; $print('made'); }} catch (e) {{ $print(e.code, e.message); }}");
+        let script =
+            format!("try {{ {call}; $print('made'); }} catch (e) {{ $print(e.code, e.message); }}");
         let (code, out, err) = run_js(dir.path(), &["--policy=policy.toml"], &script);
         assert_eq!(code, 0, "{}: {err}", o.name);
         assert_eq!(

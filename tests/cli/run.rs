@@ -326,5 +326,8 @@ fn run_dash_reads_the_script_from_stdin() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin an-arg\n");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: stdin:3:7: Error: at the end"), "{err}");
+    assert!(
+        err.starts_with("error: stdin:3:7: Error: at the end"),
+        "{err}"
+    );
 }

@@ -44,9 +44,16 @@ fn denials(log: &std::path::Path) -> Vec<String> {
 fn a_suggested_policy_allows_what_the_run_asked_for_and_nothing_else() {
     let (dir, port) = setup();
     let d = dir.path();
-    let (code, out, err) = run_js(d, &["--audit=first.log", "--allow-read=data/a.txt"], &script(port));
+    let (code, out, err) = run_js(
+        d,
+        &["--audit=first.log", "--allow-read=data/a.txt"],
+        &script(port),
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("PermissionDenied data/b.txt") && out.contains("PermissionDenied fetch"), "{out}");
+    assert!(
+        out.contains("PermissionDenied data/b.txt") && out.contains("PermissionDenied fetch"),
+        "{out}"
+    );
     assert!(!denials(&d.join("first.log")).is_empty());
 
     let sug = v8box(d, &["policy", "suggest", "--audit", "first.log"]);
@@ -57,18 +64,37 @@ fn a_suggested_policy_allows_what_the_run_asked_for_and_nothing_else() {
     // The narrowest grants: the folder of two siblings, the lone file itself, with comments
     // naming the records.
     assert!(policy.contains(&format!("\"{root}/data\",")), "{policy}");
-    assert!(policy.contains(&format!("\"{root}/solo.txt\",")), "{policy}");
-    assert!(policy.contains(&format!("\"{root}/out/r.txt\",")), "{policy}");
-    assert!(policy.contains(&format!("\"127.0.0.1:{port}\",")), "{policy}");
+    assert!(
+        policy.contains(&format!("\"{root}/solo.txt\",")),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("\"{root}/out/r.txt\",")),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("\"127.0.0.1:{port}\",")),
+        "{policy}"
+    );
     assert!(policy.contains("\"V8BOX_SUGGEST\","), "{policy}");
-    assert!(policy.contains("# seq 2, 3 (fs.readFile allow, fs.readFile deny)"), "{policy}");
-    assert!(policy.contains("[quotas.\"fs.readFile\"]\ncalls = 16\n"), "{policy}");
+    assert!(
+        policy.contains("# seq 2, 3 (fs.readFile allow, fs.readFile deny)"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("[quotas.\"fs.readFile\"]\ncalls = 16\n"),
+        "{policy}"
+    );
 
     let check = v8box(d, &["policy", "check", "suggested.toml"]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
 
     // The same script under it: no denial.
-    let (code, out, err) = run_js(d, &["--audit=second.log", "--policy=suggested.toml"], &script(port));
+    let (code, out, err) = run_js(
+        d,
+        &["--audit=second.log", "--policy=suggested.toml"],
+        &script(port),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("PermissionDenied"), "{out}");
     assert_eq!(denials(&d.join("second.log")), Vec::<String>::new());
@@ -79,7 +105,10 @@ fn a_suggested_policy_allows_what_the_run_asked_for_and_nothing_else() {
         ("write", format!("{root}/data/a.txt")),
         ("write", format!("{root}/out/other.txt")),
         ("env", "HOME".to_string()),
-        ("net", format!("http://127.0.0.1:{}/", port.wrapping_add(1).max(1))),
+        (
+            "net",
+            format!("http://127.0.0.1:{}/", port.wrapping_add(1).max(1)),
+        ),
         ("net", "http://example.com/".to_string()),
     ] {
         let out = v8box(d, &["policy", "explain", "suggested.toml", op, &resource]);
@@ -92,21 +121,33 @@ fn a_suggested_policy_allows_what_the_run_asked_for_and_nothing_else() {
 fn suggest_takes_one_run_and_names_a_run_that_is_not_there() {
     let (dir, port) = setup();
     let d = dir.path();
-    run_js(d, &["--audit=a.log"], "try { sys.env.get('FIRST_RUN'); } catch (e) {}");
+    run_js(
+        d,
+        &["--audit=a.log"],
+        "try { sys.env.get('FIRST_RUN'); } catch (e) {}",
+    );
     let second = records(&d.join("a.log")).len() + 1;
     let (code, _, err) = run_js(d, &["--audit=a.log"], &script(port));
     assert_eq!(code, 0, "{err}");
     let all = text(&v8box(d, &["policy", "suggest", "--audit", "a.log"]).stdout);
-    assert!(all.contains("FIRST_RUN") && all.contains("V8BOX_SUGGEST"), "{all}");
+    assert!(
+        all.contains("FIRST_RUN") && all.contains("V8BOX_SUGGEST"),
+        "{all}"
+    );
     let n = second.to_string();
     let one = v8box(d, &["policy", "suggest", "--audit", "a.log", "--run", &n]);
     assert_eq!(one.status.code(), Some(0));
     let one = text(&one.stdout);
-    assert!(!one.contains("FIRST_RUN") && one.contains("V8BOX_SUGGEST"), "{one}");
+    assert!(
+        !one.contains("FIRST_RUN") && one.contains("V8BOX_SUGGEST"),
+        "{one}"
+    );
     let bad = v8box(d, &["policy", "suggest", "--audit", "a.log", "--run", "2"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad.stderr).contains(&format!("--run 2: no run of the log starts at seq 2 (runs start at seq 1, {n})")),
+        text(&bad.stderr).contains(&format!(
+            "--run 2: no run of the log starts at seq 2 (runs start at seq 1, {n})"
+        )),
         "{}",
         text(&bad.stderr)
     );
@@ -130,9 +171,18 @@ fn a_copy_is_suggested_a_read_of_its_from_and_a_write_of_its_to() {
         policy.find(&format!("\"{root}/dst/y.txt\",")),
     );
     assert!(read.is_some() && write_at.is_some(), "{policy}");
-    assert!(policy.find("write = [").is_some_and(|w| read < Some(w) && Some(w) < write_at), "{policy}");
+    assert!(
+        policy
+            .find("write = [")
+            .is_some_and(|w| read < Some(w) && Some(w) < write_at),
+        "{policy}"
+    );
     write(d, "suggested.toml", &policy);
-    let (code, out, err) = run_js(d, &["--audit=second.log", "--policy=suggested.toml"], script);
+    let (code, out, err) = run_js(
+        d,
+        &["--audit=second.log", "--policy=suggested.toml"],
+        script,
+    );
     assert_eq!((code, out.as_str()), (0, "copied\n"), "{err}");
     assert!(denials(&d.join("second.log")).is_empty());
 }

@@ -687,20 +687,34 @@ fn copy_file_needs_read_on_from_and_write_on_to_and_records_both_paths() {
         "#,
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "true\nPERMISSION_DENIED read\nPERMISSION_DENIED write\n");
+    assert_eq!(
+        out,
+        "true\nPERMISSION_DENIED read\nPERMISSION_DENIED write\n"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("out/b.txt")).unwrap(),
         "copied bytes"
     );
     assert!(!dir.path().join("out/c.txt").exists() && !dir.path().join("in/d.txt").exists());
     let records = records(&dir.path().join("audit.log"));
-    let copies: Vec<_> = records.iter().filter(|r| r["op"] == "fs.copyFile").collect();
+    let copies: Vec<_> = records
+        .iter()
+        .filter(|r| r["op"] == "fs.copyFile")
+        .collect();
     let kinds: Vec<_> = copies.iter().map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["intent", "outcome", "call", "call"], "{copies:?}");
     let root = dir.path().canonicalize().unwrap();
     let first = copies[0];
-    assert_eq!(first["from"], root.join("in/a.txt").display().to_string(), "{first}");
-    assert_eq!(first["to"], root.join("out/b.txt").display().to_string(), "{first}");
+    assert_eq!(
+        first["from"],
+        root.join("in/a.txt").display().to_string(),
+        "{first}"
+    );
+    assert_eq!(
+        first["to"],
+        root.join("out/b.txt").display().to_string(),
+        "{first}"
+    );
     assert_eq!(copies[1]["outcome"], "ok", "{}", copies[1]);
     assert_eq!(copies[1]["bytes_out"], 12, "{}", copies[1]);
     assert_eq!(copies[2]["decision"], "deny", "{}", copies[2]);
