@@ -3,11 +3,14 @@
 //! not decode, or a closed socket is an error the caller acts on: the broker ends a worker
 //! that sends one (it treats every byte from the worker as hostile), the worker ends itself.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use super::ring::{RingReader, RingWriter};
 
 use prost::Message;
+
+/// The largest frame buffer kept between sends.
+const KEEP_BYTES: usize = 64 << 10;
 
 /// What went wrong on the channel.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum ChannelError {
 pub struct Channel {
     rx: BufReader<RingReader>,
     tx: RingWriter,
+    /// The last frame's buffer, kept for the next (up to `KEEP_BYTES`).
+    out: Vec<u8>,
     /// The longest message this end accepts.
     max: usize,
 }
@@ -38,6 +43,7 @@ impl Channel {
         Channel {
             rx: BufReader::with_capacity(64 << 10, rx),
             tx,
+            out: Vec::new(),
             max,
         }
     }
@@ -56,11 +62,19 @@ impl Channel {
     /// Sends `msg` as one frame (one write).
     pub fn send<M: Message>(&mut self, msg: &M) -> Result<(), ChannelError> {
         let len = msg.encoded_len();
-        let mut frame = Vec::with_capacity(4 + len);
+        // One buffer for every frame (a call's round trip makes no allocation for it); a big
+        // one is not kept.
+        let mut frame = std::mem::take(&mut self.out);
+        frame.clear();
+        frame.reserve(4 + len);
         frame.extend_from_slice(&(len as u32).to_le_bytes());
         msg.encode(&mut frame)
             .map_err(|e| ChannelError::Malformed(e.to_string()))?;
-        self.tx.write_all(&frame).map_err(closed_or_io)
+        let sent = self.tx.write_all(&frame).map_err(closed_or_io);
+        if frame.capacity() <= KEEP_BYTES {
+            self.out = frame;
+        }
+        sent
     }
 
     /// Receives the next message.
@@ -70,6 +84,14 @@ impl Channel {
         let len = u32::from_le_bytes(header) as usize;
         if len > self.max {
             return Err(ChannelError::TooLong(len as u64));
+        }
+        // A frame already read whole into the buffer decodes from there (decoding copies what
+        // it keeps, so a byte the other side changes later is never read twice).
+        if self.rx.buffer().len() >= len {
+            let decoded = M::decode(&self.rx.buffer()[..len])
+                .map_err(|e| ChannelError::Malformed(e.to_string()));
+            self.rx.consume(len);
+            return decoded;
         }
         let mut body = Vec::new();
         body.try_reserve_exact(len)

@@ -205,6 +205,9 @@ fn wait(
     sleeping: &AtomicU32,
     alive: &Alive,
 ) -> io::Result<()> {
+    if ready() {
+        return Ok(());
+    }
     let spin_until = Instant::now() + SPIN;
     let mut turns = 0u32;
     while !ready() {
