@@ -550,6 +550,15 @@ fn audit_verify(file: &Path, key: Option<&Path>) -> ExitCode {
     }
 }
 
+/// Reads a log for a tool that reads it as records (`audit show`, `policy test`, `policy
+/// suggest`), verified first (with the seal's key, if given): the log, and whether it holds.
+fn read_checked_log(file: &Path, key: Option<&Path>) -> Result<(Vec<u8>, bool), ExitCode> {
+    let key = load_public_key(key)?;
+    let log = read_log(file)?;
+    let holds = check_before_reading(file, &log, key.as_ref());
+    Ok((log, holds))
+}
+
 /// Verifies a log before a tool reads it: prints on stderr whether it holds, and returns
 /// whether it does (`audit show` and `policy test` go on either way, and exit 1 when not).
 fn check_before_reading(file: &Path, log: &[u8], key: Option<&v8box::audit::PublicKey>) -> bool {
@@ -593,21 +602,16 @@ fn audit_show(
     wide: bool,
     json: bool,
 ) -> ExitCode {
-    let key = match load_public_key(key) {
-        Ok(k) => k,
-        Err(code) => return code,
-    };
-    let log = match read_log(file) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
     if let Some(op) = op.as_deref().filter(|op| !v8box::audit::known_op(op)) {
         eprintln!(
             "warning: --op {}: no operation has that name (e.g. fs.readFile, net.fetch, env.get), so no record matches",
             escaped(op)
         );
     }
-    let holds = check_before_reading(file, &log, key.as_ref());
+    let (log, holds) = match read_checked_log(file, key) {
+        Ok(read) => read,
+        Err(code) => return code,
+    };
     let filter = v8box::audit::ShowFilter {
         denied,
         op,
@@ -680,15 +684,10 @@ fn policy_test(path: &Path, audit: &Path, key: Option<&Path>) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let key = match load_public_key(key) {
-        Ok(k) => k,
+    let (log, holds) = match read_checked_log(audit, key) {
+        Ok(read) => read,
         Err(code) => return code,
     };
-    let log = match read_log(audit) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let holds = check_before_reading(audit, &log, key.as_ref());
     let cwd = cwd();
     let (mut replayed, mut changed) = (0, 0);
     for line in String::from_utf8_lossy(&log).lines() {
@@ -750,15 +749,10 @@ fn policy_test(path: &Path, audit: &Path, key: Option<&Path>) -> ExitCode {
 }
 
 fn policy_suggest(audit: &Path, run: Option<u64>, key: Option<&Path>) -> ExitCode {
-    let key = match load_public_key(key) {
-        Ok(k) => k,
+    let (log, holds) = match read_checked_log(audit, key) {
+        Ok(read) => read,
         Err(code) => return code,
     };
-    let log = match read_log(audit) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let holds = check_before_reading(audit, &log, key.as_ref());
     let records: Vec<serde_json::Value> = String::from_utf8_lossy(&log)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

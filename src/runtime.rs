@@ -522,6 +522,9 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     }
     let host_in = options.host_in.take();
     let heap_limit = policy.limits.max_heap_mb.map(|mb| mb << 20);
+    let stuck = options
+        .owns_process
+        .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started));
     let limits = match &isolate {
         Isolate::Local(worker) => Limits {
             timeout,
@@ -529,9 +532,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             process_memory: heap_limit.filter(|_| options.owns_process),
             memory_of: None,
             kill: None,
-            stuck: options
-                .owns_process
-                .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+            stuck,
         },
         // The worker watches its own buffers; its process is the run's alone.
         Isolate::Remote(worker) => Limits {
@@ -540,9 +541,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             process_memory: heap_limit,
             memory_of: Some(worker.pid()),
             kill: Some(Box::new(worker.killer())),
-            stuck: options
-                .owns_process
-                .then(|| end_process_when_stuck(shared.clone(), run_name.clone(), started)),
+            stuck,
         },
     };
     let watchdog = Watchdog::start(limits, handle.clone(), events_tx.clone());

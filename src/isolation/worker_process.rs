@@ -22,7 +22,7 @@ const MEMORY_TICK: Duration = Duration::from_millis(5);
 /// The channel's limit for broker -> worker messages (a module's source, a reply): the
 /// broker's own limit on what it sends is `max_message_bytes`; this bounds what a worker
 /// allocates for one frame.
-const MAX_FRAME: usize = (1 << 30) + (1 << 20);
+pub const MAX_FROM_BROKER: usize = (1 << 30) + (1 << 20);
 
 /// The worker side of the channel; any failure ends the process (the broker sees it closed).
 struct Link(Channel);
@@ -44,9 +44,6 @@ impl Link {
         }
     }
 }
-
-/// The channel's limit for broker -> worker messages (see `MAX_FRAME`).
-pub const MAX_FROM_BROKER: usize = MAX_FRAME;
 
 /// Serves the broker on `channel` until it closes the channel; `control` carries stop
 /// requests (one byte each, a `wire::reason_code`) while a request runs. `jail` says which

@@ -14,15 +14,30 @@ fn process() -> Isolation {
     }
 }
 
+/// An audit log in memory, readable while the sandbox holds the writer.
+#[derive(Clone, Default)]
+struct SharedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
 fn a_sandbox_runs_its_script_in_a_jailed_process_and_answers_requests() {
+    let log = SharedLog::default();
     let sandbox = Sandbox::builder()
         .isolation(process())
         .allow(Permission::Host, "rpc")
         .unwrap()
         .channel("rpc")
         .capture_output(true)
-        .audit_writer(std::io::sink())
+        .audit_writer(log.clone())
         .build()
         .unwrap();
     let mut run = sandbox.run_module(
@@ -38,6 +53,13 @@ fn a_sandbox_runs_its_script_in_a_jailed_process_and_answers_requests() {
     run.close_channels();
     assert_eq!(run.wait(), Exit::Ok);
     assert_eq!(run.stdout(), vec!["listening".to_string()]);
+    drop(run);
+    drop(sandbox);
+    // It ran in a worker process behind seccomp, not on the sandbox's thread.
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let start = text.lines().find(|l| l.contains("\"run.start\"")).unwrap();
+    assert!(start.contains("\"mode\":\"process\""), "{start}");
+    assert!(start.contains("seccomp"), "{start}");
 }
 
 #[test]
