@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use prost_types::FileDescriptorSet;
 use serde_json::{json, Value};
 
+#[path = "build/allocator_glue.rs"]
+mod allocator_glue;
 #[path = "build/codec_gen.rs"]
 mod codec_gen;
 #[path = "build/op_gen.rs"]
@@ -35,6 +37,7 @@ fn main() {
     println!("cargo:rerun-if-changed=proto");
     println!("cargo:rerun-if-changed=js");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    allocator_glue::compile();
 
     let mut compiler = protox::Compiler::new(["proto"]).expect("proto/ is readable");
     compiler

@@ -139,7 +139,7 @@ pub(crate) fn send(
     match reply {
         Ok(Some(reply)) => match write_reply_into(args.get(1), &reply) {
             Some(n) => rv.set_uint32(n),
-            None => rv.set(array_buffer_of(scope, &reply).into()),
+            None => rv.set(super::reusing_allocator::array_buffer_of(scope, &reply).into()),
         },
         Ok(None) => rv.set_null(),
         Err(_) => throw_error(scope, "the host's $send handler failed (panicked)"),
@@ -162,22 +162,6 @@ fn write_reply_into(arg: v8::Local<v8::Value>, reply: &[u8]) -> Option<u32> {
     // detach, shrink or collect it meanwhile.
     unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), data.as_ptr() as *mut u8, reply.len()) };
     Some(n)
-}
-
-/// An ArrayBuffer holding `bytes`. With V8's heap sandbox every backing store lives inside the
-/// sandbox, so the bytes are copied into a buffer V8 allocates (a Rust `Vec` cannot be adopted).
-pub(crate) fn array_buffer_of<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    bytes: &[u8],
-) -> v8::Local<'s, v8::ArrayBuffer> {
-    let ab = v8::ArrayBuffer::new(scope, bytes.len());
-    if let Some(data) = ab.data() {
-        // SAFETY: the new buffer is exactly `bytes.len()` long and no JavaScript runs meanwhile.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.as_ptr() as *mut u8, bytes.len())
-        };
-    }
-    ab
 }
 
 pub(crate) fn recv(

@@ -12,6 +12,7 @@ mod exception;
 mod inspect;
 mod modules;
 mod platform;
+mod reusing_allocator;
 mod snapshot;
 mod snapshot_creator;
 mod state;
@@ -30,6 +31,7 @@ pub use platform::{
     bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled,
     set_flags, version,
 };
+pub use reusing_allocator::reuse_counts as array_buffer_reuse_counts;
 pub use snapshot::{build as build_snapshot, Snapshot};
 pub use terminate::TerminateHandle;
 
@@ -107,7 +109,8 @@ impl Worker {
         on_send: impl FnMut(&[u8]) -> Option<Vec<u8>> + 'static,
     ) -> Worker {
         platform::ready();
-        let mut params = v8::Isolate::create_params();
+        let mut params =
+            v8::Isolate::create_params().array_buffer_allocator(reusing_allocator::new());
         if let Some(snap) = &options.snapshot {
             params = snap.params(params);
         }
@@ -399,7 +402,7 @@ impl Worker {
                 ));
             };
             let callback = v8::Local::new(tc, callback);
-            let buffer = bindings::array_buffer_of(tc, msg);
+            let buffer = reusing_allocator::array_buffer_of(tc, msg);
             let this = v8::undefined(tc).into();
             match callback.call(tc, this, &[buffer.into()]) {
                 Some(_) => Ok(()),
