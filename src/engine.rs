@@ -31,10 +31,10 @@ pub trait Engine {
     fn crashed(&self) -> Option<String> {
         None
     }
-    /// Whether the run was given up on: its isolate's process was killed because the script
-    /// did not stop in time after its limit stopped it.
-    fn abandoned(&self) -> bool {
-        false
+    /// Whether the run was given up on, and how: its isolate's process was killed because the
+    /// script did not stop in time after its limit stopped it (`None`: it was not).
+    fn abandoned(&self) -> Option<String> {
+        None
     }
 }
 

@@ -498,6 +498,10 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             Isolate::Remote(worker) => {
                 fields["isolate_run"] = json!(worker.runs_hosted);
                 fields["isolation"] = json!({ "mode": "process", "jail": worker.jail });
+                // The kernel's limit on the worker's memory (its memory cgroup), where one is.
+                if let Some(bytes) = worker.memory_limit {
+                    fields["isolation"]["memory_limit_bytes"] = json!(bytes);
+                }
             }
         }
         let seq = shared
@@ -531,6 +535,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             isolate_memory: worker.memory_watch(),
             process_memory: heap_limit.filter(|_| options.owns_process),
             memory_of: None,
+            kernel_kills_at_twice: false,
             kill: None,
             stuck,
         },
@@ -540,6 +545,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             isolate_memory: None,
             process_memory: heap_limit,
             memory_of: Some(worker.pid()),
+            kernel_kills_at_twice: heap_limit.is_some() && worker.memory_limit.is_some(),
             kill: Some(Box::new(worker.killer())),
             stuck,
         },
@@ -592,17 +598,13 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
     // run says how many there were; their own records come later, marked late, if they
     // finish while the process lives (docs/AUDIT.md).
     let abandoned = isolate.engine().abandoned();
-    if abandoned {
+    if let Some(how) = &abandoned {
         output(
             Stream::Stderr,
-            &format!(
-                "error: {run_name}: {} and did not stop within {} ms (a builtin that checks no \
-                 interrupt): its worker process was killed",
-                stopped_because(&exit),
-                crate::watchdog::GRACE.as_millis()
-            ),
+            &format!("error: {run_name}: {}, and {how}", stopped_because(&exit)),
         );
     }
+    let abandoned = abandoned.is_some();
     record_run_end(&shared, &run_name, &exit, started, abandoned);
     match (warm, isolate) {
         // An isolate left with a clean-up queued with V8 is not kept (`Worker::park`).

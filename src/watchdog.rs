@@ -6,7 +6,8 @@
 //!   limit (V8 counts some of it only at collections), and when the run owns its process (the
 //!   CLI) it also reads the process's resident memory: whatever the script made — heap,
 //!   buffers, WebAssembly and shared memories, queued replies — may not grow it by more than the
-//!   limit.
+//!   limit (a jailed worker's memory cgroup, where one can be made, is the kernel's limit at
+//!   twice that).
 //! - Escalation: V8 checks for termination only at its interrupt checks, and some builtins make
 //!   none (a global regex `replace` on a huge string, `fill` on a huge buffer), just as a write
 //!   into a stalled stdout pipe blocks the isolate's thread. If the run has not ended `GRACE`
@@ -40,6 +41,9 @@ pub struct Limits {
     pub process_memory: Option<u64>,
     /// Whose resident memory that is: a jailed worker process's, or (`None`) this process's.
     pub memory_of: Option<u32>,
+    /// The kernel kills the process at twice the budget (a jailed worker's memory cgroup:
+    /// `src/isolation/memory_cgroup.rs`), so the watchdog need not look for that itself.
+    pub kernel_kills_at_twice: bool,
     /// A jailed worker's kill switch: a run that does not stop within `GRACE` loses its worker
     /// first, and only if the run still does not end (the broker stuck in a write to a stalled
     /// pipe) `stuck` is called.
@@ -117,7 +121,8 @@ impl Watchdog {
             let given_up_at = Instant::now() + GRACE;
             let hard_ceiling = ceiling
                 .zip(limits.process_memory)
-                .map(|(c, b)| c.saturating_add(b));
+                .map(|(c, b)| c.saturating_add(b))
+                .filter(|_| !limits.kernel_kills_at_twice);
             loop {
                 let wake = match hard_ceiling {
                     Some(_) => given_up_at.min(Instant::now() + TICK),

@@ -12,6 +12,7 @@
 mod channel;
 mod confine;
 mod jail;
+mod memory_cgroup;
 #[cfg(debug_assertions)]
 mod probe;
 mod remote;
@@ -24,6 +25,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 pub use confine::{confine_process, Confinement};
+pub use memory_cgroup::available as kernel_memory_limit_available;
 #[cfg(debug_assertions)]
 #[doc(hidden)]
 pub use probe::{run_requested as run_probe, PROBE_ENV};

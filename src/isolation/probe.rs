@@ -3,9 +3,10 @@
 //! gets it in `Start`, never from a script or a policy) and reports each result, so a test can
 //! show that code running inside the worker gets nothing: the stand-in for an exploit of V8.
 //! `V8BOX_JAIL_PROBE` is `;`-separated: `open:PATH`, `write:PATH`, `connect:HOST:PORT`,
-//! `exec:PATH`, `ptrace:parent`; and `misbehave:garbage|length|segv`, which makes the worker,
-//! at the script's first `$send`, write a frame that is no message, announce a frame longer
-//! than any, or crash — a taken-over worker, for the broker's tests. Release builds compile
+//! `exec:PATH`, `ptrace:parent`; and `misbehave:garbage|length|segv|balloon`, which makes the
+//! worker, at the script's first `$send`, write a frame that is no message, announce a frame
+//! longer than any, crash, or take memory without end (outside V8, deaf to any stop) — a
+//! taken-over worker, for the broker's tests. Release builds compile
 //! none of this.
 
 #![cfg(debug_assertions)]
@@ -86,6 +87,10 @@ pub fn misbehave(how: &str, out: &mut dyn Write) {
         "length" => {
             let _ = out.write_all(&u32::MAX.to_le_bytes());
         }
+        // Only the kernel's memory limit (or a kill) ends this.
+        "balloon" => loop {
+            std::hint::black_box(Box::leak(vec![1u8; 1 << 20].into_boxed_slice()));
+        },
         // SAFETY: restores SIGSEGV's default action (Rust's handler would return from a
         // raised one) and raises it in this process, which ends it.
         _ => unsafe {

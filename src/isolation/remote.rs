@@ -15,9 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::channel::{Channel, ChannelError};
+use super::memory_cgroup::{self, MemoryCgroup};
 use super::wire::{self, pb};
 use crate::engine::Engine;
-use crate::worker::{ImportRequest, JsError, ModuleKind, Resolver, TerminateHandle};
+use crate::worker::{
+    ImportRequest, JsError, ModuleKind, Resolver, TerminateHandle, TerminationReason,
+};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
 
 /// The `Start` settings of a worker process.
@@ -80,6 +83,9 @@ struct Parts {
     killed: Arc<AtomicBool>,
     channel: Channel,
     control: UnixStream,
+    /// The kernel's limit on the process's memory, where a cgroup can be made here; removed
+    /// after the process is reaped.
+    memory: Option<MemoryCgroup>,
 }
 
 impl Prestarted {
@@ -181,7 +187,9 @@ impl Prestarted {
                 return Err(fail(e.to_string()));
             }
         };
+        let memory = MemoryCgroup::create(child.id());
         pre.parts = Some(Parts {
+            memory,
             child,
             pidfd,
             killed,
@@ -231,6 +239,10 @@ pub struct RemoteWorker {
     pub probe: Vec<String>,
     /// Runs the worker's isolate has hosted, this one included.
     pub runs_hosted: u32,
+    /// The kernel's limit on the worker's memory in bytes (its memory cgroup's), if it has one.
+    pub memory_limit: Option<u64>,
+    /// The kernel killed the worker at that limit.
+    killed_at_memory_limit: bool,
 }
 
 /// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
@@ -268,6 +280,18 @@ impl RemoteWorker {
             .take()
             .expect("a pre-started worker is started once");
         parts.channel.set_max(start.max_message_bytes + FRAME_SLACK);
+        // Where the watchdog would give up on the run: twice the heap limit (src/watchdog.rs).
+        let growth = start.max_heap_bytes.map(|b| {
+            (b as u64)
+                .saturating_mul(2)
+                .saturating_add(memory_cgroup::SLACK)
+        });
+        let memory_limit = match &parts.memory {
+            Some(cgroup) => cgroup
+                .limit_growth(growth)
+                .map_err(|e| fail(format!("its memory cgroup's limit: {e}")))?,
+            None => None,
+        };
         let stop = parts
             .control
             .try_clone()
@@ -291,6 +315,8 @@ impl RemoteWorker {
             jail: pre.jail.clone(),
             probe: Vec::new(),
             runs_hosted: 1,
+            memory_limit,
+            killed_at_memory_limit: false,
         };
         let msg = to_worker::Msg::Start(pb::Start {
             max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
@@ -401,6 +427,13 @@ impl RemoteWorker {
     /// The run's error for a worker that is gone: the run's stop when it was stopped (the
     /// watchdog kills a worker that does not stop), else the crash.
     fn gone(&mut self, why: String) -> JsError {
+        // The kernel killed it at its memory cgroup's limit: the run's heap limit (the run may
+        // have been stopped for it already, and went on growing).
+        let memory = self.process.as_ref().and_then(|p| p.memory.as_ref());
+        if memory.is_some_and(MemoryCgroup::oom_killed) {
+            self.killed_at_memory_limit = true;
+            self.terminate.note(TerminationReason::HeapLimit);
+        }
         if let Some(reason) = self.terminate.reason() {
             return JsError::terminated(reason);
         }
@@ -567,8 +600,17 @@ impl Engine for RemoteWorker {
         self.crashed.clone()
     }
 
-    fn abandoned(&self) -> bool {
-        self.killed.load(Ordering::SeqCst)
+    fn abandoned(&self) -> Option<String> {
+        if self.killed_at_memory_limit {
+            return Some("the kernel killed its worker process at its memory limit".into());
+        }
+        self.killed.load(Ordering::SeqCst).then(|| {
+            format!(
+                "it did not stop within {} ms (a builtin that checks no interrupt): its worker \
+                 process was killed",
+                crate::watchdog::GRACE.as_millis()
+            )
+        })
     }
 }
 
@@ -583,6 +625,7 @@ impl Drop for RemoteWorker {
         // thread of its own, so that the run's end does not wait for that.
         let _ = rustix::process::pidfd_send_signal(&*self.pidfd, rustix::process::Signal::KILL);
         let pidfd = self.pidfd.clone();
+        let memory = process.memory.take();
         let reaped = std::thread::Builder::new()
             .name("v8box-reaper".into())
             .spawn(move || {
@@ -590,6 +633,8 @@ impl Drop for RemoteWorker {
                     rustix::process::WaitId::PidFd(pidfd.as_fd()),
                     rustix::process::WaitIdOptions::EXITED,
                 );
+                // Empty now: its cgroup can go.
+                drop(memory);
             });
         if reaped.is_err() {
             let _ = process.child.wait();

@@ -292,3 +292,44 @@ fn the_default_locale_is_the_hosts_in_both_isolations() {
         );
     }
 }
+
+#[test]
+fn where_a_memory_cgroup_can_be_made_the_kernel_bounds_the_workers_memory() {
+    // A taken-over worker (the probe's `misbehave:balloon`) takes memory outside V8 without end
+    // and heeds no stop: where this machine lets v8box make a memory cgroup, the kernel ends it
+    // at its limit (twice --max-heap plus slack), before the watchdog's grace is over, and the
+    // run ends for its heap limit; the limit is in the run's start record.
+    if !v8box::isolation::kernel_memory_limit_available() {
+        eprintln!("no memory cgroup can be made here: the watchdog alone bounds a worker");
+        return;
+    }
+    let dir = tmp();
+    let root = dir.path();
+    write(
+        root,
+        "main.js",
+        "$print('before'); sys.now(); $print('after');",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .args(["run", "--max-heap=32", "--audit=a.log", "main.js"])
+        .current_dir(root)
+        .env("V8BOX_JAIL_PROBE", "misbehave:balloon")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(text(&out.stdout), "before\n");
+    assert!(
+        err.contains("the kernel killed its worker process at its memory limit"),
+        "{err}"
+    );
+    let log = records(&root.join("a.log"));
+    let start = log.iter().find(|r| r["op"] == "run.start").unwrap();
+    let limit = start["isolation"]["memory_limit_bytes"].as_u64().unwrap();
+    assert!(limit >= 64 << 20, "{start}");
+    let end = log.iter().find(|r| r["op"] == "run.end").unwrap();
+    assert_eq!(end["reason"], "heap limit", "{end}");
+    assert_eq!(end["abandoned"], true, "{end}");
+    let verify = crate::v8box(root, &["audit", "verify", "a.log"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+}
