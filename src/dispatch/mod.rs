@@ -520,14 +520,20 @@ impl Dispatcher {
                         return refuse(info, e, on_refused);
                     }
                 };
+                let mut job = job;
                 if let Some(quick) = quick {
-                    let done = catch_unwind(AssertUnwindSafe(|| quick(&self.shared, &grants)))
+                    let tried = catch_unwind(AssertUnwindSafe(|| quick(&self.shared, &grants)))
                         .unwrap_or_else(|_| ops::Quick::Done(panicked(spec.name)));
-                    if let ops::Quick::Done(done) = done {
-                        if no_slot.is_none() {
-                            self.completed();
+                    match tried {
+                        ops::Quick::Done(done) => {
+                            if no_slot.is_none() {
+                                self.completed();
+                            }
+                            return Some(finished(intent, false).answer(&self.shared, info, done));
                         }
-                        return Some(finished(intent, false).answer(&self.shared, info, done));
+                        // The attempt opened (and checked) the file: the pool goes on with it.
+                        ops::Quick::Continue(rest) => job = Box::new(move |_, _| rest()),
+                        ops::Quick::Defer => {}
                     }
                 }
                 if let Some(e) = no_slot {

@@ -37,7 +37,8 @@ use std::sync::{Arc, Mutex};
 
 use cap_std::ambient_authority;
 use cap_std::fs::{
-    Dir, File, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
+    Dir, File, FileTypeExt, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions,
+    PermissionsExt,
 };
 
 use crate::audit::LogFile;
@@ -529,10 +530,15 @@ fn traced(abs: &Path, reached: Option<PathBuf>, result: Result<Done, OpError>) -
     done
 }
 
-/// `traced` for an attempt inside `$send`: only a finished one is recorded.
+/// `traced` for an attempt inside `$send`: a finished one, or the rest it hands to the I/O pool
+/// (which reached the same file).
 fn traced_quick(abs: &Path, reached: Option<PathBuf>, result: Result<Quick, OpError>) -> Quick {
     match result {
         Ok(Quick::Defer) => Quick::Defer,
+        Ok(Quick::Continue(rest)) => {
+            let abs = abs.to_path_buf();
+            Quick::Continue(Box::new(move || traced(&abs, reached, Ok(rest()))))
+        }
         Ok(Quick::Done(done)) => Quick::Done(traced(abs, reached, Ok(done))),
         Err(e) => Quick::Done(traced(abs, reached, Err(e))),
     }
@@ -551,13 +557,14 @@ pub fn read_file(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Done {
         let meta = file
             .metadata()
             .map_err(|e| io_error("readFile", &loc.abs, e))?;
-        read_opened(loc, file, &meta, max_bytes)
+        read_opened(loc, file, &meta, max_bytes, Vec::new())
     };
     let result = run();
     traced(&loc.abs, reached, result)
 }
 
-/// `read_file` for a regular file of at most `INLINE_MAX_BYTES`; anything else is deferred.
+/// `read_file` for a regular file of at most `INLINE_MAX_BYTES`; anything else (a FIFO, a
+/// device, a larger file) is handed to the I/O pool, opened: see `read_continued`.
 pub fn read_file_quick(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Quick {
     let mut reached = None;
     let mut run = || -> Result<Quick, OpError> {
@@ -574,19 +581,92 @@ pub fn read_file_quick(roots: &FsRoots, loc: &Located, max_bytes: u64) -> Quick 
         roots.allow_reached("readFile", loc, reached.insert(real))?;
         let meta = file.metadata().map_err(err)?;
         if meta.is_file() && meta.len() > INLINE_MAX_BYTES || !meta.is_file() && !meta.is_dir() {
-            return Ok(Quick::Defer);
+            let loc = loc.clone();
+            return Ok(Quick::Continue(Box::new(move || {
+                read_continued(&loc, file, &meta, max_bytes).unwrap_or_else(Done::err)
+            })));
         }
-        read_opened(loc, file, &meta, max_bytes).map(Quick::Done)
+        read_opened(loc, file, &meta, max_bytes, Vec::new()).map(Quick::Done)
     };
     let result = run();
     traced_quick(&loc.abs, reached, result)
 }
 
+/// The rest of a `read_file_quick` on the I/O pool: reads the file it opened (`O_NONBLOCK`, and
+/// already checked) as `cat` would have opened and read it. A FIFO is waited on until a writer
+/// has come (`wait_for_writer`); then the file is read blocking, to its end: for a FIFO, until
+/// its last writer closes.
+fn read_continued(
+    loc: &Located,
+    mut file: File,
+    meta: &Metadata,
+    max_bytes: u64,
+) -> Result<Done, OpError> {
+    let err = |e| io_error("readFile", &loc.abs, e);
+    let mut first = Vec::new();
+    if meta.file_type().is_fifo() {
+        first = wait_for_writer(&mut file, max_bytes + 1).map_err(err)?;
+    }
+    if !meta.is_file() {
+        set_blocking(&file).map_err(err)?;
+    }
+    read_opened(loc, file, meta, max_bytes, first)
+}
+
+/// Waits, on a FIFO opened `O_NONBLOCK`, for what an `open` without it waits for: a writer.
+/// A blocking read cannot wait for one (while no writer is there, it finds the end of the file
+/// at once); `poll` can: Linux reports the FIFO readable once data has come, or once a writer
+/// that came after it was opened has gone (not for writers that never came). Returns what a
+/// first read found (at most `limit` bytes: a writer came and wrote), and leaves the rest to a
+/// blocking read, which ends as the last writer closes.
+fn wait_for_writer(file: &mut File, limit: u64) -> io::Result<Vec<u8>> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut buf = vec![0; limit.min(64 * 1024) as usize];
+    let mut polled = false;
+    loop {
+        match file.read(&mut buf) {
+            // Nothing, and no writer: none has come yet. (After `poll`, the arm below: one
+            // came and went without writing, and the blocking read that follows finds the end
+            // of the file.)
+            Ok(0) if !polled => {
+                loop {
+                    match poll(&mut [PollFd::new(&*file, PollFlags::IN)], None) {
+                        Ok(_) => break,
+                        Err(rustix::io::Errno::INTR) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                polled = true;
+            }
+            Ok(n) => {
+                // What a writer wrote (nothing: see above).
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // No data yet, but a writer is there.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Clears `O_NONBLOCK` on a file opened with it inside `$send`, for the I/O pool's blocking
+/// reads and writes.
+fn set_blocking(file: &File) -> io::Result<()> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let flags = fcntl_getfl(file)?;
+    fcntl_setfl(file, flags - OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Reads `file` to its end, after the bytes `first` already read from it.
 fn read_opened(
     loc: &Located,
     file: File,
     meta: &Metadata,
     max_bytes: u64,
+    first: Vec<u8>,
 ) -> Result<Done, OpError> {
     refuse_hard_links("readFile", loc, meta)?;
     if meta.is_dir() {
@@ -595,8 +675,10 @@ fn read_opened(
             format!("readFile \"{}\": is a directory", loc.abs.display()),
         ));
     }
-    let mut data = Vec::with_capacity(meta.len().min(max_bytes) as usize);
-    file.take(max_bytes + 1)
+    let mut data = first;
+    data.reserve(meta.len().min(max_bytes).saturating_sub(data.len() as u64) as usize);
+    let left = (max_bytes + 1).saturating_sub(data.len() as u64);
+    file.take(left)
         .read_to_end(&mut data)
         .map_err(|e| io_error("readFile", &loc.abs, e))?;
     if data.len() as u64 > max_bytes {
@@ -702,7 +784,9 @@ pub fn write_file(roots: &FsRoots, loc: &Located, data: &[u8], append: bool) -> 
     let result =
         write_checked(roots, loc, data, append, false, &mut reached).and_then(|q| match q {
             Quick::Done(done) => Ok(done),
-            Quick::Defer => unreachable!("only an attempt inside $send defers"),
+            Quick::Defer | Quick::Continue(_) => {
+                unreachable!("only an attempt inside $send defers")
+            }
         });
     traced(&loc.abs, reached, result)
 }
@@ -753,8 +837,7 @@ fn write_checked(
         return Ok(Quick::Defer);
     }
     if append {
-        return append_to(roots, loc, &entry, data, quick)
-            .map(|q| q.map_or(Quick::Defer, Quick::Done));
+        return append_to(roots, loc, &entry, data, quick);
     }
     if !regular {
         // A FIFO, a device, a socket: there is no file to replace; it is written to.
@@ -845,15 +928,16 @@ fn create_temp(dir: &Dir, mode: u32) -> io::Result<(OsString, File)> {
 /// whole without copying it, so it writes in place, and a failure (a full disk) cuts the file
 /// back to its length before the call: the old content is never touched, and a failed append
 /// leaves no part of its bytes. (Another process appending to the same file at the same moment
-/// would lose what it wrote after this call's first byte.) `None`: deferred (`quick`, and the
-/// file is not regular), with nothing written.
+/// would lose what it wrote after this call's first byte.) `quick`, and the file is not
+/// regular: nothing is written here; deferred, or (once opened) handed to the I/O pool opened,
+/// to be written there (so that a FIFO's reader, woken by this open, never sees it close).
 fn append_to(
     roots: &FsRoots,
     loc: &Located,
     entry: &Entry,
     data: &[u8],
     quick: bool,
-) -> Result<Option<Done>, OpError> {
+) -> Result<Quick, OpError> {
     let op = "writeFile";
     let err = |e| io_error(op, &loc.abs, e);
     let mut options = OpenOptions::new();
@@ -861,17 +945,35 @@ fn append_to(
         .append(true)
         .create(true)
         .custom_flags(libc::O_NOFOLLOW | if quick { libc::O_NONBLOCK } else { 0 });
-    let mut file = match entry.dir().open_with(&entry.name, &options) {
+    let file = match entry.dir().open_with(&entry.name, &options) {
         Ok(f) => f,
-        Err(e) if quick && would_block(&e) => return Ok(None),
+        Err(e) if quick && would_block(&e) => return Ok(Quick::Defer),
         Err(e) => return Err(err(e)),
     };
     let meta = file.metadata().map_err(err)?;
     roots.guard_log(op, loc, &entry.reached, Some(&meta), false)?;
     refuse_hard_links(op, loc, &meta)?;
     if quick && !meta.is_file() {
-        return Ok(None);
+        // At most `INLINE_MAX_BYTES` (`write_file_quick`), copied once on this rare path.
+        let (abs, data) = (loc.abs.clone(), data.to_vec());
+        return Ok(Quick::Continue(Box::new(move || {
+            set_blocking(&file)
+                .map_err(|e| io_error(op, &abs, e))
+                .and_then(|()| append_opened(&abs, file, &meta, &data))
+                .unwrap_or_else(Done::err)
+        })));
     }
+    append_opened(&loc.abs, file, &meta, data).map(Quick::Done)
+}
+
+/// Appends `data` to `file` (see `append_to`).
+fn append_opened(
+    abs: &Path,
+    mut file: File,
+    meta: &Metadata,
+    data: &[u8],
+) -> Result<Done, OpError> {
+    let err = |e| io_error("writeFile", abs, e);
     let written = file.write_all(data).and_then(|()| {
         if meta.is_file() {
             file.sync_data()
@@ -885,7 +987,7 @@ fn append_to(
         }
         return Err(err(e));
     }
-    Ok(Some(Done::ok(reply::Result::Ok(Empty {}), 0)))
+    Ok(Done::ok(reply::Result::Ok(Empty {}), 0))
 }
 
 /// Lists a folder's entries, sorted by name.
@@ -1105,4 +1207,89 @@ pub fn rename(roots: &FsRoots, from: &Located, to: &Located) -> Done {
         ));
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    /// A folder holding the FIFO `pipe`, granted with `permission`; its roots and the FIFO's
+    /// location; and the FIFO opened for reading without waiting (a reader there already).
+    fn fifo(permission: Permission) -> (tempfile::TempDir, FsRoots, Located, std::fs::File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().canonicalize().unwrap().join("pipe");
+        mkfifo(&path);
+        let mut policy = Policy::deny_all();
+        let folder = path.parent().unwrap().to_str().unwrap().to_string();
+        policy.grant(permission, &folder, Path::new("/")).unwrap();
+        let grant = policy.check_path(permission, &path).grant.unwrap();
+        let roots = FsRoots::new(&policy, None);
+        let loc = roots.locate(grant, &path);
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        (dir, roots, loc, reader)
+    }
+
+    /// `poll`'s answer for `file` now (`POLLIN`, `POLLHUP`), without waiting.
+    fn revents(file: &std::fs::File) -> i16 {
+        let mut polled = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; a zero timeout does not wait.
+        assert!(unsafe { libc::poll(&mut polled, 1, 0) } >= 0);
+        polled.revents
+    }
+
+    /// An append whose quick path opens a FIFO (one made after it looked at the name, say)
+    /// hands it to the pool open: its reader never sees the writer leave before the bytes come
+    /// (an end of file for `cat`, with the pool's write to come to no one).
+    #[test]
+    fn an_append_that_opened_a_fifo_inside_send_hands_it_over_open() {
+        let (_dir, roots, loc, mut reader) = fifo(Permission::Write);
+        let entry = roots.entry("writeFile", &loc, true).unwrap();
+        let Ok(Quick::Continue(rest)) = append_to(&roots, &loc, &entry, b"line", true) else {
+            panic!("the append was not handed over opened");
+        };
+        assert_eq!(revents(&reader) & libc::POLLHUP, 0, "the writer left");
+        let done = rest();
+        assert!(done.result.is_ok(), "{:?}", done.result.err());
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "line");
+    }
+
+    /// A read handed over a FIFO opened before any writer ends once a writer has come and
+    /// gone, even one that wrote nothing and left before the pool looked (`poll` still reports
+    /// it). (That it waits while none has come: tests/cli/audit.rs, the FIFO test.)
+    #[test]
+    fn a_read_handed_over_a_fifo_ends_once_a_writer_came_and_went() {
+        let (_dir, roots, loc, _reader) = fifo(Permission::Read);
+        let Quick::Continue(rest) = read_file_quick(&roots, &loc, 1024) else {
+            panic!("the read was not handed over opened");
+        };
+        // The writer comes and goes before the pool's first look: `poll` must still see it.
+        drop(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&loc.abs)
+                .unwrap(),
+        );
+        match rest().result {
+            Ok(reply::Result::Bytes(b)) => assert!(b.data.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -65,9 +65,18 @@ impl Done {
 pub enum Quick {
     /// It finished (or failed) there.
     Done(Done),
-    /// It could block or take long (e.g. not a small regular file): run it on the I/O pool.
+    /// It could block or take long, and nothing was opened (e.g. a FIFO with no reader yet for
+    /// a write): run the call's pool job on the I/O pool.
     Defer,
+    /// It opened the file and found it could block or take long (a FIFO, a device, a large
+    /// file): the I/O pool finishes the call with this, on the file already opened and checked
+    /// — never by opening the path again, which might name another file by then, and would
+    /// lose what a FIFO's other end, woken by this open, did meanwhile.
+    Continue(Continuation),
 }
+
+/// The rest of a call that `Quick::Continue` hands to the I/O pool.
+pub type Continuation = Box<dyn FnOnce() -> Done + Send>;
 
 impl From<Result<reply::Result, OpError>> for Done {
     fn from(result: Result<reply::Result, OpError>) -> Done {

@@ -3,6 +3,7 @@
 mod audit;
 mod audit_truth;
 mod errors;
+mod fifo;
 mod fs_guard;
 mod hostile;
 mod jail;
