@@ -20,6 +20,8 @@ pub struct Op {
     pub message: String,
     /// Its member in `Call` (`read_file`); `None` for one the host sends (`host.message`).
     pub member: Option<String>,
+    /// That member's field number in `Call` (0 for one the host sends).
+    pub field: u32,
     /// (field, permission) of each resource field, in field order; one with no field (`""`)
     /// for an operation whose `permission` option names its resource's (`stdin.read`).
     pub resources: Vec<(String, &'static str)>,
@@ -99,12 +101,12 @@ pub fn ops(pool: &DescriptorPool) -> Vec<Op> {
     let mut members = Vec::new();
     for f in call.fields() {
         if let Some(m) = f.kind().as_message() {
-            members.push((f.name().to_string(), m.clone()));
+            members.push((f.name().to_string(), f.number(), m.clone()));
         }
     }
     let declared = |m: &MessageDescriptor| m.options().has_extension(&op_ext);
     let mut out = Vec::new();
-    let read = |m: &MessageDescriptor, member: Option<String>| -> Op {
+    let read = |m: &MessageDescriptor, member: Option<String>, field: u32| -> Op {
         let opts = m.options();
         let v = opts.get_extension(&op_ext);
         let o = v.as_message().expect("an Op message");
@@ -149,6 +151,7 @@ pub fn ops(pool: &DescriptorPool) -> Vec<Op> {
             name,
             message: m.name().to_string(),
             member,
+            field,
             resources,
             side_effect: b("side_effect"),
             lane: lane(e("lane")),
@@ -158,20 +161,22 @@ pub fn ops(pool: &DescriptorPool) -> Vec<Op> {
             after_log_failure: b("after_log_failure"),
         }
     };
-    for (member, m) in &members {
+    for (member, field, m) in &members {
         assert!(
             declared(m),
             "Call.{member} ({}): every operation is declared with (v8box.options.op)",
             m.name()
         );
-        out.push(read(m, Some(member.clone())));
+        out.push(read(m, Some(member.clone()), *field));
     }
     for m in pool.all_messages() {
         if m.package_name() == "v8box.v1"
             && declared(&m)
-            && !members.iter().any(|(_, c)| c.full_name() == m.full_name())
+            && !members
+                .iter()
+                .any(|(_, _, c)| c.full_name() == m.full_name())
         {
-            out.push(read(&m, None));
+            out.push(read(&m, None, 0));
         }
     }
     let mut names: Vec<&str> = out.iter().map(|o| o.name.as_str()).collect();
@@ -241,6 +246,11 @@ pub fn table(ops: &[Op]) -> String {
         }
     }
     rs.push_str("    }\n}\n");
+    rs.push_str("/// The spec of the `Call` member with field number `number` (what a look at a `Call`'s\n/// bytes finds without decoding it).\npub fn spec_of_field(number: u32) -> Option<&'static OpSpec> {\n    match number {\n");
+    for o in ops.iter().filter(|o| o.member.is_some()) {
+        let _ = writeln!(rs, "        {} => Some({}),", o.field, consts(o));
+    }
+    rs.push_str("        _ => None,\n    }\n}\n");
     rs
 }
 

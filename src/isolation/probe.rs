@@ -3,10 +3,11 @@
 //! gets it in `Start`, never from a script or a policy) and reports each result, so a test can
 //! show that code running inside the worker gets nothing: the stand-in for an exploit of V8.
 //! `V8BOX_JAIL_PROBE` is `;`-separated: `open:PATH`, `write:PATH`, `connect:HOST:PORT`,
-//! `exec:PATH`, `ptrace:parent`; and `misbehave:garbage|length|segv|balloon`, which makes the
-//! worker, at the script's first `$send`, write a frame that is no message, announce a frame
-//! longer than any, crash, or take memory without end (outside V8, deaf to any stop) — a
-//! taken-over worker, for the broker's tests. Release builds compile
+//! `exec:PATH`, `ptrace:parent`; and `misbehave:garbage|length|segv|balloon|flood|unflushed`,
+//! which makes the worker, at the script's first `$send`, write a frame that is no message,
+//! announce a frame longer than any, crash, take memory without end (outside V8, deaf to any
+//! stop), send more calls without waiting than the protocol allows, or end its request before
+//! the answers of such a call — a taken-over worker, for the broker's tests. Release builds compile
 //! none of this.
 
 #![cfg(debug_assertions)]
@@ -86,6 +87,35 @@ pub fn misbehave(how: &str, out: &mut dyn Write) {
         }
         "length" => {
             let _ = out.write_all(&u32::MAX.to_le_bytes());
+        }
+        "flood" | "unflushed" => {
+            use prost::Message;
+            let frame = |msg: super::wire::pb::from_worker::Msg| {
+                let body = super::wire::pb::FromWorker { msg: Some(msg) }.encode_to_vec();
+                let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+                frame.extend(body);
+                frame
+            };
+            let now = crate::proto::Call {
+                id: 1,
+                op: Some(crate::proto::call::Op::Now(crate::proto::Now {})),
+            }
+            .encode_to_vec();
+            let sends = if how == "flood" {
+                super::wire::MAX_LATER + 1
+            } else {
+                1
+            };
+            for _ in 0..sends {
+                let _ = out.write_all(&frame(super::wire::pb::from_worker::Msg::SendLater(
+                    now.clone(),
+                )));
+            }
+            let done = super::wire::pb::Done {
+                result: Some(super::wire::pb::done::Result::Value(true)),
+                ..Default::default()
+            };
+            let _ = out.write_all(&frame(super::wire::pb::from_worker::Msg::Done(done)));
         }
         // Only the kernel's memory limit (or a kill) ends this.
         "balloon" => loop {

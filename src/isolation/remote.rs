@@ -243,6 +243,9 @@ pub struct RemoteWorker {
     pub memory_limit: Option<u64>,
     /// The kernel killed the worker at that limit.
     killed_at_memory_limit: bool,
+    /// The worker's `send_later`s since its last `flush`, and the answers among them.
+    unflushed: usize,
+    later: Vec<Vec<u8>>,
 }
 
 /// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
@@ -317,6 +320,8 @@ impl RemoteWorker {
             runs_hosted: 1,
             memory_limit,
             killed_at_memory_limit: false,
+            unflushed: 0,
+            later: Vec::new(),
         };
         let msg = to_worker::Msg::Start(pb::Start {
             max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
@@ -471,6 +476,26 @@ impl RemoteWorker {
                     let reply = (self.on_send)(Sent::Bytes(&bytes));
                     Some(self.send_reply(reply))
                 }
+                // Dispatched now, as a `Send` is (side effects and records stay in order);
+                // an answer given at once waits for the worker's `flush`.
+                from_worker::Msg::SendLater(bytes) => {
+                    if self.unflushed >= wire::MAX_LATER {
+                        let why = self.violated("more sends without waiting than allowed");
+                        return Err(self.gone(why));
+                    }
+                    self.unflushed += 1;
+                    if let Some(reply) = (self.on_send)(Sent::Bytes(&bytes)) {
+                        self.later.push(reply);
+                    }
+                    None
+                }
+                from_worker::Msg::Flush(_) => {
+                    self.unflushed = 0;
+                    Some(to_worker::Msg::Later(pb::Later {
+                        replies: std::mem::take(&mut self.later),
+                        stop: wire::reason_code(self.terminate.reason()) as u32,
+                    }))
+                }
                 from_worker::Msg::Oversized(o) => {
                     let head = &o.head[..o.head.len().min(16)];
                     let reply = (self.on_send)(Sent::Oversized {
@@ -506,6 +531,10 @@ impl RemoteWorker {
                     Some(to_worker::Msg::Resolved(pb::Resolved {
                         result: Some(result),
                     }))
+                }
+                from_worker::Msg::Done(_) if self.unflushed > 0 => {
+                    let why = self.violated("Done before the answers of its sends");
+                    return Err(self.gone(why));
                 }
                 from_worker::Msg::Done(done) => return Ok(self.finish(done)?),
                 from_worker::Msg::Ready(_) => {

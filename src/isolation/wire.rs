@@ -7,6 +7,10 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/v8box.worker.rs"));
 }
 
+/// How many `send_later`s a worker may make before it asks for their answers (`flush`): what
+/// the broker keeps for it meanwhile is at most this many quick replies.
+pub const MAX_LATER: usize = 256;
+
 /// A termination reason as one byte (0: none): in `Done.stopped`, `JsError.termination` and
 /// on the control socket.
 pub fn reason_code(r: Option<TerminationReason>) -> u8 {

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use super::channel::{Channel, ChannelError};
 use super::wire::{self, pb};
-use crate::worker::{JsError, MemoryWatch, TerminateHandle, Worker, WorkerOptions};
+use crate::worker::{
+    JsError, MemoryWatch, TerminateHandle, TerminationReason, Worker, WorkerOptions,
+};
 use pb::{from_worker, to_worker, FromWorker, ToWorker};
 use std::sync::{Arc, Mutex};
 
@@ -25,22 +27,56 @@ const MEMORY_TICK: Duration = Duration::from_millis(5);
 pub const MAX_FROM_BROKER: usize = (1 << 30) + (1 << 20);
 
 /// The worker side of the channel; any failure ends the process (the broker sees it closed).
-struct Link(Channel);
+struct Link {
+    channel: Channel,
+    /// `send_later`s since the last `flush`.
+    unflushed: usize,
+    /// Their answers, for the script's `$recv` before the request is `Done`.
+    answers: Vec<Vec<u8>>,
+}
 
 impl Link {
     fn send(&mut self, msg: from_worker::Msg) {
-        if self.0.send(&FromWorker { msg: Some(msg) }).is_err() {
+        if self.channel.send(&FromWorker { msg: Some(msg) }).is_err() {
             std::process::exit(0);
         }
     }
 
     fn recv(&mut self) -> to_worker::Msg {
-        match self.0.recv::<ToWorker>() {
+        match self.channel.recv::<ToWorker>() {
             Ok(ToWorker { msg: Some(m) }) => m,
             // The broker is gone, or talks nonsense: nothing to do but end.
             Ok(ToWorker { msg: None })
             | Err(ChannelError::Closed | ChannelError::Io(_))
             | Err(ChannelError::TooLong(_) | ChannelError::Malformed(_)) => std::process::exit(0),
+        }
+    }
+
+    /// A call whose answer may come through `$recv`: sent without waiting (its answer, if the
+    /// broker gave one at once, comes with the next `flush`).
+    fn send_later(&mut self, bytes: &[u8]) -> Option<TerminationReason> {
+        self.send(from_worker::Msg::SendLater(bytes.to_vec()));
+        self.unflushed += 1;
+        if self.unflushed >= wire::MAX_LATER {
+            return self.flush();
+        }
+        None
+    }
+
+    /// Takes the answers of the `send_later`s so far into `answers`; the run's stop, if the
+    /// broker says it was stopped.
+    fn flush(&mut self) -> Option<TerminationReason> {
+        if self.unflushed == 0 {
+            return None;
+        }
+        self.send(from_worker::Msg::Flush(pb::Empty {}));
+        self.unflushed = 0;
+        match self.recv() {
+            to_worker::Msg::Later(later) => {
+                self.answers.extend(later.replies);
+                wire::reason_of(later.stop)
+            }
+            _ => std::process::exit(2),
         }
     }
 }
@@ -54,7 +90,11 @@ pub fn serve(
     jail: super::jail::JailReport,
     warm_up: bool,
 ) -> ! {
-    let link = Rc::new(RefCell::new(Link(channel)));
+    let link = Rc::new(RefCell::new(Link {
+        channel,
+        unflushed: 0,
+        answers: Vec::new(),
+    }));
     // V8 starts before the run is known: a pre-started worker (a pool's) is ready for it.
     let platform = crate::worker::check_platform();
     if warm_up && platform.is_ok() {
@@ -157,7 +197,15 @@ fn make_worker(link: &Rc<RefCell<Link>>, start: &pb::Start, kept: Option<Worker>
         let mut link = sender.borrow_mut();
         #[cfg(debug_assertions)]
         if let Some(how) = &misbehave {
-            super::probe::misbehave(how, link.0.raw_writer());
+            super::probe::misbehave(how, link.channel.raw_writer());
+        }
+        if bytes.len() <= max_message && crate::ops::table::answered_later(bytes) {
+            if let (Some(reason), Some(handle)) =
+                (link.send_later(bytes), stop_on_reply.borrow().as_ref())
+            {
+                handle.terminate_for(reason);
+            }
+            return None;
         }
         if bytes.len() > max_message {
             // Not sent: the broker refuses it by its size and first bytes (the call id).
@@ -244,6 +292,7 @@ fn serve_run(link: &Rc<RefCell<Link>>, worker: &mut Worker, handle: &TerminateHa
             }
             _ => std::process::exit(2),
         };
+        let result = deliver_answers(link, worker, handle, result);
         let mut unhandled = Vec::new();
         if result.is_ok() {
             while let Some(e) = worker.take_unhandled_rejection() {
@@ -260,6 +309,34 @@ fn serve_run(link: &Rc<RefCell<Link>>, worker: &mut Worker, handle: &TerminateHa
             stopped: wire::reason_code(handle.reason()) as u32,
         };
         link.borrow_mut().send(from_worker::Msg::Done(done));
+    }
+}
+
+/// Before a request is `Done`: the answers of its `send_later`s go to the script's `$recv`
+/// (all that came together in one call, as the broker's event loop batches them), and so on
+/// for the calls those make, until none is left; the request's own result unless that fails.
+fn deliver_answers(
+    link: &Rc<RefCell<Link>>,
+    worker: &mut Worker,
+    handle: &TerminateHandle,
+    mut result: Result<bool, JsError>,
+) -> Result<bool, JsError> {
+    loop {
+        let stop = link.borrow_mut().flush();
+        if let Some(reason) = stop {
+            handle.terminate_for(reason);
+        }
+        let mut answers = std::mem::take(&mut link.borrow_mut().answers);
+        if answers.is_empty() || result.is_err() || handle.reason().is_some() {
+            return result;
+        }
+        let delivery = match answers.len() {
+            1 => answers.pop().expect("one answer"),
+            _ => crate::proto::batch_of(&answers),
+        };
+        if let Err(e) = worker.send_vec(delivery) {
+            result = Err(e);
+        }
     }
 }
 

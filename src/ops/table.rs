@@ -84,3 +84,25 @@ mod tests {
         assert_eq!(STDIN_READ.resources, &[("", Permission::Stdin)]);
     }
 }
+
+/// Whether the script may take the answer of the call encoded in `call` (a `Call`) through
+/// `$recv` as well as from `$send` (an asynchronous operation's, or a notification's: none).
+/// Read from the operation's field number without decoding the call; `false` for anything
+/// that is no `Call`. A jailed worker need not wait for such a call's answer
+/// (`isolation::worker_process`); the broker answers the same whatever the worker decides.
+pub fn answered_later(mut call: &[u8]) -> bool {
+    use prost::encoding::{decode_key, skip_field, DecodeContext};
+    while !call.is_empty() {
+        let Ok((tag, wire_type)) = decode_key(&mut call) else {
+            return false;
+        };
+        if tag != 1 {
+            return spec_of_field(tag)
+                .is_some_and(|s| matches!(s.lane, Lane::Async | Lane::Notify));
+        }
+        if skip_field(wire_type, tag, &mut call, DecodeContext::default()).is_err() {
+            return false;
+        }
+    }
+    false
+}

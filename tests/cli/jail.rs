@@ -200,11 +200,14 @@ fn the_running_worker_has_seccomp_and_no_new_privs() {
 #[test]
 fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() {
     // A taken-over worker (the probe's `misbehave`): at its first `$send` it writes a frame
-    // that is no message, announces a frame of 4 GiB, or dies of SIGSEGV.
+    // that is no message, announces a frame of 4 GiB, dies of SIGSEGV, sends more calls
+    // without waiting than the protocol allows, or ends its request before their answers.
     for (how, says) in [
         ("garbage", "broke the channel's protocol"),
         ("length", "broke the channel's protocol"),
         ("segv", "killed by SIGSEGV"),
+        ("flood", "more sends without waiting than allowed"),
+        ("unflushed", "Done before the answers of its sends"),
     ] {
         let dir = tmp();
         let root = dir.path();
