@@ -39,13 +39,13 @@ const NAP: Duration = Duration::from_millis(100);
 struct Counters {
     /// Bytes ever written (the writer's).
     head: AtomicU64,
-    /// Bumped after each write; the futex a waiting reader sleeps on.
+    /// The futex a waiting reader sleeps on: moved by a write that finds it sleeping.
     data_seq: AtomicU32,
     reader_sleeps: AtomicU32,
     _pad: [u8; 48],
     /// Bytes ever read (the reader's).
     tail: AtomicU64,
-    /// Bumped after each read; the futex a waiting writer sleeps on.
+    /// The futex a waiting writer sleeps on: moved by a read that finds it sleeping.
     space_seq: AtomicU32,
     writer_sleeps: AtomicU32,
     _pad2: [u8; 48],
@@ -244,9 +244,15 @@ fn wait(
     Ok(())
 }
 
+/// After this side published its counter: wakes the other side if it sleeps. The futex word
+/// moves only then, so a busy exchange makes no atomic read-modify-write on a shared line.
+/// No wake-up is lost: the sleeper reads the word, says it sleeps, looks at the ring once more
+/// and sleeps only if the word is still what it read; this side published before it looks at
+/// `sleeping` (all `SeqCst`), so either the sleeper sees the new counter or this side sees it
+/// sleeping and moves the word (making a late `futex::wait` return at once) and wakes it.
 fn wake(seq: &AtomicU32, sleeping: &AtomicU32) {
-    seq.fetch_add(1, SeqCst);
     if sleeping.load(SeqCst) != 0 {
+        seq.fetch_add(1, SeqCst);
         let _ = futex::wake(seq, futex::Flags::empty(), 1);
     }
 }
