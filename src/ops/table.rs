@@ -85,8 +85,9 @@ mod tests {
     }
 }
 
-/// Whether the script may take the answer of the call encoded in `call` (a `Call`) through
-/// `$recv` as well as from `$send` (an asynchronous operation's, or a notification's: none).
+/// Whether a jailed worker sends the call encoded in `call` (a `Call`) without waiting for
+/// its answer, which the script then takes through `$recv`: an asynchronous operation that is
+/// no file operation (a timer, a fetch, a host message, stdin), or a notification (no answer).
 /// Read from the operation's field number without decoding the call; `false` for anything
 /// that is no `Call`. A jailed worker need not wait for such a call's answer
 /// (`isolation::worker_process`); the broker answers the same whatever the worker decides.
@@ -97,8 +98,18 @@ pub fn answered_later(mut call: &[u8]) -> bool {
             return false;
         };
         if tag != 1 {
-            return spec_of_field(tag)
-                .is_some_and(|s| matches!(s.lane, Lane::Async | Lane::Notify));
+            return spec_of_field(tag).is_some_and(|s| match s.lane {
+                Lane::Notify => true,
+                // A file operation is mostly answered at once (a small file read inline), into
+                // the library's reply buffer; through `$recv` its answer would cost a batch's
+                // new ArrayBuffer and its decoding instead (reads-64-in-flight took 1.73x
+                // thread mode's time that way, against 1.28x: docs/BENCHMARKS.md).
+                Lane::Async => !s
+                    .resources
+                    .iter()
+                    .any(|(_, p)| matches!(p, Permission::Read | Permission::Write)),
+                _ => false,
+            });
         }
         if skip_field(wire_type, tag, &mut call, DecodeContext::default()).is_err() {
             return false;
