@@ -545,7 +545,8 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
             isolate_memory: None,
             process_memory: heap_limit,
             memory_of: Some(worker.pid()),
-            kernel_kills_at_twice: heap_limit.is_some() && worker.memory_limit.is_some(),
+            // A worker's cgroup has a limit only with a heap limit.
+            kernel_kills_at_twice: worker.memory_limit.is_some(),
             kill: Some(Box::new(worker.killer())),
             stuck,
         },

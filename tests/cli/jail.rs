@@ -197,6 +197,27 @@ fn the_running_worker_has_seccomp_and_no_new_privs() {
     assert!(child.wait().unwrap().success());
 }
 
+/// Runs `main.js` (a `$print`, a first `$send`, a `$print`) in a fresh folder with `flags`,
+/// its worker taken over as the probe's `misbehave:HOW` says: the folder (holding `a.log`,
+/// the audit log) and the output.
+fn misbehaving(how: &str, flags: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tmp();
+    write(
+        dir.path(),
+        "main.js",
+        "$print('before'); sys.now(); $print('after');",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
+        .arg("run")
+        .args(flags)
+        .args(["--audit=a.log", "main.js"])
+        .current_dir(dir.path())
+        .env("V8BOX_JAIL_PROBE", format!("misbehave:{how}"))
+        .output()
+        .unwrap();
+    (dir, out)
+}
+
 #[test]
 fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() {
     // A taken-over worker (the probe's `misbehave`): at its first `$send` it writes a frame
@@ -209,19 +230,8 @@ fn a_worker_that_breaks_the_protocol_or_crashes_ends_its_run_with_a_whole_log() 
         ("flood", "more sends without waiting than allowed"),
         ("unflushed", "Done before the answers of its sends"),
     ] {
-        let dir = tmp();
+        let (dir, out) = misbehaving(how, &[]);
         let root = dir.path();
-        write(
-            root,
-            "main.js",
-            "$print('before'); sys.now(); $print('after');",
-        );
-        let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
-            .args(["run", "--audit=a.log", "main.js"])
-            .current_dir(root)
-            .env("V8BOX_JAIL_PROBE", format!("misbehave:{how}"))
-            .output()
-            .unwrap();
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(5), "{how}: {err}");
         assert_eq!(text(&out.stdout), "before\n", "{how}");
@@ -306,19 +316,8 @@ fn where_a_memory_cgroup_can_be_made_the_kernel_bounds_the_workers_memory() {
         eprintln!("no memory cgroup can be made here: the watchdog alone bounds a worker");
         return;
     }
-    let dir = tmp();
+    let (dir, out) = misbehaving("balloon", &["--max-heap=32"]);
     let root = dir.path();
-    write(
-        root,
-        "main.js",
-        "$print('before'); sys.now(); $print('after');",
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_v8box"))
-        .args(["run", "--max-heap=32", "--audit=a.log", "main.js"])
-        .current_dir(root)
-        .env("V8BOX_JAIL_PROBE", "misbehave:balloon")
-        .output()
-        .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert_eq!(text(&out.stdout), "before\n");
