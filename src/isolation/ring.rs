@@ -185,6 +185,7 @@ fn ends(
             map,
             ring: write,
             head: 0,
+            tail_seen: 0,
             alive,
         },
     ))
@@ -308,6 +309,10 @@ pub struct RingWriter {
     ring: Ring,
     /// Bytes written: this side's own count.
     head: u64,
+    /// The reader's count as this side last read it. The reader only moves it forward, so
+    /// the space it leaves is at least what it says: the shared count is read again (its cache
+    /// line fetched from the reader's core) only when that space is too little for a write.
+    tail_seen: u64,
     alive: Alive,
 }
 
@@ -319,11 +324,16 @@ impl Write for RingWriter {
         let c = self.map.counters(self.ring);
         let head = self.head;
         let ring = self.map.ring_bytes;
-        let full = || head.wrapping_sub(c.tail.load(SeqCst)) >= ring as u64;
-        wait(|| !full(), &c.space_seq, &c.writer_sleeps, &self.alive)?;
-        let used = head.wrapping_sub(c.tail.load(SeqCst));
-        if used > ring as u64 {
-            return Err(corrupt());
+        let mut used = head.wrapping_sub(self.tail_seen);
+        if ring as u64 - used < buf.len() as u64 {
+            let full = || head.wrapping_sub(c.tail.load(SeqCst)) >= ring as u64;
+            wait(|| !full(), &c.space_seq, &c.writer_sleeps, &self.alive)?;
+            let tail = c.tail.load(SeqCst);
+            used = head.wrapping_sub(tail);
+            if used > ring as u64 {
+                return Err(corrupt());
+            }
+            self.tail_seen = tail;
         }
         let n = buf.len().min(ring - used as usize);
         let at = (head % ring as u64) as usize;
