@@ -154,7 +154,7 @@ pub struct CallInfo {
     /// Whether the policy allowed the call.
     pub allowed: bool,
     /// The rule that decided it (see `Decision::rule`).
-    pub rule: String,
+    pub rule: crate::policy::Rule,
     /// Payload bytes the call carries (data to write, a request body, a message).
     pub bytes_in: u64,
     /// For writes: SHA-256 of the bytes written.

@@ -32,7 +32,7 @@ use crate::audit::{CallInfo, Ending, Parts};
 use crate::loader::normalize;
 use crate::ops::table::{self, Lane, OpSpec};
 use crate::ops::{self, Done, OpError};
-use crate::policy::{Decision, Permission, Policy};
+use crate::policy::{Decision, Permission, Policy, Rule};
 use crate::proto::{self, reply, ErrorCode, Reply};
 use crate::worker::{TerminateHandle, TerminationReason};
 pub use host::PendingRequests;
@@ -118,23 +118,35 @@ fn panicked(op: &str) -> Done {
     ))
 }
 
-/// An allowed decision whose rule's text is not made: for a run without an audit log, where
-/// only the record would show it.
-fn allowed_unrecorded(grant: Option<usize>) -> Decision {
-    Decision {
-        allowed: true,
-        rule: String::new(),
-        grant,
+/// How the pipeline's policy step decided a call, with the rule its record names.
+struct Verdict {
+    allowed: bool,
+    rule: Rule,
+}
+
+impl Verdict {
+    fn allow(rule: Rule) -> Verdict {
+        Verdict {
+            allowed: true,
+            rule,
+        }
+    }
+
+    fn deny() -> Verdict {
+        Verdict {
+            allowed: false,
+            rule: Rule::fixed(Decision::DEFAULT_DENY),
+        }
     }
 }
 
-/// A call's record-to-be; it takes the decision's rule (no copy per call).
+/// A call's record-to-be; it takes the decision's rule.
 fn info(op: &'static str, resource: impl Into<String>, d: Decision, bytes_in: u64) -> CallInfo {
     CallInfo {
         op,
         resource: resource.into(),
         allowed: d.allowed,
-        rule: d.rule,
+        rule: d.rule.into(),
         bytes_in,
         sha256: None,
         resolved: None,
@@ -383,7 +395,7 @@ impl Dispatcher {
                 op: "message",
                 resource: String::new(),
                 allowed: false,
-                rule: rule(),
+                rule: rule().into(),
                 bytes_in: length,
                 sha256: None,
                 resolved: None,
@@ -427,10 +439,15 @@ impl Dispatcher {
         }
         // Its rule is set below: the policy's, or `invalid argument`.
         let mut info = CallInfo {
+            op: spec.name,
+            resource,
+            allowed: false,
+            rule: Rule::default(),
+            bytes_in,
+            sha256: None,
+            resolved: None,
             parts,
-            ..info(spec.name, resource, allowed_unrecorded(None), bytes_in)
         };
-        info.allowed = false;
         let refuse = |info: CallInfo, e: OpError, tell: Option<OnRefused>| {
             self.refuse(id, spec, info, start, e, tell)
         };
@@ -438,17 +455,17 @@ impl Dispatcher {
         let targets = match targets {
             Ok(t) => t,
             Err(e) => {
-                info.rule = Decision::INVALID.into();
+                info.rule = Rule::fixed(Decision::INVALID);
                 return refuse(info, e, on_refused);
             }
         };
         let grants = match self.decide(spec, targets, &info.resource) {
-            Ok((d, grants)) => {
-                (info.allowed, info.rule) = (d.allowed, d.rule);
+            Ok((v, grants)) => {
+                (info.allowed, info.rule) = (v.allowed, v.rule);
                 grants
             }
-            Err((d, e)) => {
-                (info.allowed, info.rule) = (d.allowed, d.rule);
+            Err((v, e)) => {
+                (info.allowed, info.rule) = (v.allowed, v.rule);
                 return refuse(info, e, on_refused);
             }
         };
@@ -553,46 +570,43 @@ impl Dispatcher {
         spec: &OpSpec,
         targets: plan::Targets,
         resource: &str,
-    ) -> Result<(Decision, Grants), (Decision, OpError)> {
+    ) -> Result<(Verdict, Grants), (Verdict, OpError)> {
         // A rule's text goes only into the call's audit record: without a log, an allowed
-        // call's is not made (a denial's still is: it is rare).
+        // call's is not named at all; with one, it is the grant's text made when the run
+        // started (`Shared::rule`), shared, not made anew per call.
         let recorded = self.shared.audit.enabled();
         if targets.is_empty() {
-            let d = if recorded {
-                Decision::always()
+            let rule = if recorded {
+                Rule::fixed(Decision::ALWAYS)
             } else {
-                allowed_unrecorded(None)
+                Rule::default()
             };
-            return Ok((d, Vec::new()));
+            return Ok((Verdict::allow(rule), Vec::new()));
         }
         debug_assert_eq!(targets.len(), spec.resources.len(), "{}", spec.name);
         let policy = &self.shared.policy;
-        let mut rules: smallvec::SmallVec<[String; 2]> = smallvec::SmallVec::new();
+        let mut rules: smallvec::SmallVec<[Rule; 2]> = smallvec::SmallVec::new();
         let mut grants = Vec::new();
         for (target, &(_, permission)) in targets.iter().zip(spec.resources) {
-            let d = match target {
-                Target::Path(abs) => policy.check_path(permission, abs),
-                Target::Name(_) | Target::ResourceName => {
-                    let name = target.name(resource);
-                    // Without a log, an allowed name's rule text is not made (see above).
-                    let unrecorded = if recorded || permission == Permission::Stdin {
-                        None
-                    } else {
-                        policy.name_grant(permission, name)
-                    };
-                    match unrecorded {
-                        Some(i) => allowed_unrecorded(Some(i)),
-                        None => policy.check_name(permission, name),
-                    }
-                }
-                Target::Net(t) => policy.check_net(t),
-            };
             let grant = match target {
-                Target::Path(_) => d.grant.filter(|_| d.allowed),
-                _ => None,
+                Target::Path(abs) => policy.path_grant(permission, abs),
+                Target::Name(_) | Target::ResourceName if permission == Permission::Stdin => {
+                    // Granted whole, by no grant of the list.
+                    if !policy.allow_stdin {
+                        let e = denied(permission, target.name(resource));
+                        return Err((Verdict::deny(), e));
+                    }
+                    if !rules.iter().any(|r| *r == Policy::STDIN_RULE) {
+                        rules.push(Rule::fixed(Policy::STDIN_RULE));
+                    }
+                    continue;
+                }
+                Target::Name(_) | Target::ResourceName => {
+                    policy.name_grant(permission, target.name(resource))
+                }
+                Target::Net(t) => policy.net_grant(t),
             };
-            let allowed = d.allowed && (grant.is_some() || !matches!(target, Target::Path(_)));
-            if !allowed {
+            let Some(grant) = grant else {
                 let e = match target {
                     Target::Path(abs) => denied(permission, &abs.display().to_string()),
                     Target::Name(_) | Target::ResourceName => {
@@ -600,27 +614,31 @@ impl Dispatcher {
                     }
                     Target::Net(t) => fetch::net_denied(policy, t),
                 };
-                return Err((d, e));
+                return Err((Verdict::deny(), e));
+            };
+            if let Target::Path(abs) = target {
+                grants.push(self.shared.fs.locate(grant, abs));
             }
-            if let (Target::Path(abs), Some(g)) = (target, grant) {
-                grants.push(self.shared.fs.locate(g, abs));
-            }
-            if !rules.contains(&d.rule) {
-                rules.push(d.rule);
+            if recorded {
+                let rule = self.shared.rule(grant);
+                if !rules.contains(rule) {
+                    rules.push(rule.clone());
+                }
             }
         }
         // One rule (the common case: one target) is taken as it is, not joined anew.
-        let rule = if rules.len() == 1 {
-            rules.pop().unwrap_or_default()
-        } else {
-            rules.join("; ")
+        let rule = match rules.len() {
+            0 => Rule::default(),
+            1 => rules.pop().unwrap_or_default(),
+            _ => Rule::from(
+                rules
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
         };
-        let decision = Decision {
-            allowed: true,
-            rule,
-            grant: None,
-        };
-        Ok((decision, grants))
+        Ok((Verdict::allow(rule), grants))
     }
 
     /// A side effect's intent, on record before it runs (0: none needed, or no audit log).

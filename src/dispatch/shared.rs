@@ -5,7 +5,7 @@ use std::time::Instant;
 use super::quota::Quotas;
 use crate::audit::{AuditLog, CallInfo, Ending, Sequence, Unfinished};
 use crate::ops::{fs::FsRoots, OpError};
-use crate::policy::Policy;
+use crate::policy::{Policy, Rule};
 
 /// What the dispatcher shares with I/O threads.
 pub struct Shared {
@@ -20,11 +20,14 @@ pub struct Shared {
     quotas: Quotas,
     pub(super) max_message_bytes: usize,
     pub(super) epoch: Instant,
+    /// Each grant's rule as a record names it (`Policy::grants`' order), made once.
+    rules: Vec<Rule>,
 }
 
 impl Shared {
     /// State for a run under `policy`, recording to `audit`, with no quota used yet.
     pub fn new(policy: Policy, audit: AuditLog) -> Shared {
+        let rules = policy_rules(&policy);
         Shared {
             fs: FsRoots::new(&policy, audit.file()),
             max_message_bytes: policy.limits.max_message_bytes(),
@@ -33,7 +36,13 @@ impl Shared {
             sequence: Sequence::default(),
             quotas: Quotas::default(),
             epoch: Instant::now(),
+            rules,
         }
+    }
+
+    /// The rule of the policy's grant `i`.
+    pub(super) fn rule(&self, i: usize) -> &Rule {
+        &self.rules[i]
     }
 
     /// Writes the run's `run_end` record (see `audit::Sequence::end_run`).
@@ -78,4 +87,13 @@ impl Shared {
         self.sequence
             .finished_on_pool(&self.audit, info, ending, false);
     }
+}
+
+/// The text of each grant's rule, in the policy's order.
+fn policy_rules(policy: &Policy) -> Vec<Rule> {
+    policy
+        .grants
+        .iter()
+        .map(|g| Rule::from(g.source.rule()))
+        .collect()
 }

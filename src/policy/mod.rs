@@ -9,6 +9,7 @@ mod decide;
 mod file;
 mod flags;
 mod net;
+mod rule;
 mod suggest;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use decide::{permission_of, NotReplayed};
 pub use file::PolicyError;
 pub use flags::Flags;
 pub use net::{non_public, NetTarget};
+pub use rule::Rule;
 pub use suggest::suggest;
 
 /// The kinds of access a grant gives.
@@ -285,10 +287,13 @@ impl Decision {
     pub fn deny() -> Decision {
         Decision {
             allowed: false,
-            rule: "default deny".into(),
+            rule: Decision::DEFAULT_DENY.into(),
             grant: None,
         }
     }
+
+    /// The rule of `Decision::deny`.
+    pub const DEFAULT_DENY: &'static str = "default deny";
 
     /// For a call refused before the policy was asked: it names nothing that could exist (an
     /// empty path, one over `PATH_MAX`, a URL that does not parse). Policy replays skip it.
@@ -307,10 +312,13 @@ impl Decision {
     pub fn always() -> Decision {
         Decision {
             allowed: true,
-            rule: "always allowed".into(),
+            rule: Decision::ALWAYS.into(),
             grant: None,
         }
     }
+
+    /// The rule of `Decision::always`.
+    pub const ALWAYS: &'static str = "always allowed";
 }
 
 impl Policy {
@@ -383,6 +391,11 @@ impl Policy {
     /// Decides a file access; `path` must be absolute and normalized. The most specific
     /// matching grant decides (so the rule named is the narrowest that applies).
     pub fn check_path(&self, permission: Permission, path: &Path) -> Decision {
+        self.decided(self.path_grant(permission, path))
+    }
+
+    /// The grant that decides `check_path`, if any: it without making its rule's text.
+    pub fn path_grant(&self, permission: Permission, path: &Path) -> Option<usize> {
         let mut best: Option<(usize, usize)> = None;
         for (i, g) in self.grants.iter().enumerate() {
             if g.permission != permission {
@@ -397,7 +410,7 @@ impl Policy {
                 best = Some((i, depth));
             }
         }
-        self.decided(best.map(|(i, _)| i))
+        best.map(|(i, _)| i)
     }
 
     /// Decides loading the module file `path` (absolute, normalized): a module root holding it
@@ -424,16 +437,20 @@ impl Policy {
     /// every host covers public ones only: `localhost` and an IP address that is not public
     /// (`NetTarget::not_public`) need a grant that names them.
     pub fn check_net(&self, target: &NetTarget) -> Decision {
+        self.decided(self.net_grant(target))
+    }
+
+    /// The grant that decides `check_net`, if any: it without making its rule's text.
+    pub fn net_grant(&self, target: &NetTarget) -> Option<usize> {
         let public = target.not_public().is_none();
-        let found = self.grants.iter().position(|g| {
+        self.grants.iter().position(|g| {
             g.permission == Permission::Net
                 && match &g.target {
                     Target::All => public,
                     Target::Net(allowed) => allowed.covers(target),
                     _ => false,
                 }
-        });
-        self.decided(found)
+        })
     }
 
     /// Decides a connection to `addr`, an address that a fetch's host (allowed by `check_net`)
