@@ -621,8 +621,8 @@ impl Dispatcher {
             }
             if recorded {
                 let rule = self.shared.rule(grant);
-                if !rules.contains(rule) {
-                    rules.push(rule.clone());
+                if !rules.contains(&rule) {
+                    rules.push(rule);
                 }
             }
         }

@@ -40,9 +40,12 @@ impl Shared {
         }
     }
 
-    /// The rule of the policy's grant `i`.
-    pub(super) fn rule(&self, i: usize) -> &Rule {
-        &self.rules[i]
+    /// The rule of the policy's grant `i` (made anew for a grant added since the start).
+    pub(super) fn rule(&self, i: usize) -> Rule {
+        match self.rules.get(i) {
+            Some(rule) => rule.clone(),
+            None => Rule::from(self.policy.grants[i].source.rule()),
+        }
     }
 
     /// Writes the run's `run_end` record (see `audit::Sequence::end_run`).
