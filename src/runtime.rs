@@ -131,6 +131,9 @@ pub struct RunOptions {
     /// Where the isolate runs: on this thread (the default), or in a jailed worker process
     /// (`Isolation::Process`, the CLI's default). docs/SECURITY.md says what each stops.
     pub isolation: Isolation,
+    /// V8 flags for a run in a worker process (`Isolation::Process`), set there before its
+    /// isolate is made. A run on this thread uses this process's flags (`crate::set_flags`).
+    pub v8_flags: Vec<String>,
 }
 
 /// A message from the host application to the script.
@@ -174,6 +177,7 @@ impl RunOptions {
             use_snapshot: true,
             owns_process: false,
             isolation: Isolation::Thread,
+            v8_flags: Vec::new(),
         }
     }
 }
@@ -440,6 +444,7 @@ fn run_in(main: Main, mut options: RunOptions, mut warm: Option<&mut WarmWorker>
                 deny_code_generation: worker_options.deny_code_generation,
                 use_snapshot: worker_options.snapshot.is_some(),
                 max_message_bytes: policy.limits.max_message_bytes(),
+                v8_flags: options.v8_flags.clone(),
             };
             let warn_to = output.clone();
             let mut warn = |w: &str| warn_to(Stream::Stderr, &format!("v8box: warning: {w}"));

@@ -211,6 +211,8 @@ pub struct Sandbox {
     resolver: Option<HostResolver>,
     runs: AtomicU64,
     isolation: crate::isolation::Isolation,
+    /// `SandboxBuilder::v8_flags`, for each run's worker process (`Isolation::Process`).
+    v8_flags: Vec<String>,
     /// The runs started here that may still be going: dropping the sandbox stops them.
     live: Mutex<Vec<std::sync::Weak<Stopper>>>,
 }
@@ -386,9 +388,11 @@ impl SandboxBuilder {
         self
     }
 
-    /// V8 flags (e.g. `--stack-size=500`). They apply to the whole process, as V8 has one set:
-    /// this one's, where `Isolation::Thread` runs scripts. A jailed worker process
-    /// (`Isolation::Process`) starts V8 with v8box's own flags only.
+    /// V8 flags (e.g. `--stack-size=500`). V8 has one set per process: with
+    /// `Isolation::Thread` they are set in this process (for every isolate in it) when the
+    /// sandbox is built; with `Isolation::Process` each run's worker process gets them before
+    /// its isolate is made, and this process's are left alone. A worker process given flags
+    /// hosts that one run only.
     pub fn v8_flags(mut self, flags: &[&str]) -> Self {
         self.v8_flags.extend(flags.iter().map(|f| f.to_string()));
         self
@@ -448,9 +452,10 @@ impl SandboxBuilder {
 
     /// Finishes the sandbox (applying any V8 flags set with `v8_flags`).
     pub fn build(self) -> Result<Sandbox, SandboxError> {
-        if !self.v8_flags.is_empty() {
+        let in_this_process = matches!(self.isolation, crate::isolation::Isolation::Thread);
+        if in_this_process && !self.v8_flags.is_empty() {
             let mut args = vec!["v8box".to_string()];
-            args.extend(self.v8_flags);
+            args.extend(self.v8_flags.iter().cloned());
             crate::worker::set_flags(args);
         }
         if let AuditTarget::Log(log) = &self.audit {
@@ -480,6 +485,11 @@ impl SandboxBuilder {
             resolver: self.resolver,
             runs: AtomicU64::new(0),
             isolation: self.isolation,
+            v8_flags: if in_this_process {
+                Vec::new()
+            } else {
+                self.v8_flags
+            },
             live: Mutex::new(Vec::new()),
         })
     }
@@ -597,6 +607,7 @@ impl Sandbox {
         options.host_in = (!self.channels.is_empty()).then_some(host_rx);
         options.requests = Some(requests.clone());
         options.isolation = self.isolation.clone();
+        options.v8_flags = self.v8_flags.clone();
         if self.capture {
             let sink = captured.clone();
             let output: OutputFn = Arc::new(move |stream, line| {

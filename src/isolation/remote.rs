@@ -33,6 +33,9 @@ pub struct StartOptions {
     pub use_snapshot: bool,
     /// `$send` messages over this size reach the broker as their size only.
     pub max_message_bytes: usize,
+    /// V8 flags for the worker process (`SandboxBuilder::v8_flags`): set there before the
+    /// run's isolate is made; such a process is not kept for another run.
+    pub v8_flags: Vec<String>,
 }
 
 /// Why a worker process could not be used.
@@ -246,6 +249,8 @@ pub struct RemoteWorker {
     /// The worker's `send_later`s since its last `flush`, and the answers among them.
     unflushed: usize,
     later: Vec<Vec<u8>>,
+    /// The run set V8 flags in the process: it hosts no other run (`park` ends it).
+    flagged: bool,
 }
 
 /// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
@@ -322,6 +327,7 @@ impl RemoteWorker {
             killed_at_memory_limit: false,
             unflushed: 0,
             later: Vec::new(),
+            flagged: !start.v8_flags.is_empty(),
         };
         let msg = to_worker::Msg::Start(pb::Start {
             max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
@@ -329,6 +335,7 @@ impl RemoteWorker {
             use_snapshot: start.use_snapshot,
             max_message_bytes: start.max_message_bytes as u64,
             probe: probe_request(),
+            v8_flags: start.v8_flags.clone(),
         });
         if worker.send(msg).is_err() {
             return Err(fail(worker.ended("before it started")));
@@ -385,7 +392,7 @@ impl RemoteWorker {
     /// worker cannot be kept (it crashed, was killed, or its isolate is not renewable); it is
     /// ended then.
     pub fn park(mut self) -> Option<Prestarted> {
-        if self.crashed.is_some() || self.killed.load(Ordering::SeqCst) {
+        if self.crashed.is_some() || self.killed.load(Ordering::SeqCst) || self.flagged {
             return None;
         }
         match self.request(to_worker::Msg::Park(pb::Empty {})) {

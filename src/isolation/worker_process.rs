@@ -137,6 +137,14 @@ pub fn serve(
             }));
             std::process::exit(0);
         }
+        // The host's V8 flags, before the run's isolate is made (never a kept one, made under
+        // other flags). They stay with the process, so the broker keeps no such worker.
+        if !start.v8_flags.is_empty() {
+            drop(kept.take());
+            let mut args = vec!["v8box".to_string()];
+            args.extend(start.v8_flags.iter().cloned());
+            crate::worker::set_flags(args);
+        }
         let mut worker = make_worker(&link, &start, kept.take());
         let handle = worker.terminate_handle();
         current.set(Some(handle.clone()), worker.memory_watch());

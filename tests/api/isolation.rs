@@ -116,3 +116,32 @@ fn a_warm_pool_keeps_its_worker_process_and_gives_each_job_a_fresh_context() {
         );
     }
 }
+
+/// How deep a script can recurse under `flags`, in a worker process of its own.
+fn recursion_depth_in_a_worker(flags: &[&str]) -> usize {
+    let sandbox = Sandbox::builder()
+        .isolation(process())
+        .v8_flags(flags)
+        .capture_output(true)
+        .build()
+        .unwrap();
+    let mut run = sandbox.run_script(
+        "depth.js",
+        "let depth = 0;\n\
+         function down() { depth++; down(); }\n\
+         try { down(); } catch (e) { $print(String(depth)); }",
+    );
+    assert_eq!(run.wait(), Exit::Ok);
+    run.stdout()[0].parse().unwrap()
+}
+
+#[test]
+fn v8_flags_reach_the_worker_process() {
+    // A stack of 100 KiB against V8's default of about 1 MiB: far fewer frames fit.
+    let default = recursion_depth_in_a_worker(&[]);
+    let small = recursion_depth_in_a_worker(&["--stack-size=100"]);
+    assert!(
+        small * 4 < default,
+        "--stack-size=100 allowed {small} frames, the default {default}"
+    );
+}
