@@ -279,7 +279,7 @@ fn record_run_end(shared: &Shared, run_name: &str, exit: &Exit, started: Instant
 /// `watchdog::GRACE`: record `run.end` (the log stays complete), say why, and end the process
 /// with the limit's exit code.
 fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instant) -> Stuck {
-    Box::new(move |reason| {
+    Box::new(move |reason, gave_up: crate::watchdog::GaveUp| {
         let exit = match reason {
             TerminationReason::Timeout => Exit::Timeout,
             TerminationReason::HeapLimit => Exit::HeapLimit,
@@ -289,10 +289,9 @@ fn end_process_when_stuck(shared: Arc<Shared>, run_name: String, started: Instan
         // stderr may be the very pipe that stalled the run: say why from a thread of its own,
         // and do not wait long for it.
         let message = format!(
-            "error: {run_name}: {} and did not stop within {} ms (a builtin that checks no \
-             interrupt, or output nobody reads): the process ends",
+            "error: {run_name}: {} and {}: the process ends",
             stopped_because(&exit),
-            crate::watchdog::GRACE.as_millis()
+            gave_up.described()
         );
         let (said, told) = crossbeam_channel::bounded::<()>(1);
         std::thread::spawn(move || {

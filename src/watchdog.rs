@@ -30,7 +30,32 @@ pub const GRACE: Duration = Duration::from_millis(500);
 
 /// What to do with a run that did not end `GRACE` after it was stopped (it never returns when
 /// it ends the process).
-pub type Stuck = Box<dyn FnOnce(TerminationReason) + Send>;
+pub type Stuck = Box<dyn FnOnce(TerminationReason, GaveUp) + Send>;
+
+/// Why the watchdog gave up on a run it had stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// It did not leave the isolate within `GRACE`.
+    Grace,
+    /// Its memory went on growing to twice its heap limit first.
+    Growth,
+}
+
+impl GaveUp {
+    /// What happened, as a run's error message says it (after "it").
+    pub fn described(self) -> String {
+        match self {
+            GaveUp::Grace => format!(
+                "did not stop within {} ms (a builtin that checks no interrupt, or output \
+                 nobody reads)",
+                GRACE.as_millis()
+            ),
+            GaveUp::Growth => "went on taking memory after it was stopped, to twice its heap \
+                               limit (a builtin that checks no interrupt)"
+                .into(),
+        }
+    }
+}
 
 /// The limits one watchdog enforces.
 pub struct Limits {
@@ -47,7 +72,7 @@ pub struct Limits {
     /// A jailed worker's kill switch: a run that does not stop within `GRACE` loses its worker
     /// first, and only if the run still does not end (the broker stuck in a write to a stalled
     /// pipe) `stuck` is called.
-    pub kill: Option<Box<dyn Fn() + Send>>,
+    pub kill: Option<Box<dyn Fn(GaveUp) + Send>>,
     pub stuck: Option<Stuck>,
 }
 
@@ -123,7 +148,7 @@ impl Watchdog {
                 .zip(limits.process_memory)
                 .map(|(c, b)| c.saturating_add(b))
                 .filter(|_| !limits.kernel_kills_at_twice);
-            loop {
+            let gave_up = loop {
                 let wake = match hard_ceiling {
                     Some(_) => given_up_at.min(Instant::now() + TICK),
                     None => given_up_at,
@@ -134,13 +159,16 @@ impl Watchdog {
                 }
                 let over = hard_ceiling
                     .is_some_and(|c| resident_bytes(limits.memory_of).is_some_and(|now| now > c));
-                if over || Instant::now() >= given_up_at {
-                    break;
+                if over {
+                    break GaveUp::Growth;
                 }
-            }
+                if Instant::now() >= given_up_at {
+                    break GaveUp::Grace;
+                }
+            };
             if let Some(kill) = &limits.kill {
                 // The worker cannot outrun this; the run ends as soon as the broker sees it go.
-                kill();
+                kill(gave_up);
                 match cancelled.recv_timeout(GRACE) {
                     Err(RecvTimeoutError::Timeout) => {}
                     _ => return,
@@ -148,7 +176,7 @@ impl Watchdog {
             }
             if let Some(stuck) = limits.stuck {
                 // The first reason recorded is the run's (a heap limit V8 hit first wins).
-                stuck(handle.reason().unwrap_or(reason));
+                stuck(handle.reason().unwrap_or(reason), gave_up);
             }
         });
         Some(Watchdog {

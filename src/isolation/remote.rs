@@ -12,12 +12,13 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::channel::{Channel, ChannelError};
 use super::memory_cgroup::{self, MemoryCgroup};
 use super::wire::{self, pb};
 use crate::engine::Engine;
+use crate::watchdog::GaveUp;
 use crate::worker::{
     ImportRequest, JsError, ModuleKind, Resolver, TerminateHandle, TerminationReason,
 };
@@ -251,6 +252,8 @@ pub struct RemoteWorker {
     later: Vec<Vec<u8>>,
     /// The run set V8 flags in the process: it hosts no other run (`park` ends it).
     flagged: bool,
+    /// Why the watchdog killed the worker, if it did.
+    gave_up: Arc<OnceLock<GaveUp>>,
 }
 
 /// Slack over `max_message_bytes` for the frame around a `$send` and for `Done` messages.
@@ -328,6 +331,7 @@ impl RemoteWorker {
             unflushed: 0,
             later: Vec::new(),
             flagged: !start.v8_flags.is_empty(),
+            gave_up: Arc::default(),
         };
         let msg = to_worker::Msg::Start(pb::Start {
             max_heap_bytes: start.max_heap_bytes.unwrap_or(0) as u64,
@@ -364,10 +368,12 @@ impl RemoteWorker {
 
     /// Kills the worker from any thread (the watchdog's last resort), even after it was
     /// reaped: a pidfd names this process only.
-    pub fn killer(&self) -> impl Fn() + Send + 'static {
+    pub fn killer(&self) -> impl Fn(GaveUp) + Send + 'static {
         let pidfd = self.pidfd.clone();
         let killed = self.killed.clone();
-        move || {
+        let why = self.gave_up.clone();
+        move |gave_up| {
+            let _ = why.set(gave_up);
             killed.store(true, Ordering::SeqCst);
             let _ = rustix::process::pidfd_send_signal(&*pidfd, rustix::process::Signal::KILL);
         }
@@ -641,11 +647,8 @@ impl Engine for RemoteWorker {
             return Some("the kernel killed its worker process at its memory limit".into());
         }
         self.killed.load(Ordering::SeqCst).then(|| {
-            format!(
-                "it did not stop within {} ms (a builtin that checks no interrupt): its worker \
-                 process was killed",
-                crate::watchdog::GRACE.as_millis()
-            )
+            let why = self.gave_up.get().copied().unwrap_or(GaveUp::Grace);
+            format!("it {}: its worker process was killed", why.described())
         })
     }
 }

@@ -176,6 +176,11 @@ fn a_heap_limit_holds_in_a_builtin_that_checks_no_interrupt() {
         "new Uint8Array(2 ** 31).fill(1); $print('filled');",
     );
     assert_eq!((code, out.as_str()), (4, ""), "{err}");
+    // It says what happened: memory growth (the watchdog's or the kernel's limit), not a wait.
+    assert!(
+        err.contains("memory") && !err.contains("did not stop within"),
+        "{err}"
+    );
     let end = records(&dir.path().join("f.log"))
         .into_iter()
         .find(|r| r["op"] == "run.end")
