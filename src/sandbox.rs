@@ -453,10 +453,8 @@ impl SandboxBuilder {
     /// Finishes the sandbox (applying any V8 flags set with `v8_flags`).
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         let in_this_process = matches!(self.isolation, crate::isolation::Isolation::Thread);
-        if in_this_process && !self.v8_flags.is_empty() {
-            let mut args = vec!["v8box".to_string()];
-            args.extend(self.v8_flags.iter().cloned());
-            crate::worker::set_flags(args);
+        if in_this_process {
+            crate::worker::set_host_flags(&self.v8_flags);
         }
         if let AuditTarget::Log(log) = &self.audit {
             if let Some(key) = log.seal_key() {

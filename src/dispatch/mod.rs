@@ -592,7 +592,7 @@ impl Dispatcher {
                 Target::Path(abs) => policy.path_grant(permission, abs),
                 Target::Name(_) | Target::ResourceName if permission == Permission::Stdin => {
                     // Granted whole, by no grant of the list.
-                    if !policy.allow_stdin {
+                    if !policy.check_stdin().allowed {
                         let e = denied(permission, target.name(resource));
                         return Err((Verdict::deny(), e));
                     }

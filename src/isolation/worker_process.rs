@@ -141,9 +141,7 @@ pub fn serve(
         // other flags). They stay with the process, so the broker keeps no such worker.
         if !start.v8_flags.is_empty() {
             drop(kept.take());
-            let mut args = vec!["v8box".to_string()];
-            args.extend(start.v8_flags.iter().cloned());
-            crate::worker::set_flags(args);
+            crate::worker::set_host_flags(&start.v8_flags);
         }
         let mut worker = make_worker(&link, &start, kept.take());
         let handle = worker.terminate_handle();

@@ -27,6 +27,7 @@ pub use buffer_limit::MemoryWatch;
 pub use cage_guard::{committed_heap_bytes, CAGE_BUDGET_BYTES, CAGE_BYTES};
 pub use error::{JsError, TerminationReason};
 pub use modules::{Evaluation, ImportRequest, ImportedModule, ModuleKind, Resolver};
+pub(crate) use platform::set_host_flags;
 pub use platform::{
     bare_context_globals, check as check_platform, check_address_space, heap_sandbox_enabled,
     set_flags, version,

@@ -177,6 +177,16 @@ pub fn set_flags(args: Vec<String>) -> Vec<String> {
     v8::V8::set_flags_from_command_line(args)
 }
 
+/// Sets a host's V8 flags (`SandboxBuilder::v8_flags`: flags alone, no program name first).
+pub(crate) fn set_host_flags(flags: &[String]) {
+    if flags.is_empty() {
+        return;
+    }
+    let mut args = vec!["v8box".to_string()];
+    args.extend(flags.iter().cloned());
+    set_flags(args);
+}
+
 /// The own property names of a bare V8 context's global object — what V8 itself installs,
 /// before v8box adds anything. Tests compare a worker's globals with this.
 pub fn bare_context_globals() -> Vec<String> {
