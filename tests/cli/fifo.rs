@@ -114,15 +114,11 @@ fn a_fifo_read_gets_what_a_writer_wrote_as_the_quick_path_opened_it() {
 #[test]
 fn a_device_read_is_finished_on_the_io_pool() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "policy.toml",
-        "[limits]\nmax_message_bytes = 1024\n",
-    );
+    let policy = small_message_policy(dir.path());
     let (code, out, err) = run_js(
         dir.path(),
         &[
-            "--policy=policy.toml",
+            policy,
             "--allow-read=/dev/null",
             "--allow-read=/dev/zero",
             "--timeout=10000",

@@ -91,6 +91,12 @@ pub fn write(dir: &Path, name: &str, body: &str) {
     std::fs::write(path, body).unwrap();
 }
 
+/// Writes `policy.toml` in `dir` with a message limit of 1 KiB; returns the flag that uses it.
+pub fn small_message_policy(dir: &Path) -> &'static str {
+    write(dir, "policy.toml", "[limits]\nmax_message_bytes = 1024\n");
+    "--policy=policy.toml"
+}
+
 /// Runs `script` (an ES module written to `main.js` in `dir`) with `flags`; returns
 /// (exit code, stdout, stderr).
 pub fn run_js(dir: &Path, flags: &[&str], script: &str) -> (i32, String, String) {

@@ -242,14 +242,10 @@ fn quotas_limit_calls_and_bytes() {
 #[test]
 fn malformed_oversized_and_unknown_messages_get_error_replies_and_the_worker_lives() {
     let dir = tmp();
-    write(
-        dir.path(),
-        "policy.toml",
-        "[limits]\nmax_message_bytes = 1024\n",
-    );
+    let policy = small_message_policy(dir.path());
     let (code, out, err) = run_js(
         dir.path(),
-        &["--policy=policy.toml", "--audit=audit.log"],
+        &[policy, "--audit=audit.log"],
         r#"
         const codec = (bytes) => {
           const r = new Uint8Array($send(new Uint8Array(bytes)));
