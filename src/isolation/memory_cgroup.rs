@@ -2,13 +2,16 @@
 //! broker's own cgroup where that is delegated to the broker (its cgroup file system writable:
 //! cgroup v1's memory controller, or v2 with `memory` in the parent's `subtree_control`).
 //!
-//! The worker is moved in as soon as it is spawned; at each run's start its limit is set to what
-//! it uses then plus twice the run's `--max-heap` plus `SLACK`: the point at which the broker's
-//! watchdog gives up on a run and kills its worker (`src/watchdog.rs`), so a script gets no
-//! further than that even between the watchdog's looks, whatever it allocates in one builtin.
+//! A worker is moved in at the start of its first run with a `--max-heap` (a pool's worker, which
+//! waits for a job, as soon as it is spawned); a run without one has no limit to set, and making
+//! and removing a cgroup costs milliseconds each, serialized by the kernel. At each run's start
+//! the limit is set to what the worker uses then plus twice the run's `--max-heap` plus
+//! `SLACK`: the point at which the broker's watchdog gives up on a run and kills its worker
+//! (`src/watchdog.rs`), so a script gets no further than that even between the watchdog's
+//! looks, whatever it allocates in one builtin.
 //! At the limit the kernel kills the worker, and the run ends for its heap limit. Where no
 //! cgroup can be made (not delegated, read-only), the watchdog alone bounds the worker, and
-//! the run's `run.start` record lists no `memory cgroup` layer.
+//! the run's `run.start` record has no `isolation.memory_limit_bytes`.
 //!
 //! The cgroup is removed once its process has been reaped, or, when the broker ended first, by
 //! the next broker that makes one.
@@ -37,8 +40,10 @@ pub fn available() -> bool {
 
 /// Removes the cgroups of earlier workers that are gone: a CLI process ends before the thread
 /// that reaps its worker (a process with a 1 TiB reservation takes a while to tear down) could
-/// remove the worker's cgroup. One whose worker process still exists is left alone (another
-/// broker may be about to move it in), and one that still holds a process cannot be removed.
+/// remove the worker's cgroup. One whose worker process still runs is left alone (another
+/// broker may be about to move it in); one whose worker is a zombie (its broker ended, and
+/// whoever inherited it has not reaped it yet) is empty and goes; one that still holds a
+/// process cannot be removed.
 fn remove_stale(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -48,9 +53,20 @@ fn remove_stale(parent: &Path) {
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
             continue;
         };
-        if !Path::new("/proc").join(pid).exists() {
+        if ended(pid) {
             let _ = fs::remove_dir(entry.path());
         }
+    }
+}
+
+/// Whether process `pid` has ended: no such process, or one that has exited and waits to be
+/// reaped (state `Z` or `X` in `/proc/PID/stat`, after the parenthesized command name).
+fn ended(pid: &str) -> bool {
+    match fs::read_to_string(Path::new("/proc").join(pid).join("stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))),
+        Err(_) => true,
     }
 }
 
@@ -65,7 +81,15 @@ impl MemoryCgroup {
         let (parent, v2) = own_memory_cgroup()?;
         remove_stale(&parent);
         let dir = parent.join(format!("{PREFIX}{pid}"));
-        fs::create_dir(&dir).ok()?;
+        if let Err(e) = fs::create_dir(&dir) {
+            // Left by an earlier process with this id (ids are reused) whose broker ended
+            // first: `pid` is this broker's own child, so no other broker is about to use it.
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return None;
+            }
+            fs::remove_dir(&dir).ok()?;
+            fs::create_dir(&dir).ok()?;
+        }
         let cgroup = MemoryCgroup { dir, v2 };
         // v2 without the memory controller for children: the directory has no limit file.
         if !cgroup.file(cgroup.limit_file()).is_file() {
@@ -191,4 +215,65 @@ fn mounted(mountinfo: &str, path: &str, v2: bool) -> Option<PathBuf> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// A child that waits on its stdin until it is closed.
+    fn waiting_child() -> std::process::Child {
+        Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// A child that has exited and is not reaped yet.
+    fn zombie() -> std::process::Child {
+        let child = Command::new("true").spawn().unwrap();
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::waitid(
+            rustix::process::WaitId::Pid(pid),
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
+        child
+    }
+
+    #[test]
+    fn a_zombie_or_a_reaped_process_has_ended_a_running_one_has_not() {
+        assert!(!ended(&std::process::id().to_string()));
+        let mut child = zombie();
+        assert!(ended(&child.id().to_string()));
+        child.wait().unwrap();
+        assert!(ended(&child.id().to_string()));
+    }
+
+    #[test]
+    fn a_new_cgroup_replaces_one_left_for_its_process_id_and_sweeps_a_zombies() {
+        if !available() {
+            eprintln!("no memory cgroup can be made here");
+            return;
+        }
+        let (parent, _) = own_memory_cgroup().unwrap();
+        let mut dead = zombie();
+        let dead_dir = parent.join(format!("{PREFIX}{}", dead.id()));
+        fs::create_dir(&dead_dir).unwrap();
+        let mut child = waiting_child();
+        // Left by an earlier process that had this id.
+        let dir = parent.join(format!("{PREFIX}{}", child.id()));
+        fs::create_dir(&dir).unwrap();
+        let cgroup = MemoryCgroup::create(child.id()).expect("a cgroup for the child");
+        let procs = fs::read_to_string(cgroup.file("cgroup.procs")).unwrap();
+        assert_eq!(procs.trim(), child.id().to_string());
+        assert!(!dead_dir.exists(), "the zombie's cgroup is swept");
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        dead.wait().unwrap();
+        drop(cgroup);
+        assert!(!dir.exists());
+    }
 }

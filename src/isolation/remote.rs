@@ -87,8 +87,9 @@ struct Parts {
     killed: Arc<AtomicBool>,
     channel: Channel,
     control: UnixStream,
-    /// The kernel's limit on the process's memory, where a cgroup can be made here; removed
-    /// after the process is reaped.
+    /// The kernel's limit on the process's memory, where a cgroup can be made here (for a
+    /// pool's worker from the start, else from the first run with a heap limit); removed after
+    /// the process is reaped.
     memory: Option<MemoryCgroup>,
 }
 
@@ -191,7 +192,13 @@ impl Prestarted {
                 return Err(fail(e.to_string()));
             }
         };
-        let memory = MemoryCgroup::create(child.id());
+        // A pool's worker, which waits for a job, gets its memory cgroup now, while it waits; a
+        // worker for the run at hand gets one when the run has a limit to set (`start`).
+        let memory = if warm_up {
+            MemoryCgroup::create(child.id())
+        } else {
+            None
+        };
         pre.parts = Some(Parts {
             memory,
             child,
@@ -297,6 +304,12 @@ impl RemoteWorker {
                 .saturating_mul(2)
                 .saturating_add(memory_cgroup::SLACK)
         });
+        // Made only for a run with a limit to set: the kernel serializes the making and removal
+        // of cgroups, and each takes milliseconds here (docs/BENCHMARKS.md, start-up). The
+        // worker runs no script before `Start`, so what it took meanwhile is its start-up's.
+        if growth.is_some() && parts.memory.is_none() {
+            parts.memory = MemoryCgroup::create(parts.child.id());
+        }
         let memory_limit = match &parts.memory {
             Some(cgroup) => cgroup
                 .limit_growth(growth)
