@@ -304,18 +304,6 @@ impl RemoteWorker {
                 .saturating_mul(2)
                 .saturating_add(memory_cgroup::SLACK)
         });
-        // Made only for a run with a limit to set: the kernel serializes the making and removal
-        // of cgroups, and each takes milliseconds here (docs/BENCHMARKS.md, start-up). The
-        // worker runs no script before `Start`, so what it took meanwhile is its start-up's.
-        if growth.is_some() && parts.memory.is_none() {
-            parts.memory = MemoryCgroup::create(parts.child.id());
-        }
-        let memory_limit = match &parts.memory {
-            Some(cgroup) => cgroup
-                .limit_growth(growth)
-                .map_err(|e| fail(format!("its memory cgroup's limit: {e}")))?,
-            None => None,
-        };
         let stop = parts
             .control
             .try_clone()
@@ -339,7 +327,7 @@ impl RemoteWorker {
             jail: pre.jail.clone(),
             probe: Vec::new(),
             runs_hosted: 1,
-            memory_limit,
+            memory_limit: None,
             killed_at_memory_limit: false,
             unflushed: 0,
             later: Vec::new(),
@@ -357,6 +345,11 @@ impl RemoteWorker {
         if worker.send(msg).is_err() {
             return Err(fail(worker.ended("before it started")));
         }
+        // While the worker makes its isolate. The kernel's limit is in force before the broker
+        // sends the run's first script byte, which comes after `Ready`.
+        worker.memory_limit = worker
+            .limit_memory(growth)
+            .map_err(|e| fail(format!("its memory cgroup's limit: {e}")))?;
         match worker.channel().recv::<FromWorker>() {
             Ok(FromWorker {
                 msg: Some(from_worker::Msg::Ready(ready)),
@@ -376,6 +369,23 @@ impl RemoteWorker {
             }
             Ok(_) => Err(fail(worker.violated("it sent something else than Ready"))),
             Err(e) => Err(fail(worker.ended(&format!("before it was ready ({e})")))),
+        }
+    }
+
+    /// Sets the kernel's limit on the worker's memory to `growth` bytes over what it uses now
+    /// (`None`: no limit), where a memory cgroup can be made; returns the limit in bytes. The
+    /// cgroup is made only for a run with a limit to set: the kernel serializes the making and
+    /// removal of cgroups, and each takes milliseconds (docs/BENCHMARKS.md, start-up).
+    fn limit_memory(&mut self, growth: Option<u64>) -> std::io::Result<Option<u64>> {
+        let Some(parts) = self.process.as_mut() else {
+            return Ok(None);
+        };
+        if growth.is_some() && parts.memory.is_none() {
+            parts.memory = MemoryCgroup::create(parts.child.id());
+        }
+        match &parts.memory {
+            Some(cgroup) => cgroup.limit_growth(growth),
+            None => Ok(None),
         }
     }
 
