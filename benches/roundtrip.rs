@@ -98,9 +98,9 @@ fn b2_bytes(c: &mut Criterion) {
     });
     group.finish();
 
-    // Host -> script at other sizes: below 960 KiB V8's allocator (PartitionAlloc, inside the
-    // heap sandbox) reuses freed buffers; from there up it maps every buffer anew (and the
-    // kernel zeroes and faults in each page), which is what 1 MiB above pays.
+    // Host -> script at other sizes: up to 2 MiB a message reuses a block freed at V8's last
+    // collection (src/worker/reusing_allocator.cc), and from 64 KiB up it is copied past the
+    // cache (`copy_streaming` in reusing_allocator.rs).
     let mut group = c.benchmark_group("B2 host -> script by size");
     for size in [64 << 10, 512 << 10, 900 << 10, 2 << 20] {
         group.throughput(Throughput::Bytes(size as u64));

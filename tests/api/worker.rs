@@ -850,6 +850,47 @@ fn send_writes_a_reply_that_fits_into_the_reply_buffer_and_returns_its_length() 
 /// still read as zeros, whatever the freed buffers held, and a host message reusing a larger
 /// block must hold exactly its own bytes.
 #[test]
+fn large_messages_copied_past_the_cache_arrive_byte_for_byte() {
+    // From 64 KiB up a message is copied with streaming stores, 64 bytes at a time, and its
+    // last bytes apart: every length's every byte must arrive, in order.
+    let (mut w, lines) = printing_worker();
+    w.load(
+        "sums.js",
+        r#"
+        $recv((m) => {
+            const u = new Uint8Array(m);
+            let sum = 0, order = 0;
+            for (let i = 0; i < u.length; i++) {
+                sum = (sum + u[i]) % 1000000007;
+                if (u[i] !== ((i * 7 + (i >> 9)) & 255)) order++;
+            }
+            $print(u.length, sum, order);
+        });
+        "#,
+    )
+    .unwrap();
+    let lengths = [
+        65535,
+        65536,
+        65537,
+        65536 + 63,
+        100_001,
+        1 << 20,
+        (1 << 20) + 17,
+    ];
+    let mut expected = Vec::new();
+    for &n in &lengths {
+        let msg: Vec<u8> = (0..n).map(|i| ((i * 7 + (i >> 9)) & 255) as u8).collect();
+        let sum = msg
+            .iter()
+            .fold(0u64, |s, &b| (s + b as u64) % 1_000_000_007);
+        expected.push(format!("{n} {sum} 0"));
+        w.send_bytes(&msg).unwrap();
+    }
+    assert_eq!(*lines.borrow(), expected);
+}
+
+#[test]
 fn reused_array_buffer_memory_reads_as_zeros_and_messages_hold_only_their_bytes() {
     let (mut w, lines) = printing_worker();
     let (_, reused_before) = v8box::worker::array_buffer_reuse_counts();
